@@ -1,0 +1,1 @@
+"""Stream classes, grouped by what they hang from (entities, lines, reports)."""
