@@ -334,7 +334,15 @@ class SqlTokenStore:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             self._sqlite_path = None
-            self.engine = sa.create_engine(parsed, pool_pre_ping=True)
+            try:
+                self.engine = sa.create_engine(parsed, pool_pre_ping=True)
+            except ImportError as exc:
+                raise TokenStoreError(
+                    f"token store {self.description}: the database driver is not installed "
+                    f"({exc.name or exc}); e.g. `pip install psycopg2-binary` for postgresql://"
+                ) from None
+            except sa.exc.ArgumentError:
+                raise TokenStoreError(f"token store {self.description}: unsupported database URL") from None
 
         metadata = sa.MetaData()
         self.table = sa.Table(
