@@ -12,4 +12,131 @@ PUBLISH_SETTINGS = th.PropertiesList(
         title="Publish",
         description="Publish the .hyper extracts to Tableau after each run (off: local files only).",
     ),
+    th.Property(
+        "tableau_server_url",
+        th.StringType,
+        title="Tableau server URL",
+        description="e.g. https://tableau.example.com or https://prod-useast-a.online.tableau.com",
+    ),
+    th.Property(
+        "tableau_site",
+        th.StringType,
+        default="",
+        title="Tableau site",
+        description="Site content URL (the part after /site/ in the browser); empty for the Default site.",
+    ),
+    th.Property(
+        "tableau_project",
+        th.StringType,
+        default="default",
+        title="Tableau project",
+        description="Project name, or a path of nested projects written `Parent/Child`.",
+    ),
+    th.Property(
+        "tableau_flavor",
+        th.StringType,
+        default="auto",
+        allowed_values=["auto", "server", "cloud"],
+        title="Tableau Server or Cloud",
+        description=(
+            "auto: Tableau Cloud when the host is *.online.tableau.com or the server has no server-wide "
+            "schedules list (only Tableau Server has one); set it when a proxy hides both."
+        ),
+    ),
+    th.Property("tableau_token_name", th.StringType, title="Personal access token name"),
+    th.Property(
+        "tableau_token_secret",
+        th.StringType,
+        secret=True,
+        title="Personal access token secret",
+    ),
+    th.Property("tableau_jwt_client_id", th.StringType, title="Connected App client id"),
+    th.Property("tableau_jwt_secret_id", th.StringType, title="Connected App secret id"),
+    th.Property(
+        "tableau_jwt_secret",
+        th.StringType,
+        secret=True,
+        title="Connected App secret value",
+    ),
+    th.Property(
+        "tableau_username",
+        th.StringType,
+        title="Tableau username",
+        description="User the Connected App JWT signs in as.",
+    ),
+    th.Property(
+        "datasource_name",
+        th.StringType,
+        default="QBO {stream}",
+        title="Datasource name template",
+        description="Published datasource name per stream; `{stream}` is replaced by the stream name.",
+    ),
+    th.Property(
+        "publish_mode",
+        th.StringType,
+        default="incremental",
+        allowed_values=["overwrite", "incremental"],
+        title="Publish mode",
+        description=(
+            "incremental: send only the rows changed since the last successful publish (upserts and "
+            "deletes by key); falls back to overwrite when the datasource does not exist yet or its "
+            "columns changed. overwrite: publish the whole file each time."
+        ),
+    ),
+    th.Property(
+        "refresh",
+        th.StringType,
+        default="none",
+        allowed_values=["auto", "datasource", "task", "schedule", "none"],
+        title="Refresh after publish",
+        description=(
+            "auto: direct datasource refresh on Tableau Cloud, the datasource's extract-refresh task "
+            "on Tableau Server. datasource: direct refresh. task/schedule: run the extract-refresh "
+            "task. none: no refresh."
+        ),
+    ),
+    th.Property(
+        "refresh_workbooks",
+        th.ArrayType(th.StringType),
+        default=[],
+        title="Workbooks to refresh",
+        description="Names of workbooks (in the project) refreshed after publishing.",
+    ),
+    th.Property(
+        "wait_for_jobs",
+        th.BooleanType,
+        default=True,
+        title="Wait for jobs",
+        description="Wait for publish/update/refresh jobs and record their outcome.",
+    ),
+    th.Property("job_timeout_seconds", th.IntegerType, default=1800, title="Job timeout (seconds)"),
+    th.Property(
+        "publish_failure_fails_run",
+        th.BooleanType,
+        default=True,
+        title="A failed publish fails the run",
+        description=(
+            "When true (default) a failed publish makes the target exit non-zero after state was "
+            "emitted (local data is committed either way and the publish is retried next run)."
+        ),
+    ),
+    th.Property(
+        "webhook_secret",
+        th.StringType,
+        secret=True,
+        title="Webhook path secret",
+        description="Unguessable secret in the receiver's URL path `/hooks/{secret}`.",
+    ),
+    th.Property(
+        "webhook_replay_window_seconds",
+        th.IntegerType,
+        default=600,
+        title="Webhook replay window (seconds)",
+    ),
+    th.Property(
+        "webhook_refresh_workbooks",
+        th.ArrayType(th.StringType),
+        default=[],
+        title="Workbooks refreshed after a confirmed webhook event",
+    ),
 )

@@ -1,0 +1,191 @@
+"""Building the files that go to Tableau from the local extracts, with the Hyper API.
+
+- `build_delta`: a small .hyper holding, per table, the current rows of the keys touched since the
+  last successful publish (`<t>_upserts`) and the key scopes to delete first (`<t>_deletes`),
+  plus the update-data actions that apply them. Its size follows the change, not the table.
+- `build_combined`: one .hyper with one table per stream (the multi-table datasource).
+- `schema_signature`: the columns and types of a local table, to detect schema changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Sequence
+
+from tableauhyperapi import (
+    Connection,
+    CreateMode,
+    HyperProcess,
+    Inserter,
+    SchemaName,
+    SqlType,
+    TableDefinition,
+    TableName,
+    Telemetry,
+    escape_name,
+)
+
+LOCAL_TABLE = ("Extract", "Extract")
+DELTA_SCHEMA = "Extract"
+
+
+def hyper_process() -> HyperProcess:
+    return HyperProcess(telemetry=Telemetry.DO_NOT_SEND_USAGE_DATA_TO_TABLEAU, parameters={"log_config": ""})
+
+
+def table_columns(conn: Connection, table: TableName) -> list[tuple[str, str]]:
+    definition = conn.catalog.get_table_definition(table)
+    return [(col.name.unescaped, str(col.type)) for col in definition.columns]
+
+
+def schema_signature(hyper: HyperProcess, local_path: str) -> str:
+    with Connection(hyper.endpoint, local_path, CreateMode.NONE) as conn:
+        return json.dumps(table_columns(conn, TableName(*LOCAL_TABLE)))
+
+
+OUT = "out"  # alias of the file being written; every name is qualified once others are attached
+
+
+@contextmanager
+def _open_output(hyper: HyperProcess, path: str) -> Iterator[Connection]:
+    if os.path.exists(path):
+        os.remove(path)
+    with Connection(hyper.endpoint) as conn:
+        conn.catalog.create_database(path)
+        conn.catalog.attach_database(path, alias=OUT)
+        conn.catalog.create_schema(SchemaName(OUT, DELTA_SCHEMA))
+        yield conn
+        conn.catalog.detach_database(OUT)
+
+
+def _condition(columns: Sequence[str]) -> dict[str, Any]:
+    parts = [{"op": "eq", "target-col": c, "source-col": c} for c in columns]
+    return parts[0] if len(parts) == 1 else {"op": "and", "args": parts}
+
+
+@dataclass
+class TableChange:
+    """What changed in one local table since the last successful publish."""
+
+    stream: str
+    local_path: str
+    target_table: tuple[str, str]  # (schema, table) in the published datasource
+    key_columns: list[str]
+    scope_columns: list[str]  # columns a delete matches on (parent key for line streams)
+    touched_scopes: list[tuple[Any, ...]]  # scope key values touched (upserted or deleted)
+    replace_scope: bool = False  # line streams: delete every row of a touched parent, then insert
+
+
+@dataclass
+class DeltaFile:
+    path: str
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    rows_upserted: int = 0
+    rows_deleted: int = 0  # delete keys sent
+
+    @property
+    def size(self) -> int:
+        return os.path.getsize(self.path)
+
+
+def build_delta(hyper: HyperProcess, changes: Iterable[TableChange], delta_path: str) -> DeltaFile:
+    """Write the delta .hyper and return it with its actions (deletes before upserts, per table)."""
+    result = DeltaFile(delta_path)
+    with _open_output(hyper, delta_path) as conn:
+        for index, change in enumerate(changes):
+            alias = f"local{index}"
+            conn.catalog.attach_database(change.local_path, alias=alias)
+            local_def = conn.catalog.get_table_definition(TableName(alias, *LOCAL_TABLE))
+            types = {col.name.unescaped: col.type for col in local_def.columns}
+            prefix = change.target_table[1] if change.target_table != LOCAL_TABLE else "rows"
+            upserts = TableName(OUT, DELTA_SCHEMA, f"{prefix}_upserts")
+            deletes = TableName(OUT, DELTA_SCHEMA, f"{prefix}_deletes")
+
+            # The touched scope keys, as text (the audit trail stores key values as text).
+            touched = TableName(f"touched_{index}")
+            scope = change.scope_columns
+            conn.execute_command(
+                f"CREATE TEMPORARY TABLE {touched} ("
+                + ", ".join(f"{escape_name(c)} TEXT" for c in scope)
+                + ")"
+            )
+            with Inserter(conn, touched) as inserter:
+                seen: set[tuple[Any, ...]] = set()
+                for key in change.touched_scopes:
+                    key = tuple(None if v is None else str(v) for v in key)
+                    if key not in seen:
+                        seen.add(key)
+                        inserter.add_row(list(key))
+                inserter.execute()
+
+            local = TableName(alias, *LOCAL_TABLE)
+            join = " AND ".join(
+                f"CAST(l.{escape_name(c)} AS TEXT) IS NOT DISTINCT FROM t.{escape_name(c)}" for c in scope
+            )
+            conn.catalog.create_table(TableDefinition(upserts, local_def.columns))
+            upserted = conn.execute_command(
+                f"INSERT INTO {upserts} SELECT l.* FROM {local} l WHERE EXISTS (SELECT 1 FROM {touched} t WHERE {join})"
+            )
+            conn.catalog.create_table(
+                TableDefinition(deletes, [TableDefinition.Column(c, types[c]) for c in scope])
+            )
+            if change.replace_scope:
+                delete_filter = "TRUE"  # every touched parent loses its old rows first
+            else:  # only scopes gone from the local table
+                delete_filter = f"NOT EXISTS (SELECT 1 FROM {local} l WHERE {join})"
+            cols = ", ".join(f"CAST(t.{escape_name(c)} AS {types[c]})" for c in scope)
+            deleted = conn.execute_command(f"INSERT INTO {deletes} SELECT {cols} FROM {touched} t WHERE {delete_filter}")
+
+            target = {"target-schema": change.target_table[0], "target-table": change.target_table[1]}
+            if deleted:
+                result.actions.append(
+                    {"action": "delete", **target, "source-schema": DELTA_SCHEMA,
+                     "source-table": deletes.name.unescaped, "condition": _condition(scope)}
+                )
+            if upserted:
+                result.actions.append(
+                    {"action": "upsert", **target, "source-schema": DELTA_SCHEMA,
+                     "source-table": upserts.name.unescaped, "condition": _condition(change.key_columns)}
+                )
+            result.rows_upserted += upserted
+            result.rows_deleted += deleted
+            conn.execute_command(f"DROP TABLE {touched}")
+            conn.catalog.detach_database(alias)
+    return result
+
+
+def build_combined(hyper: HyperProcess, tables: Sequence[tuple[str, str]], path: str) -> str:
+    """One .hyper with table `Extract.<stream>` per (stream, local_path): the multi-table datasource."""
+    with _open_output(hyper, path) as conn:
+        for index, (stream, local_path) in enumerate(tables):
+            alias = f"local{index}"
+            conn.catalog.attach_database(local_path, alias=alias)
+            local = TableName(alias, *LOCAL_TABLE)
+            definition = conn.catalog.get_table_definition(local)
+            target = TableName(OUT, DELTA_SCHEMA, stream)
+            conn.catalog.create_table(TableDefinition(target, definition.columns))
+            conn.execute_command(f"INSERT INTO {target} SELECT * FROM {local}")
+            conn.catalog.detach_database(alias)
+    return path
+
+
+def read_rows(hyper: HyperProcess, path: str, table: tuple[str, str] = LOCAL_TABLE, order_by: Sequence[str] = ()) -> list[list[Any]]:
+    """All rows of a table (tests and comparisons)."""
+    with Connection(hyper.endpoint, path, CreateMode.NONE) as conn:
+        order = f" ORDER BY {', '.join(escape_name(c) for c in order_by)}" if order_by else ""
+        return conn.execute_list_query(f"SELECT * FROM {TableName(*table)}{order}")
+
+
+__all__ = [
+    "DeltaFile",
+    "TableChange",
+    "build_combined",
+    "build_delta",
+    "hyper_process",
+    "read_rows",
+    "schema_signature",
+    "SqlType",
+]
