@@ -94,6 +94,13 @@ def explain(exc: BaseException, *, server_url: str = "", site: str = "", what: s
     summary = getattr(exc, "summary", "") or ""
     detail = getattr(exc, "detail", "") or ""
     said = f" Tableau said: {summary}{' - ' + detail if detail else ''}." if (summary or detail) else ""
+    if code == "401001" and "site" in detail.lower() and "not found" in detail.lower():
+        return SiteNotFoundError(
+            f"{prefix}site {site!r} does not exist on {server_url or 'this server'}: tableau_site must be the "
+            f"site's content URL (the part after /site/ in the browser), empty for the Default site.{said}",
+            code,
+            kind="site",
+        )
     if code == "401001":
         return SignInError(
             f"{prefix}sign-in refused: the access token name/secret (or Connected App JWT) is wrong, "

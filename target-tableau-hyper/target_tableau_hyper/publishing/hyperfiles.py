@@ -36,6 +36,24 @@ def hyper_process() -> HyperProcess:
     return HyperProcess(telemetry=Telemetry.DO_NOT_SEND_USAGE_DATA_TO_TABLEAU, parameters={"log_config": ""})
 
 
+def local_table(conn: Connection, database: str | None = None) -> TableName:
+    """The extract table of a local file: `"Extract"."Extract"`, or the only table in "Extract"."""
+    schema = SchemaName(database, "Extract") if database else SchemaName("Extract")
+    tables = conn.catalog.get_table_names(schema)
+    names = [t.name.unescaped for t in tables]
+    if "Extract" in names or not names:
+        return TableName(database, "Extract", "Extract") if database else TableName("Extract", "Extract")
+    if len(names) > 1:
+        raise ValueError(f"expected one table in schema Extract, found {', '.join(sorted(names))}")
+    return TableName(database, "Extract", names[0]) if database else TableName("Extract", names[0])
+
+
+def local_table_name(hyper: HyperProcess, path: str) -> tuple[str, str]:
+    with Connection(hyper.endpoint, path, CreateMode.NONE) as conn:
+        table = local_table(conn)
+        return (table.schema_name.name.unescaped, table.name.unescaped)
+
+
 def table_columns(conn: Connection, table: TableName) -> list[tuple[str, str]]:
     definition = conn.catalog.get_table_definition(table)
     return [(col.name.unescaped, str(col.type)) for col in definition.columns]
@@ -43,7 +61,7 @@ def table_columns(conn: Connection, table: TableName) -> list[tuple[str, str]]:
 
 def schema_signature(hyper: HyperProcess, local_path: str) -> str:
     with Connection(hyper.endpoint, local_path, CreateMode.NONE) as conn:
-        return json.dumps(table_columns(conn, TableName(*LOCAL_TABLE)))
+        return json.dumps(table_columns(conn, local_table(conn)))
 
 
 OUT = "out"  # alias of the file being written; every name is qualified once others are attached
@@ -72,7 +90,7 @@ class TableChange:
 
     stream: str
     local_path: str
-    target_table: tuple[str, str]  # (schema, table) in the published datasource
+    target_table: tuple[str, str] | None  # (schema, table) in the published datasource; None: as local
     key_columns: list[str]
     scope_columns: list[str]  # columns a delete matches on (parent key for line streams)
     touched_scopes: list[tuple[Any, ...]]  # scope key values touched (upserted or deleted)
@@ -98,9 +116,11 @@ def build_delta(hyper: HyperProcess, changes: Iterable[TableChange], delta_path:
         for index, change in enumerate(changes):
             alias = f"local{index}"
             conn.catalog.attach_database(change.local_path, alias=alias)
-            local_def = conn.catalog.get_table_definition(TableName(alias, *LOCAL_TABLE))
+            local = local_table(conn, alias)
+            local_def = conn.catalog.get_table_definition(local)
             types = {col.name.unescaped: col.type for col in local_def.columns}
-            prefix = change.target_table[1] if change.target_table != LOCAL_TABLE else "rows"
+            target_table = change.target_table or (local.schema_name.name.unescaped, local.name.unescaped)
+            prefix = f"t{index}"
             upserts = TableName(OUT, DELTA_SCHEMA, f"{prefix}_upserts")
             deletes = TableName(OUT, DELTA_SCHEMA, f"{prefix}_deletes")
 
@@ -121,7 +141,6 @@ def build_delta(hyper: HyperProcess, changes: Iterable[TableChange], delta_path:
                         inserter.add_row(list(key))
                 inserter.execute()
 
-            local = TableName(alias, *LOCAL_TABLE)
             join = " AND ".join(
                 f"CAST(l.{escape_name(c)} AS TEXT) IS NOT DISTINCT FROM t.{escape_name(c)}" for c in scope
             )
@@ -139,7 +158,7 @@ def build_delta(hyper: HyperProcess, changes: Iterable[TableChange], delta_path:
             cols = ", ".join(f"CAST(t.{escape_name(c)} AS {types[c]})" for c in scope)
             deleted = conn.execute_command(f"INSERT INTO {deletes} SELECT {cols} FROM {touched} t WHERE {delete_filter}")
 
-            target = {"target-schema": change.target_table[0], "target-table": change.target_table[1]}
+            target = {"target-schema": target_table[0], "target-table": target_table[1]}
             if deleted:
                 result.actions.append(
                     {"action": "delete", **target, "source-schema": DELTA_SCHEMA,
@@ -163,7 +182,7 @@ def build_combined(hyper: HyperProcess, tables: Sequence[tuple[str, str]], path:
         for index, (stream, local_path) in enumerate(tables):
             alias = f"local{index}"
             conn.catalog.attach_database(local_path, alias=alias)
-            local = TableName(alias, *LOCAL_TABLE)
+            local = local_table(conn, alias)
             definition = conn.catalog.get_table_definition(local)
             target = TableName(OUT, DELTA_SCHEMA, stream)
             conn.catalog.create_table(TableDefinition(target, definition.columns))
@@ -172,11 +191,18 @@ def build_combined(hyper: HyperProcess, tables: Sequence[tuple[str, str]], path:
     return path
 
 
-def read_rows(hyper: HyperProcess, path: str, table: tuple[str, str] = LOCAL_TABLE, order_by: Sequence[str] = ()) -> list[list[Any]]:
-    """All rows of a table (tests and comparisons)."""
+def read_rows(hyper: HyperProcess, path: str, table: tuple[str, str] | None = None,
+              order_by: Sequence[str] = ()) -> list[list[Any]]:
+    """All rows of a table (tests and comparisons); default: the local extract table."""
     with Connection(hyper.endpoint, path, CreateMode.NONE) as conn:
+        name = TableName(*table) if table else local_table(conn)
         order = f" ORDER BY {', '.join(escape_name(c) for c in order_by)}" if order_by else ""
-        return conn.execute_list_query(f"SELECT * FROM {TableName(*table)}{order}")
+        return conn.execute_list_query(f"SELECT * FROM {name}{order}")
+
+
+def count_rows(hyper: HyperProcess, path: str) -> int:
+    with Connection(hyper.endpoint, path, CreateMode.NONE) as conn:
+        return int(conn.execute_scalar_query(f"SELECT COUNT(*) FROM {local_table(conn)}"))
 
 
 __all__ = [
@@ -184,6 +210,8 @@ __all__ = [
     "TableChange",
     "build_combined",
     "build_delta",
+    "count_rows",
+    "local_table_name",
     "hyper_process",
     "read_rows",
     "schema_signature",

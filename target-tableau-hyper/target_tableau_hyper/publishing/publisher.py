@@ -24,17 +24,16 @@ from typing import Any, Callable, Mapping
 
 import sqlalchemy as sa
 import tableauserverclient as TSC
-from tableauhyperapi import Connection, CreateMode, TableName
 
 from target_tableau_hyper.publishing import audit_tables as audit
 from target_tableau_hyper.publishing.changes import ChangeSource
 from target_tableau_hyper.publishing.config import PublishConfig
 from target_tableau_hyper.publishing.errors import JobFailedError, PublishError, explain
 from target_tableau_hyper.publishing.hyperfiles import (
-    LOCAL_TABLE,
     TableChange,
     build_combined,
     build_delta,
+    count_rows,
     hyper_process,
     schema_signature,
 )
@@ -54,8 +53,8 @@ class PublishUnit:
     streams: dict[str, str]  # stream -> local .hyper path
     multi_table: bool
 
-    def target_table(self, stream: str) -> tuple[str, str]:
-        return ("Extract", stream) if self.multi_table else LOCAL_TABLE
+    def target_table(self, stream: str) -> tuple[str, str] | None:
+        return ("Extract", stream) if self.multi_table else None  # None: the local table's own name
 
 
 @dataclass
@@ -96,11 +95,6 @@ def make_units(config: PublishConfig, hyper_files: Mapping[str, str]) -> list[Pu
             for stream, path in sorted(hyper_files.items())
         ]
     return [PublishUnit(config.datasource_name, dict(sorted(hyper_files.items())), multi_table=True)]
-
-
-def _count_rows(hyper, path: str) -> int:
-    with Connection(hyper.endpoint, path, CreateMode.NONE) as conn:
-        return int(conn.execute_scalar_query(f"SELECT COUNT(*) FROM {TableName(*LOCAL_TABLE)}"))
 
 
 class Publisher:
@@ -272,7 +266,7 @@ class Publisher:
             path = build_combined(hyper, list(unit.streams.items()), os.path.join(tmp, "combined.hyper"))
         else:
             (path,) = unit.streams.values()
-        result.rows_upserted = sum(_count_rows(hyper, p) for p in unit.streams.values())
+        result.rows_upserted = sum(count_rows(hyper, p) for p in unit.streams.values())
         result.file_bytes = os.path.getsize(path)
         item = TSC.DatasourceItem(project.id, name=unit.datasource_name)
         job = session.call(
