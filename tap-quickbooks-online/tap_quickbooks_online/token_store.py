@@ -269,6 +269,15 @@ class FileTokenStore:
         _fsync_directory(directory)
 
 
+def _default_postgres_driver() -> str:
+    """`postgresql://` means psycopg2 to SQLAlchemy; use psycopg 3 (our `postgres` extra) if that is what is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
+        return "postgresql+psycopg"
+    return "postgresql"
+
+
 def _write_all(fd: int, payload: bytes) -> None:
     view = memoryview(payload)
     while view:
@@ -307,6 +316,8 @@ class SqlTokenStore:
             parsed = sa.engine.make_url(url)
         except Exception:
             raise TokenStoreError("token_store is not a valid SQLAlchemy URL") from None
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername=_default_postgres_driver())
         self.description = "database " + parsed.render_as_string(hide_password=True)
         self._is_sqlite = parsed.get_backend_name() == "sqlite"
         self._thread_lock = threading.RLock()
