@@ -1,0 +1,294 @@
+"""HTTP layer shared by every stream: auth header, limits, retries, Fault handling, exact JSON.
+
+All QBO calls go through `QuickBooksStream.api_get` so that every request, whichever thread
+issues it (prefetch workers, the CDC cache), gets the same treatment:
+
+* Bearer token from the run's `TokenManager`; a 401 with code 3200 invalidates the token and
+  retries once.
+* The per-realm limiter (≤ `requests_per_minute`, ≤ `max_concurrency` in flight).
+* The SDK's backoff hooks (`request_decorator`, `backoff_wait_generator`, `backoff_handler`):
+  exponential backoff with jitter on 429, 5xx, timeouts, connection resets and truncated or
+  non-JSON bodies; a `Retry-After` header sets the wait instead.
+* JSON decoded with msgspec, fractions as `Decimal`, so money keeps its exact text.
+* Faults (either JSON envelope or XML) raised as `QBOAPIError` naming code, message, detail and
+  `intuit_tid`.
+"""
+
+from __future__ import annotations
+
+import decimal
+import random
+import threading
+import time
+import typing as t
+from urllib.parse import urlencode
+
+import msgspec
+import requests
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.streams import RESTStream
+
+from tap_quickbooks_online.errors import (
+    TOKEN_EXPIRED_CODE,
+    QBOAPIError,
+    QBORetriableError,
+    QBOTokenRejected,
+    describe_fault,
+    parse_fault,
+    redact,
+)
+from tap_quickbooks_online.fast_records import FastRecordWriter
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+API_HOSTS = {
+    "production": "https://quickbooks.api.intuit.com",
+    "sandbox": "https://sandbox-quickbooks.api.intuit.com",
+}
+
+_json_decoder = msgspec.json.Decoder(float_hook=decimal.Decimal)
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+def decode_json(content: bytes) -> t.Any:
+    """Decode a JSON body with fractions as Decimal (exact money)."""
+    return _json_decoder.decode(content)
+
+
+class QuickBooksStream(RESTStream):
+    """Base for every QBO stream: one state partition per realm (`{"realm_id": ...}`)."""
+
+    records_jsonpath = "$[*]"  # unused: records come from `get_records`
+    #: base of the exponential backoff in seconds (tests lower it)
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 60.0
+    max_tries: int = 6
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fast_writer: FastRecordWriter | None = None
+
+    # ---- identity / config -------------------------------------------------------------
+    @property
+    def url_base(self) -> str:
+        return self._tap.api_base_url
+
+    @property
+    def partitions(self) -> list[dict]:
+        return [{"realm_id": realm_id} for realm_id in self._tap.realm_ids]
+
+    @property
+    def timeout(self) -> int:
+        return 120
+
+    def get_new_paginator(self) -> None:
+        return None
+
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+        yield from ()
+
+    # ---- requests ----------------------------------------------------------------------
+    def api_get(self, realm_id: str, path: str, params: dict[str, t.Any] | None = None) -> dict:
+        """GET `{base}/v3/company/{realm}/{path}` and return the decoded JSON body."""
+        params = dict(params or {})
+        params.setdefault("minorversion", self.config.get("minor_version", 75))
+        url = f"{self.url_base}/v3/company/{realm_id}/{path}?{urlencode(params)}"
+        send = self.request_decorator(self._send_once)
+        try:
+            return send(realm_id, url, path)
+        except QBOTokenRejected as exc:
+            # The token was rejected before its expiry (revoked, rotated elsewhere): refresh once.
+            self._tap.token_manager.invalidate(realm_id, exc.access_token)
+            return send(realm_id, url, path)
+
+    def _send_once(self, realm_id: str, url: str, path: str) -> dict:
+        tap = self._tap
+        token = tap.token_manager.access_token(realm_id)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "User-Agent": self.user_agent,
+        }
+        with tap.limiters.for_realm(realm_id):
+            response = tap.http_session().get(url, headers=headers, timeout=self.timeout)
+        tap.request_counts[realm_id] = tap.request_counts.get(realm_id, 0) + 1
+        return self._check_response(response, realm_id, path, token)
+
+    def _check_response(self, response: requests.Response, realm_id: str, path: str,
+                        token: str) -> dict:
+        status = response.status_code
+        tid = response.headers.get("intuit_tid")
+        secrets = (token, *self._tap.secret_values())
+        where = f"/v3/company/{realm_id}/{path}"
+        if status < 400:
+            try:
+                body = decode_json(response.content)
+            except msgspec.DecodeError as exc:
+                msg = (
+                    f"QBO GET {where} returned HTTP {status} with a truncated or non-JSON body "
+                    f"({len(response.content)} bytes, content-type "
+                    f"{response.headers.get('Content-Type', 'n/a')}): {exc}; intuit_tid={tid or 'n/a'}"
+                )
+                raise QBORetriableError(msg, response) from None
+            if not isinstance(body, dict):
+                raise QBORetriableError(
+                    f"QBO GET {where} returned an unexpected JSON body; intuit_tid={tid}", response
+                )
+            fault = parse_fault(body)
+            if fault is not None:
+                raise QBOAPIError(
+                    describe_fault(fault, status=status, method="GET", path=where,
+                                   intuit_tid=tid, secrets=secrets),
+                    fault=fault, status=status, intuit_tid=tid,
+                )
+            self._tap.note_server_time(realm_id, body.get("time"))
+            return body
+
+        fault = parse_fault(response.content)
+        message = describe_fault(fault, status=status, method="GET", path=where,
+                                 intuit_tid=tid, secrets=secrets)
+        if fault is None and response.content:
+            snippet = response.content[:300].decode("utf-8", "replace")
+            message += f"; body: {redact(snippet, secrets)}"
+        if status in RETRY_STATUSES:
+            raise QBORetriableError(message, response, retry_after=_retry_after(response))
+        if status == 401 and fault is not None and TOKEN_EXPIRED_CODE in fault.codes:
+            rejected = QBOTokenRejected(message, fault=fault, status=status, intuit_tid=tid)
+            rejected.access_token = token
+            raise rejected
+        raise QBOAPIError(message, fault=fault, status=status, intuit_tid=tid)
+
+    # ---- SDK backoff hooks ---------------------------------------------------------------
+    def backoff_max_tries(self) -> int:
+        return self.max_tries
+
+    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
+        """Exponential backoff with jitter; `Retry-After` (seconds) takes precedence."""
+        base, cap = self.backoff_base_seconds, self.backoff_cap_seconds
+        exc = yield  # type: ignore[misc]
+        attempt = 0
+        while True:
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after is not None:
+                wait = min(float(retry_after), cap) + random.uniform(0, base / 4)  # noqa: S311
+            else:
+                ceiling = min(cap, base * (2**attempt))
+                wait = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not crypto
+            attempt += 1
+            exc = yield wait
+
+    def backoff_jitter(self, value: float) -> float:
+        return value  # jitter is applied in backoff_wait_generator (Retry-After stays a floor)
+
+    def backoff_handler(self, details: t.Mapping[str, t.Any]) -> None:
+        exc = details.get("exception")
+        self.logger.warning(
+            "Retrying QBO request in %.2fs (attempt %d of %d): %s",
+            details.get("wait") or 0.0, details.get("tries") or 0, self.max_tries,
+            redact(str(exc), self._tap.secret_values()) if exc else "no detail",
+        )
+
+    def request_decorator(self, func: t.Callable) -> t.Callable:
+        import backoff  # noqa: PLC0415 - the SDK's own retry library
+
+        return backoff.on_exception(
+            self.backoff_wait_generator,
+            (
+                ConnectionResetError,
+                RetriableAPIError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ConnectionError,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ),
+            max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler,
+            on_giveup=self._give_up,
+            jitter=self.backoff_jitter,
+            logger=None,
+        )(func)
+
+    def _give_up(self, details: t.Mapping[str, t.Any]) -> None:
+        self.logger.error("Giving up on QBO request after %d attempts", details.get("tries") or 0)
+
+    # ---- query helpers -----------------------------------------------------------------
+    def query(self, realm_id: str, statement: str) -> dict:
+        """Run a QBO query and return its `QueryResponse` object (possibly empty)."""
+        body = self.api_get(realm_id, "query", {"query": statement})
+        return body.get("QueryResponse") or {}
+
+    # ---- fast record output ------------------------------------------------------------
+    def _write_record_message(self, record: dict) -> None:
+        writer = self._fast_writer
+        if writer is None:
+            writer = self._fast_writer = FastRecordWriter.for_stream(self)
+        if writer.enabled:
+            writer.write(record)
+            self.state_manager.is_flushed = False
+        else:
+            super()._write_record_message(record)
+
+    def _write_schema_message(self) -> None:
+        self._fast_writer = None  # selection/maps are final now: recompile on first record
+        super()._write_schema_message()
+
+    def _increment_stream_state(self, latest_record: dict, *, context: Context | None = None) -> None:
+        """Advance the bookmark only forward; deletes count at their deletion time.
+
+        Records re-read through the `lookback_seconds` overlap are older than the bookmark and
+        must neither move it back nor trip the SDK's sort check.
+        """
+        value = latest_record.get("updated_at") or latest_record.get("_sdc_deleted_at")
+        if value is None:
+            return
+        state = self.get_context_state(context)
+        current = state.get("replication_key_value")
+        if current is not None and value < current:
+            return
+        super()._increment_stream_state({"updated_at": value}, context=context)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime  # noqa: PLC0415
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+class ThreadLocalSessions:
+    """One `requests.Session` per thread (sessions are not safe to share across threads)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._local.session = session
+            with self._lock:
+                self._all.append(session)
+        return session
+
+    def close(self) -> None:
+        with self._lock:
+            for session in self._all:
+                session.close()
+            self._all.clear()
+
+
+__all__ = ["API_HOSTS", "FatalAPIError", "QuickBooksStream", "ThreadLocalSessions", "decode_json"]

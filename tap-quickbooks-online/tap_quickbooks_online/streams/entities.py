@@ -1,0 +1,324 @@
+"""Entity streams: one per QBO entity, incremental on MetaData.LastUpdatedTime, per realm.
+
+How a stream reads one realm (`EntityStream.get_records`):
+
+* **No bookmark** (first sync): the query endpoint from `start_date` (or everything).
+* **Bookmark within CDC's 30-day window, entity covered by CDC**: the realm's shared CDC cache
+  (`cdc.CdcCache`): one `/cdc` call serves every CDC entity stream of the realm; hard deletes
+  arrive as records with only the keys and `_sdc_deleted_at`.
+* **Bookmark older than 30 days**: a full resync from `start_date`, with a log line saying why.
+* **Entities CDC does not cover** (TimeActivity, TaxAgency, TaxCode, TaxRate, CompanyInfo,
+  Preferences, Exchangerate): the query endpoint from the bookmark; hard deletes of those
+  are not seen (see README).
+
+Query paging is keyset paging, stable while records change: every page asks
+`WHERE Metadata.LastUpdatedTime >= <last timestamp seen> ORDERBY Metadata.LastUpdatedTime`
+from position 1, and records already emitted at that timestamp are skipped by `(Id,
+SyncToken)`. A record changed mid-sync moves to the end of the order and is read again in its
+new version; nothing shifts under an offset. Only when more than a page of records share one
+timestamp does the position advance within that timestamp. Records come out sorted by
+`updated_at`, so the bookmark is resumable mid-stream.
+"""
+
+from __future__ import annotations
+
+import datetime
+import typing as t
+
+from tap_quickbooks_online import timeutil
+from tap_quickbooks_online.client import QuickBooksStream
+from tap_quickbooks_online.prefetch import run_ahead
+from tap_quickbooks_online.progress import StreamProgress
+from tap_quickbooks_online.schema_objects import entity_schema
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+    from tap_quickbooks_online.streams.lines import LineStream
+
+CDC_WINDOW = datetime.timedelta(days=30)
+# Bookmarks this close to the 30-day edge are treated as outside it (clock skew, long runs).
+CDC_WINDOW_MARGIN = datetime.timedelta(hours=1)
+
+
+class EntityStream(QuickBooksStream):
+    """A QBO entity read through `query` (and `cdc` for incremental runs)."""
+
+    entity: str = ""
+    name_list: bool = False  # has `Active`: include inactive records explicitly
+    cdc_capable: bool = True
+    primary_keys: t.ClassVar[list[str]] = ["realm_id", "Id"]
+    replication_key = "updated_at"
+    is_sorted = True
+    line_stream: LineStream | None = None
+
+    def __init__(self, tap: t.Any) -> None:
+        super().__init__(tap, name=self.name, schema=entity_schema(self.entity),
+                         path=f"/v3/company/{{realm_id}}/query?{self.entity}")
+        self.progress: StreamProgress | None = None
+        self._requests_at_start = 0
+
+    # ---- sync plumbing -------------------------------------------------------------------
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        realm_id = (context or {})["realm_id"]
+        if self.progress is None:
+            self.progress = StreamProgress(self.name, self.logger,
+                                           interval=self._tap.progress_interval)
+            self._requests_at_start = self._tap.total_requests()
+        for page in self._pages(realm_id, context):
+            yield from page
+            self.progress.advance(len(page))
+
+    def _pages(self, realm_id: str, context: Context | None) -> t.Iterator[list[dict]]:
+        state = self.get_context_state(context)
+        bookmark = state.get("replication_key_value")
+        start_date = self.config.get("start_date")
+        lookback = datetime.timedelta(seconds=int(self.config.get("lookback_seconds", 0) or 0))
+
+        if bookmark is None:
+            since = timeutil.parse(start_date) if start_date else None
+            yield from self._query_pages(realm_id, since)
+            return
+
+        since = timeutil.parse(bookmark) - lookback
+        if self.cdc_capable:
+            changes = self._tap.cdc_cache.changes(self, realm_id, since)
+            if changes is not None:
+                yield from self._cdc_pages(realm_id, changes)
+                return
+            if self._tap.cdc_cache.outside_window(self, realm_id, since):
+                self.logger.warning(
+                    "%s realm %s: bookmark %s is older than QBO's 30-day CDC window, so hard "
+                    "deletes since then cannot be read; doing a full resync from %s",
+                    self.name, realm_id, bookmark, start_date or "the beginning",
+                )
+                full_since = timeutil.parse(start_date) if start_date else None
+                yield from self._query_pages(realm_id, full_since)
+                return
+        yield from self._query_pages(realm_id, since)
+
+    def _cdc_pages(self, realm_id: str, changes: list[dict]) -> t.Iterator[list[dict]]:
+        self.progress.add_total(realm_id, len(changes))
+        page: list[dict] = []
+        deleted = 0
+        for obj in changes:
+            if obj.get("status") == "Deleted":
+                deleted += 1
+                page.append(self.deleted_record(realm_id, obj))
+            else:
+                page.append(self.normalize(realm_id, obj))
+        self.progress.deleted += deleted
+        if page:
+            yield page
+
+    # ---- query paging ----------------------------------------------------------------------
+    def where_clauses(self) -> list[str]:
+        return ["Active IN (true, false)"] if self.name_list else []
+
+    def select(self, since: str | None, start: int, page_size: int) -> str:
+        clauses = self.where_clauses()
+        if since is not None:
+            clauses.append(f"Metadata.LastUpdatedTime >= '{since}'")
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return (f"SELECT * FROM {self.entity}{where} ORDERBY Metadata.LastUpdatedTime "
+                f"STARTPOSITION {start} MAXRESULTS {page_size}")
+
+    def count(self, realm_id: str, since: str | None) -> int | None:
+        clauses = self.where_clauses()
+        if since is not None:
+            clauses.append(f"Metadata.LastUpdatedTime >= '{since}'")
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        response = self.query(realm_id, f"SELECT COUNT(*) FROM {self.entity}{where}")
+        total = response.get("totalCount")
+        return int(total) if total is not None else None
+
+    def _query_pages(self, realm_id: str, since: datetime.datetime | None
+                     ) -> t.Iterator[list[dict]]:
+        first_literal = timeutil.qbo_literal(since) if since else None
+        if self._tap.prefetch_enabled:
+            yield from run_ahead(lambda: self._raw_query_pages(realm_id, first_literal),
+                                 depth=2, name=f"{self.name}-{realm_id}")
+        else:
+            yield from self._raw_query_pages(realm_id, first_literal)
+
+    def _raw_query_pages(self, realm_id: str, since: str | None) -> t.Iterator[list[dict]]:
+        """Keyset pages of normalized records (runs in the prefetch thread)."""
+        page_size = int(self.config.get("page_size", 1000))
+        cursor = since  # QBO literal of the lowest timestamp still to read
+        cursor_utc = timeutil.to_utc_iso(cursor) if cursor else None
+        seen_at_cursor: set[tuple[str, str]] = set()
+        skip = 0  # records at `cursor` already read, used only for > page_size ties
+        first = True
+        while True:
+            response = self.query(realm_id, self.select(cursor, skip + 1, page_size))
+            raw = response.get(self.entity) or []
+            if first:
+                first = False
+                total = len(raw) if len(raw) < page_size else self.count(realm_id, since)
+                self.progress.add_total(realm_id, total)
+            page = []
+            for obj in raw:
+                record = self.normalize(realm_id, obj)
+                key = (record["Id"], record.get("SyncToken"))
+                if record["updated_at"] == cursor_utc and key in seen_at_cursor:
+                    continue
+                page.append(record)
+            if page:
+                yield page
+            if len(raw) < page_size:
+                return
+            last = raw[-1]["MetaData"]["LastUpdatedTime"]
+            last_utc = timeutil.to_utc_iso(last)
+            if last_utc != cursor_utc:
+                cursor, cursor_utc, skip = last, last_utc, 0
+                seen_at_cursor = set()
+            else:
+                skip += len(raw)  # a full page of one timestamp: move on within it
+            for obj in raw:
+                if timeutil.to_utc_iso(obj["MetaData"]["LastUpdatedTime"]) == cursor_utc:
+                    seen_at_cursor.add((obj["Id"], obj.get("SyncToken")))
+
+    # ---- record shaping --------------------------------------------------------------------
+    def normalize(self, realm_id: str, obj: dict) -> dict:
+        obj["realm_id"] = realm_id
+        meta = obj.get("MetaData")
+        updated = meta.get("LastUpdatedTime") if meta else None
+        obj["updated_at"] = timeutil.to_utc_iso(updated) if updated else None
+        return obj
+
+    @staticmethod
+    def deleted_record(realm_id: str, obj: dict) -> dict:
+        meta = obj.get("MetaData") or {}
+        when = meta.get("LastUpdatedTime")
+        return {
+            "realm_id": realm_id,
+            "Id": str(obj["Id"]),
+            "_sdc_deleted_at": timeutil.to_utc_iso(when) if when else None,
+        }
+
+    # ---- children (lines) and end-of-stream ----------------------------------------------
+    def _process_record(self, record: dict, child_context: Context | None = None,
+                        partition_context: Context | None = None) -> None:
+        line_stream = self.line_stream
+        if line_stream is not None and line_stream.selected:
+            line_stream.emit_for_parent(record)
+
+    def _sync_records(self, context: Context | None = None, *, write_messages: bool = True
+                      ) -> t.Generator[dict, t.Any, t.Any]:
+        if write_messages and self.line_stream is not None and self.line_stream.selected:
+            self.line_stream.announce()
+        self.progress = None
+        try:
+            yield from super()._sync_records(context, write_messages=write_messages)
+        finally:
+            if self.progress is not None:
+                requests = self._tap.total_requests() - self._requests_at_start
+                self.logger.info("%s", self.progress.summary(requests))
+                unknown = self._fast_writer.unknown_keys if self._fast_writer else set()
+                if unknown:
+                    self.logger.warning("%s: properties not in the schema were dropped: %s",
+                                        self.name, ", ".join(sorted(unknown)))
+            if self.line_stream is not None:
+                self.line_stream.flush_counts()
+            self._tap.cdc_cache.release(self)
+
+    def get_child_context(self, record: dict, context: Context | None) -> dict:
+        return {"realm_id": record.get("realm_id")}
+
+
+class SingletonStream(EntityStream):
+    """CompanyInfo and Preferences: one object per realm, no `Active`, not in CDC."""
+
+    cdc_capable = False
+
+    def select(self, since: str | None, start: int, page_size: int) -> str:
+        return f"SELECT * FROM {self.entity} STARTPOSITION {start} MAXRESULTS {page_size}"
+
+    def count(self, realm_id: str, since: str | None) -> int | None:
+        return None
+
+
+class ExchangeRateStream(EntityStream):
+    """Exchangerate has no Id: `Id` is `<source>-<target>-<as of date>`."""
+
+    cdc_capable = False
+
+    def select(self, since: str | None, start: int, page_size: int) -> str:
+        return f"SELECT * FROM exchangerate STARTPOSITION {start} MAXRESULTS {page_size}"
+
+    def count(self, realm_id: str, since: str | None) -> int | None:
+        return None
+
+    def normalize(self, realm_id: str, obj: dict) -> dict:
+        obj.setdefault("Id", "-".join(str(obj.get(k, "")) for k in
+                                      ("SourceCurrencyCode", "TargetCurrencyCode", "AsOfDate")))
+        return super().normalize(realm_id, obj)
+
+    def _raw_query_pages(self, realm_id: str, since: str | None) -> t.Iterator[list[dict]]:
+        # Ordered by nothing QBO can sort on: read all pages, then emit sorted by updated_at.
+        page_size = int(self.config.get("page_size", 1000))
+        start, records = 1, []
+        while True:
+            response = self.query(realm_id, self.select(None, start, page_size))
+            raw = response.get("ExchangeRate") or response.get("Exchangerate") or []
+            records.extend(self.normalize(realm_id, obj) for obj in raw)
+            if len(raw) < page_size:
+                break
+            start += page_size
+        since_utc = timeutil.to_utc_iso(since) if since else None
+        records = [r for r in records if not since_utc or (r["updated_at"] or "") >= since_utc]
+        records.sort(key=lambda r: r["updated_at"] or "")
+        self.progress.add_total(realm_id, len(records))
+        if records:
+            yield records
+
+
+# stream name → (QBO entity, name list, covered by CDC)
+ENTITY_TABLE: list[tuple[str, str, bool, bool]] = [
+    ("accounts", "Account", True, True),
+    ("attachables", "Attachable", False, True),
+    ("bill_payments", "BillPayment", False, True),
+    ("bills", "Bill", False, True),
+    ("budgets", "Budget", False, True),
+    ("classes", "Class", True, True),
+    ("credit_memos", "CreditMemo", False, True),
+    ("currencies", "CompanyCurrency", True, True),
+    ("customer_types", "CustomerType", True, True),
+    ("customers", "Customer", True, True),
+    ("departments", "Department", True, True),
+    ("deposits", "Deposit", False, True),
+    ("employees", "Employee", True, True),
+    ("estimates", "Estimate", False, True),
+    ("invoices", "Invoice", False, True),
+    ("items", "Item", True, True),
+    ("journal_entries", "JournalEntry", False, True),
+    ("payment_methods", "PaymentMethod", True, True),
+    ("payments", "Payment", False, True),
+    ("purchase_orders", "PurchaseOrder", False, True),
+    ("purchases", "Purchase", False, True),
+    ("refund_receipts", "RefundReceipt", False, True),
+    ("sales_receipts", "SalesReceipt", False, True),
+    ("tax_agencies", "TaxAgency", False, False),
+    ("tax_codes", "TaxCode", True, False),
+    ("tax_rates", "TaxRate", True, False),
+    ("terms", "Term", True, True),
+    ("time_activities", "TimeActivity", False, False),
+    ("transfers", "Transfer", False, True),
+    ("vendor_credits", "VendorCredit", False, True),
+    ("vendors", "Vendor", True, True),
+]
+
+
+def _make(name: str, entity: str, name_list: bool, cdc: bool,
+          base: type[EntityStream] = EntityStream) -> type[EntityStream]:
+    class_name = "".join(part.title() for part in name.split("_")) + "Stream"
+    return type(class_name, (base,), {"name": name, "entity": entity, "name_list": name_list,
+                                      "cdc_capable": cdc, "__module__": __name__})
+
+
+ENTITY_STREAMS: list[type[EntityStream]] = [_make(*row) for row in ENTITY_TABLE] + [
+    _make("company_info", "CompanyInfo", False, False, SingletonStream),
+    _make("preferences", "Preferences", False, False, SingletonStream),
+    _make("exchange_rates", "Exchangerate", False, False, ExchangeRateStream),
+]
+STREAMS_BY_NAME = {cls.name: cls for cls in ENTITY_STREAMS}

@@ -1,0 +1,208 @@
+"""Line streams (`invoice_lines`, `bill_lines`, ...): one row per transaction line.
+
+Lines come from the parent's payload (no extra requests): the parent entity stream calls
+`LineStream.emit_for_parent(record)` for every parent record it reads, including CDC deletes.
+
+Parent-scoped replace (docs/architecture.md): for every parent emitted, first a *parent
+tombstone* — `realm_id` and `txn_id` set, `line_index` null, `_sdc_deleted_at` set (the
+parent's change or deletion time) — then the parent's current lines (none for a deleted
+parent). The target deletes all rows of a tombstoned parent and inserts the lines that follow,
+so a changed transaction's removed lines never survive.
+
+Keys: `realm_id, txn_id, line_index` (the line's position in the parent's `Line` array).
+The schema is flat: parent id, type, date, doc number, currency and exchange rate; the line's
+detail type, amount and home-currency amount, posting type, and the ids and names of its
+account, class, department, item, customer and vendor (from the line detail, falling back to
+the parent's header refs where QBO puts them there).
+"""
+
+from __future__ import annotations
+
+import typing as t
+from decimal import ROUND_HALF_UP, Decimal
+
+from tap_quickbooks_online.client import QuickBooksStream
+from tap_quickbooks_online.schema_objects import line_schema
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+CENT = Decimal("0.01")
+ONE = Decimal(1)
+
+
+def _ref(ref: t.Any) -> tuple[t.Any, t.Any]:
+    if isinstance(ref, dict):
+        return ref.get("value"), ref.get("name")
+    return None, None
+
+
+class LineStream(QuickBooksStream):
+    """Child of one entity stream; never requests anything itself."""
+
+    parent_entity: str = ""
+    primary_keys: t.ClassVar[list[str]] = ["realm_id", "txn_id", "line_index"]
+    replication_key = None
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+
+    def __init__(self, tap: t.Any) -> None:
+        super().__init__(tap, name=self.name, schema=line_schema(),
+                         path=f"/v3/company/{{realm_id}}/query?{self.parent_entity}#lines")
+        self._announced = False
+        self.emitted_lines = 0
+        self.emitted_tombstones = 0
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
+        return iter(())  # rows are pushed by the parent stream (emit_for_parent)
+
+    # ---- output -----------------------------------------------------------------------
+    def announce(self) -> None:
+        if not self._announced:
+            self._announced = True
+            self._write_schema_message()
+
+    def emit_for_parent(self, parent: dict) -> None:
+        if not self._announced:
+            self.announce()
+        write = self._write_record_message
+        realm_id = parent["realm_id"]
+        txn_id = str(parent["Id"])
+        deleted_at = parent.get("_sdc_deleted_at")
+        write({
+            "realm_id": realm_id,
+            "txn_id": txn_id,
+            "line_index": None,
+            "_sdc_deleted_at": deleted_at or parent.get("updated_at"),
+        })
+        self.emitted_tombstones += 1
+        if deleted_at:
+            return
+        for row in self.rows(parent):
+            write(row)
+        self.emitted_lines += len(parent.get("Line") or ())
+
+    def flush_counts(self) -> None:
+        if self.emitted_tombstones:
+            self.logger.info("summary %s: %d lines for %d parents", self.name,
+                             self.emitted_lines, self.emitted_tombstones)
+        self.emitted_lines = self.emitted_tombstones = 0
+
+    # ---- shaping ------------------------------------------------------------------------
+    def rows(self, parent: dict) -> t.Iterator[dict]:
+        lines = parent.get("Line") or ()
+        currency = (parent.get("CurrencyRef") or {}).get("value")
+        rate = parent.get("ExchangeRate")
+        header = {
+            "realm_id": parent["realm_id"],
+            "txn_id": str(parent["Id"]),
+            "updated_at": parent.get("updated_at"),
+            "txn_type": self.parent_entity,
+            "txn_date": parent.get("TxnDate"),
+            "doc_number": parent.get("DocNumber"),
+            "currency": currency,
+            "exchange_rate": rate,
+        }
+        parent_class = _ref(parent.get("ClassRef"))
+        parent_department = _ref(parent.get("DepartmentRef"))
+        parent_customer = _ref(parent.get("CustomerRef"))
+        parent_vendor = _ref(parent.get("VendorRef"))
+        entity = parent.get("EntityRef")
+        if isinstance(entity, dict) and parent_vendor == (None, None) and \
+                entity.get("type") in (None, "Vendor"):
+            parent_vendor = _ref(entity)
+        elif isinstance(entity, dict) and entity.get("type") == "Customer" and \
+                parent_customer == (None, None):
+            parent_customer = _ref(entity)
+
+        for index, line in enumerate(lines):
+            detail_type = line.get("DetailType")
+            detail = line.get(detail_type) if detail_type else None
+            if not isinstance(detail, dict):
+                detail = {}
+            account = _ref(detail.get("AccountRef") or detail.get("ItemAccountRef")
+                           or detail.get("DiscountAccountRef"))
+            item = _ref(detail.get("ItemRef") or detail.get("GroupItemRef"))
+            klass = _ref(detail.get("ClassRef"))
+            if klass == (None, None):
+                klass = parent_class
+            department = _ref(detail.get("DepartmentRef"))
+            if department == (None, None):
+                department = parent_department
+            customer = _ref(detail.get("CustomerRef"))
+            vendor = (None, None)
+            line_entity = detail.get("Entity")
+            if isinstance(line_entity, dict):
+                entity_type = line_entity.get("Type") or line_entity.get("type")
+                entity_ref = _ref(line_entity.get("EntityRef") or line_entity)
+                if entity_type == "Vendor":
+                    vendor = entity_ref
+                elif entity_type == "Customer":
+                    customer = entity_ref
+            if customer == (None, None):
+                customer = parent_customer
+            if vendor == (None, None):
+                vendor = parent_vendor
+            amount = line.get("Amount")
+            if amount is not None and rate is not None and rate != ONE:
+                home_amount = (Decimal(amount) * Decimal(rate)).quantize(CENT, ROUND_HALF_UP)
+            else:
+                home_amount = amount
+            linked = line.get("LinkedTxn") or ()
+            first_link = linked[0] if linked and isinstance(linked[0], dict) else {}
+            tax_code = detail.get("TaxCodeRef")
+            yield {
+                **header,
+                "line_index": index,
+                "_sdc_deleted_at": None,
+                "line_id": line.get("Id"),
+                "line_num": line.get("LineNum"),
+                "description": line.get("Description"),
+                "detail_type": detail_type,
+                "amount": amount,
+                "home_amount": home_amount,
+                "posting_type": detail.get("PostingType"),
+                "quantity": detail.get("Qty", detail.get("Quantity")),
+                "unit_price": detail.get("UnitPrice"),
+                "account_id": account[0], "account_name": account[1],
+                "class_id": klass[0], "class_name": klass[1],
+                "department_id": department[0], "department_name": department[1],
+                "item_id": item[0], "item_name": item[1],
+                "customer_id": customer[0], "customer_name": customer[1],
+                "vendor_id": vendor[0], "vendor_name": vendor[1],
+                "tax_code_id": tax_code.get("value") if isinstance(tax_code, dict) else None,
+                "billable_status": detail.get("BillableStatus"),
+                "linked_txn_id": first_link.get("TxnId"),
+                "linked_txn_type": first_link.get("TxnType"),
+            }
+
+
+# line stream name → parent stream name
+LINE_TABLE: list[tuple[str, str]] = [
+    ("invoice_lines", "invoices"),
+    ("sales_receipt_lines", "sales_receipts"),
+    ("credit_memo_lines", "credit_memos"),
+    ("refund_receipt_lines", "refund_receipts"),
+    ("estimate_lines", "estimates"),
+    ("bill_lines", "bills"),
+    ("purchase_lines", "purchases"),
+    ("purchase_order_lines", "purchase_orders"),
+    ("vendor_credit_lines", "vendor_credits"),
+    ("journal_entry_lines", "journal_entries"),
+    ("deposit_lines", "deposits"),
+    ("payment_lines", "payments"),
+    ("bill_payment_lines", "bill_payments"),
+]
+
+
+def make_line_streams(parents: dict[str, type]) -> list[type[LineStream]]:
+    classes = []
+    for name, parent_name in LINE_TABLE:
+        parent_cls = parents[parent_name]
+        class_name = "".join(part.title() for part in name.split("_")) + "Stream"
+        classes.append(type(class_name, (LineStream,), {
+            "name": name,
+            "parent_entity": parent_cls.entity,
+            "parent_stream_type": parent_cls,
+            "__module__": __name__,
+        }))
+    return classes
