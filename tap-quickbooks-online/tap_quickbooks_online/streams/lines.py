@@ -55,6 +55,12 @@ class LineStream(QuickBooksStream):
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         return iter(())  # rows are pushed by the parent stream (emit_for_parent)
 
+    def _generate_schema_messages(self) -> t.Iterator[t.Any]:
+        # The SDK's catalog round-trip drops unknown schema keywords; the target needs this one.
+        for message in super()._generate_schema_messages():
+            message.schema = {**message.schema, "x-parent-key": ["realm_id", "txn_id"]}
+            yield message
+
     # ---- output -----------------------------------------------------------------------
     def announce(self) -> None:
         if not self._announced:
