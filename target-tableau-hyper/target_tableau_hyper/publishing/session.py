@@ -39,17 +39,16 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CLOUD_HOST_SUFFIX = "online.tableau.com"
-JWT_SCOPES = [
+JWT_SCOPES = [  # what publishing, refreshing, checking and webhook confirmation call
     "tableau:content:read",
     "tableau:datasources:create",
     "tableau:datasources:update",
     "tableau:datasources:delete",
-    "tableau:datasources:refresh",
+    "tableau:file_uploads:create",
+    "tableau:tasks:read",
     "tableau:tasks:run",
     "tableau:jobs:read",
-    "tableau:workbooks:update",
-    "tableau:projects:read",
-    "tableau:permissions:read",
+    "tableau:schedules:read",
 ]
 
 
@@ -111,7 +110,8 @@ def detect_flavor(server: TSC.Server, server_url: str) -> str:
     try:
         server.schedules.get(TSC.RequestOptions(pagesize=1))
     except TSC.ServerResponseError as exc:
-        if str(exc.code)[:1] == "4" and not str(exc.code).startswith(("401", "429")):
+        code = str(exc.code)
+        if code[:1] == "4" and not code.startswith(("401", "429")) and code != "403078":  # 403078: JWT scope
             return "cloud"
         raise
     return "server"

@@ -73,3 +73,66 @@ class RecordedChanges:
                 return None
             out.extend(self.touched[(stream, run_id)])
         return out
+
+
+def sandbox_config(sandbox: Any, **overrides: Any) -> dict[str, Any]:
+    """Target config (publishing part) pointing at a `TableauSandboxServer`, signing in with its PAT."""
+    creds = sandbox.credentials()
+    config = {
+        "publish": True,
+        "tableau_server_url": sandbox.base_url,
+        "tableau_site": creds["site_content_url"],
+        "tableau_project": creds["project"],
+        "tableau_token_name": creds["pat"]["token_name"],
+        "tableau_token_secret": creds["pat"]["token_secret"],
+        "datasource_name": "QBO {stream}",
+        "publish_mode": "incremental",
+        "refresh": "none",
+        "job_timeout_seconds": 60,
+    }
+    config.update(overrides)
+    return {k: v for k, v in config.items() if v is not None}
+
+
+def jwt_overrides(sandbox: Any) -> dict[str, Any]:
+    app = sandbox.credentials()["connected_app"]
+    return {"tableau_token_name": None, "tableau_token_secret": None, "tableau_jwt_client_id": app["client_id"],
+            "tableau_jwt_secret_id": app["secret_id"], "tableau_jwt_secret": app["secret_value"],
+            "tableau_username": app["username"]}
+
+
+class ThreadedUvicorn:
+    """Serve an ASGI app on 127.0.0.1 and a free port in a background thread (tests)."""
+
+    def __init__(self, app: Any):
+        self.app = app
+        self.base_url = ""
+        self._server: Any = None
+        self._thread: Any = None
+
+    def __enter__(self) -> "ThreadedUvicorn":
+        import socket
+        import threading
+        import time
+
+        import uvicorn
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False))
+        self._server.install_signal_handlers = lambda: None
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)

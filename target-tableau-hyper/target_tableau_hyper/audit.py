@@ -1,0 +1,262 @@
+"""Audit trail of every run, batch and record loaded (SQLAlchemy; SQLite file by default).
+
+Configured by `audit_db_url` (default `sqlite:///<output_dir>/audit.sqlite`; any SQLAlchemy
+URL, e.g. `postgresql+psycopg://…`). The publishing step reads these tables and adds its own
+(publishes, refreshes, webhook events) to the same database.
+
+Tables (all timestamps are UTC ISO-8601 text, `…+00:00`):
+
+`audit_runs` — one row per target run
+    run_id TEXT PK | started_at | ended_at (NULL while running) | status ('running',
+    'succeeded', 'failed') | error TEXT | streams TEXT (JSON list) | inserted, updated,
+    deleted INT (totals over streams) | last_state TEXT (JSON of the last STATE the run emitted)
+    | output_dir TEXT
+
+`audit_run_streams` — per run and stream (PK run_id, stream)
+    run_id | stream | hyper_file TEXT (path of the .hyper) | table_name TEXT (e.g. "Extract"."Extract")
+    | records INT (records received) | inserted | updated | deleted | batches INT
+
+`audit_batches` — one row per committed batch (PK batch_id)
+    batch_id TEXT | run_id | stream | committed_at | records | inserted | updated | deleted
+    | first_line, last_line INT (input line numbers the batch covers)
+
+`audit_records` — one row per RECORD message loaded (index (stream, record_key), (run_id, stream))
+    id INT PK | run_id | batch_id | stream | record_key TEXT (JSON array of the key property
+    values in key order, e.g. `["9130","145"]`; for `parent_delete` the parent key values in
+    `x-parent-key` order) | operation TEXT | source_updated_at TEXT (`updated_at`, else
+    `MetaData.LastUpdatedTime`, as sent) | sync_token TEXT (`SyncToken`) | line INT
+    operation is one of:
+      'insert'   key was not in the table, row inserted
+      'update'   key was in the table, row replaced
+      'delete'   key deleted (hard delete) or marked with _sdc_deleted_at (hard_delete false)
+      'parent_delete'  parent tombstone: every row of that parent deleted/marked
+      'append'   append-only load (no key logic)
+      'superseded'  a later record of the same key in the same batch was loaded instead
+      'dropped_by_parent_tombstone'  a line sent before a later tombstone of its parent
+    For incremental publishing, a run's changed keys per stream are
+    `SELECT DISTINCT record_key, operation FROM audit_records WHERE run_id=? AND stream=?
+     AND operation IN ('insert','update','delete','parent_delete')` (the final table state
+    for those keys is in the .hyper file).
+
+`audit_states` — every STATE the target emitted
+    id INT PK | run_id | emitted_at | state TEXT (JSON)
+
+Rows of a batch are written after the batch is committed to the .hyper file and before any
+STATE covering it is emitted. A crash between the two leaves that batch out of the audit; its
+records are re-sent by the tap on the rerun (the state did not move) and audited then.
+Per-record rows are bulk-inserted (one executemany per batch, one transaction).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import threading
+import typing as t
+from pathlib import Path
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "audit_runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("started_at", sa.String(40), nullable=False),
+    sa.Column("ended_at", sa.String(40)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("streams", sa.Text),
+    sa.Column("inserted", sa.BigInteger, default=0),
+    sa.Column("updated", sa.BigInteger, default=0),
+    sa.Column("deleted", sa.BigInteger, default=0),
+    sa.Column("last_state", sa.Text),
+    sa.Column("output_dir", sa.Text),
+)
+run_streams = sa.Table(
+    "audit_run_streams",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("stream", sa.String(255), primary_key=True),
+    sa.Column("hyper_file", sa.Text),
+    sa.Column("table_name", sa.Text),
+    sa.Column("records", sa.BigInteger, default=0),
+    sa.Column("inserted", sa.BigInteger, default=0),
+    sa.Column("updated", sa.BigInteger, default=0),
+    sa.Column("deleted", sa.BigInteger, default=0),
+    sa.Column("batches", sa.Integer, default=0),
+)
+batches = sa.Table(
+    "audit_batches",
+    metadata,
+    sa.Column("batch_id", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False, index=True),
+    sa.Column("stream", sa.String(255), nullable=False),
+    sa.Column("committed_at", sa.String(40), nullable=False),
+    sa.Column("records", sa.BigInteger),
+    sa.Column("inserted", sa.BigInteger),
+    sa.Column("updated", sa.BigInteger),
+    sa.Column("deleted", sa.BigInteger),
+    sa.Column("first_line", sa.BigInteger),
+    sa.Column("last_line", sa.BigInteger),
+)
+records = sa.Table(
+    "audit_records",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("batch_id", sa.String(64), nullable=False),
+    sa.Column("stream", sa.String(255), nullable=False),
+    sa.Column("record_key", sa.Text, nullable=False),
+    sa.Column("operation", sa.String(32), nullable=False),
+    sa.Column("source_updated_at", sa.String(40)),
+    sa.Column("sync_token", sa.String(64)),
+    sa.Column("line", sa.BigInteger),
+    sa.Index("ix_audit_records_stream_key", "stream", "record_key"),
+    sa.Index("ix_audit_records_run_stream", "run_id", "stream"),
+)
+states = sa.Table(
+    "audit_states",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False, index=True),
+    sa.Column("emitted_at", sa.String(40), nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+)
+
+_RECORD_COLUMNS = (
+    "run_id", "batch_id", "stream", "record_key", "operation",
+    "source_updated_at", "sync_token", "line",
+)
+
+
+def utcnow() -> str:
+    return datetime.datetime.now(tz=datetime.timezone.utc).isoformat()
+
+
+def default_url(output_dir: str) -> str:
+    return f"sqlite:///{Path(output_dir).resolve() / 'audit.sqlite'}"
+
+
+def make_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+    return engine
+
+
+class AuditLog:
+    """Writes the audit trail of one run."""
+
+    def __init__(self, url: str, run_id: str, *, output_dir: str = "") -> None:
+        self.url = url
+        self.run_id = run_id
+        self.engine = make_engine(url)
+        metadata.create_all(self.engine)
+        self._lock = threading.Lock()
+        self._totals: dict[str, dict[str, int]] = {}
+        self._paramstyle = self.engine.dialect.paramstyle
+        marks = ", ".join(["?" if self._paramstyle == "qmark" else "%s"] * len(_RECORD_COLUMNS))
+        self._insert_records_sql = (
+            f"INSERT INTO audit_records ({', '.join(_RECORD_COLUMNS)}) VALUES ({marks})"
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                runs.insert().values(
+                    run_id=run_id, started_at=utcnow(), status="running",
+                    streams="[]", inserted=0, updated=0, deleted=0, output_dir=output_dir,
+                )
+            )
+
+    def register_stream(self, stream: str, hyper_file: str, table_name: str) -> None:
+        with self._lock, self.engine.begin() as conn:
+            exists = conn.execute(
+                sa.select(run_streams.c.stream).where(
+                    run_streams.c.run_id == self.run_id, run_streams.c.stream == stream
+                )
+            ).first()
+            if not exists:
+                conn.execute(
+                    run_streams.insert().values(
+                        run_id=self.run_id, stream=stream, hyper_file=hyper_file,
+                        table_name=table_name, records=0, inserted=0, updated=0,
+                        deleted=0, batches=0,
+                    )
+                )
+                self._totals.setdefault(stream, {"inserted": 0, "updated": 0, "deleted": 0})
+                conn.execute(
+                    runs.update().where(runs.c.run_id == self.run_id).values(
+                        streams=json.dumps(sorted(self._totals))
+                    )
+                )
+
+    def record_batch(
+        self,
+        *,
+        batch_id: str,
+        stream: str,
+        n_records: int,
+        inserted: int,
+        updated: int,
+        deleted: int,
+        first_line: int,
+        last_line: int,
+        rows: t.Iterable[tuple],
+    ) -> None:
+        """One committed batch: its counters and its per-record rows, in one transaction."""
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(
+                batches.insert().values(
+                    batch_id=batch_id, run_id=self.run_id, stream=stream, committed_at=utcnow(),
+                    records=n_records, inserted=inserted, updated=updated, deleted=deleted,
+                    first_line=first_line, last_line=last_line,
+                )
+            )
+            conn.execute(
+                run_streams.update()
+                .where(run_streams.c.run_id == self.run_id, run_streams.c.stream == stream)
+                .values(
+                    records=run_streams.c.records + n_records,
+                    inserted=run_streams.c.inserted + inserted,
+                    updated=run_streams.c.updated + updated,
+                    deleted=run_streams.c.deleted + deleted,
+                    batches=run_streams.c.batches + 1,
+                )
+            )
+            conn.execute(
+                runs.update().where(runs.c.run_id == self.run_id).values(
+                    inserted=runs.c.inserted + inserted,
+                    updated=runs.c.updated + updated,
+                    deleted=runs.c.deleted + deleted,
+                )
+            )
+            rows = list(rows)
+            if rows:
+                conn.exec_driver_sql(self._insert_records_sql, rows)
+
+    def record_state(self, state: dict) -> None:
+        text = json.dumps(state, sort_keys=True, default=str)
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(states.insert().values(run_id=self.run_id, emitted_at=utcnow(), state=text))
+            conn.execute(runs.update().where(runs.c.run_id == self.run_id).values(last_state=text))
+
+    def finish(self, *, error: str | None = None) -> None:
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(
+                runs.update().where(runs.c.run_id == self.run_id).values(
+                    ended_at=utcnow(),
+                    status="failed" if error else "succeeded",
+                    error=error,
+                )
+            )
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,353 @@
+"""Writing to .hyper files with the real Hyper engine.
+
+Durability: Hyper keeps committed changes of an attached database in memory and writes them
+to the file when the database is detached (measured: a `kill -9` of hyperd after COMMIT but
+before DETACH loses the commit; the file still opens at its previous state). So every write
+here is: attach → BEGIN → statements → COMMIT → DETACH. The detach persists the file
+(copy-on-write blocks, then the header), so a kill at any moment leaves the file at the last
+detached state, and the SDK emits STATE only after the batch's detach returned.
+
+One HyperProcess per run (`HyperEngine`), reused by every stream; one short connection per
+batch. Writers of the same file (multi-table option) take a per-file lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import typing as t
+from dataclasses import dataclass
+from pathlib import Path
+
+from tableauhyperapi import (
+    Connection,
+    HyperProcess,
+    Telemetry,
+    TypeTag,
+    escape_name,
+    escape_string_literal,
+)
+
+from target_tableau_hyper.types import (
+    KIND_BIGINT,
+    KIND_BOOL,
+    KIND_DATE,
+    KIND_NUMERIC,
+    KIND_TEXT,
+    KIND_TIMESTAMPTZ,
+    MAX_NUMERIC_PRECISION_V2,
+    Column,
+    SchemaError,
+    merge_columns,
+)
+
+logger = logging.getLogger(__name__)
+
+EXTRACT_SCHEMA = "Extract"
+OP_UPSERT = "U"
+OP_DELETE = "D"
+OP_PARENT = "P"
+SEQ_COLUMN = "_ttH_seq"
+OP_COLUMN = "_ttH_op"
+
+
+class HyperEngine:
+    """The run's single HyperProcess, started on first use."""
+
+    def __init__(
+        self,
+        *,
+        log_dir: str | os.PathLike,
+        telemetry: bool = False,
+        database_version: int = 2,
+    ) -> None:
+        self.log_dir = Path(log_dir)
+        self.telemetry = telemetry
+        self.database_version = database_version
+        self._process: HyperProcess | None = None
+        self._start_lock = threading.Lock()
+        self._file_locks: dict[str, threading.Lock] = {}
+
+    @property
+    def max_numeric_precision(self) -> int:
+        return MAX_NUMERIC_PRECISION_V2 if self.database_version < 3 else 38
+
+    @property
+    def endpoint(self) -> t.Any:
+        with self._start_lock:
+            if self._process is None:
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                self._process = HyperProcess(
+                    Telemetry.SEND_USAGE_DATA_TO_TABLEAU
+                    if self.telemetry
+                    else Telemetry.DO_NOT_SEND_USAGE_DATA_TO_TABLEAU,
+                    parameters={
+                        "log_dir": str(self.log_dir),
+                        "default_database_version": str(self.database_version),
+                    },
+                )
+            return self._process.endpoint
+
+    def file_lock(self, path: str) -> threading.Lock:
+        with self._start_lock:
+            return self._file_locks.setdefault(os.path.abspath(path), threading.Lock())
+
+    def close(self) -> None:
+        with self._start_lock:
+            if self._process is not None:
+                self._process.close()
+                self._process = None
+
+
+class AttachedFile:
+    """Context manager: a connection with `path` attached as "db", detached (=persisted) at exit."""
+
+    ALIAS = "db"
+
+    def __init__(self, engine: HyperEngine, path: str) -> None:
+        self.engine = engine
+        self.path = path
+        self.lock = engine.file_lock(path)
+        self.conn: Connection | None = None
+
+    def __enter__(self) -> Connection:
+        self.lock.acquire()
+        try:
+            self.conn = Connection(self.engine.endpoint)
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self.conn.catalog.create_database_if_not_exists(self.path)
+            self.conn.catalog.attach_database(self.path, alias=self.ALIAS)
+        except BaseException:
+            self._close()
+            raise
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if self.conn is not None and self.conn.is_open:
+                if exc_type is not None:
+                    try:
+                        self.conn.execute_command("ROLLBACK")
+                    except Exception:  # noqa: BLE001 - no open transaction
+                        pass
+                self.conn.catalog.detach_database(self.ALIAS)
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        try:
+            if self.conn is not None:
+                self.conn.close()
+        finally:
+            self.conn = None
+            self.lock.release()
+
+
+def column_from_hyper(name: str, sql_type: t.Any) -> Column:
+    tag = sql_type.tag
+    if tag == TypeTag.BIG_INT:
+        return Column(name, KIND_BIGINT)
+    if tag == TypeTag.NUMERIC:
+        return Column(name, KIND_NUMERIC, sql_type.precision, sql_type.scale)
+    if tag == TypeTag.BOOL:
+        return Column(name, KIND_BOOL)
+    if tag == TypeTag.DATE:
+        return Column(name, KIND_DATE)
+    if tag == TypeTag.TIMESTAMP_TZ:
+        return Column(name, KIND_TIMESTAMPTZ)
+    if tag == TypeTag.TEXT:
+        return Column(name, KIND_TEXT)
+    return Column(name, f"other:{sql_type}")
+
+
+@dataclass
+class ApplyResult:
+    rows_inserted: int  # physical rows inserted (new keys + new versions of existing keys)
+    existed_seqs: set[int]  # seq of staged U/D rows whose key was already in the table
+    parent_rows_deleted: int  # rows removed (or soft-deleted) by parent tombstones
+
+
+class HyperTable:
+    """One stream's table `"Extract"."<table>"` in a .hyper file."""
+
+    def __init__(
+        self,
+        engine: HyperEngine,
+        path: str,
+        table: str,
+        *,
+        stream: str,
+        key_properties: t.Sequence[str],
+        parent_key: t.Sequence[str],
+        hard_delete: bool,
+    ) -> None:
+        self.engine = engine
+        self.path = path
+        self.stream = stream
+        self.table_sql = f"{AttachedFile.ALIAS}.{escape_name(EXTRACT_SCHEMA)}.{escape_name(table)}"
+        self.table_name = table
+        self.key_properties = list(key_properties)
+        self.parent_key = list(parent_key)
+        self.hard_delete = hard_delete
+        self.table_columns: dict[str, Column] = {}
+
+    # --- schema ------------------------------------------------------------------------
+    def _read_columns(self, conn: Connection) -> dict[str, Column] | None:
+        from tableauhyperapi import TableName
+
+        name = TableName(AttachedFile.ALIAS, EXTRACT_SCHEMA, self.table_name)
+        if not conn.catalog.has_table(name):
+            return None
+        definition = conn.catalog.get_table_definition(name)
+        return {
+            c.name.unescaped: column_from_hyper(c.name.unescaped, c.type)
+            for c in definition.columns
+        }
+
+    def ensure(self, columns: t.Sequence[Column]) -> None:
+        """Create the table, or evolve it to hold `columns` (each change its own transaction)."""
+        for c in columns:
+            if c.kind == KIND_NUMERIC and c.precision > self.engine.max_numeric_precision:
+                raise SchemaError(
+                    f"stream '{self.stream}', field '{c.name}': NUMERIC({c.precision},"
+                    f"{c.scale}) needs Hyper database version 3 (set hyper_database_version: 3;"
+                    " opens in Tableau Desktop 2022.4.1 / Server 2023.1 and newer)"
+                )
+        with AttachedFile(self.engine, self.path) as conn:
+            conn.execute_command(
+                f"CREATE SCHEMA IF NOT EXISTS {AttachedFile.ALIAS}.{escape_name(EXTRACT_SCHEMA)}"
+            )
+            existing = self._read_columns(conn)
+            if existing is None:
+                cols = ", ".join(f"{escape_name(c.name)} {c.sql_type}" for c in columns)
+                conn.execute_command(f"CREATE TABLE {self.table_sql} ({cols})")
+                self.table_columns = {c.name: c for c in columns}
+                return
+            # New properties: add columns first, in their own transaction.
+            added = [c for c in columns if c.name not in existing]
+            if added:
+                conn.execute_command("BEGIN TRANSACTION")
+                for c in added:
+                    conn.execute_command(
+                        f"ALTER TABLE {self.table_sql} ADD COLUMN {escape_name(c.name)} {c.sql_type}"
+                    )
+                    existing[c.name] = c
+                conn.execute_command("COMMIT")
+                logger.info("stream '%s': added columns %s", self.stream, [c.name for c in added])
+            # Changed types: widen (Hyper has no ALTER COLUMN TYPE: rebuild the table in one
+            # transaction; every value is cast, an overflow aborts with nothing changed).
+            changed: dict[str, Column] = {}
+            for c in columns:
+                old = existing[c.name]
+                if old.kind.startswith("other:"):
+                    raise SchemaError(
+                        f"stream '{self.stream}', field '{c.name}': existing column type "
+                        f"{old.kind[6:]} is not one this target writes"
+                    )
+                merged = merge_columns(old, c, stream=self.stream)
+                if merged.sql_type != old.sql_type:
+                    if merged.kind == KIND_NUMERIC and merged.precision > self.engine.max_numeric_precision:
+                        raise SchemaError(
+                            f"stream '{self.stream}', field '{c.name}': widening {old.sql_type} to"
+                            f" {merged.sql_type} needs hyper_database_version 3"
+                        )
+                    changed[c.name] = merged
+            if changed:
+                self._rebuild(conn, existing, changed)
+                existing.update(changed)
+                logger.info(
+                    "stream '%s': widened columns %s",
+                    self.stream,
+                    {k: v.sql_type for k, v in changed.items()},
+                )
+            self.table_columns = existing
+
+    def _rebuild(self, conn: Connection, existing: dict[str, Column], changed: dict[str, Column]) -> None:
+        tmp = f"{AttachedFile.ALIAS}.{escape_name(EXTRACT_SCHEMA)}.{escape_name(self.table_name + '__widen')}"
+        select = ", ".join(
+            f"CAST({escape_name(n)} AS {changed[n].sql_type}) AS {escape_name(n)}"
+            if n in changed
+            else escape_name(n)
+            for n in existing
+        )
+        conn.execute_command("BEGIN TRANSACTION")
+        conn.execute_command(f"DROP TABLE IF EXISTS {tmp}")
+        conn.execute_command(f"CREATE TABLE {tmp} AS (SELECT {select} FROM {self.table_sql})")
+        conn.execute_command(f"DROP TABLE {self.table_sql}")
+        conn.execute_command(f"ALTER TABLE {tmp} RENAME TO {escape_name(self.table_name)}")
+        conn.execute_command("COMMIT")
+
+    # --- data --------------------------------------------------------------------------
+    def apply(
+        self,
+        parquet_path: str,
+        staged_columns: t.Sequence[str],
+        *,
+        load_method: str,
+        truncate: bool,
+    ) -> ApplyResult:
+        """Load one staged batch in one transaction (see README "Load methods")."""
+        tbl = self.table_sql
+        q = escape_name
+        keyed = bool(self.key_properties) and load_method != "append-only"
+        with AttachedFile(self.engine, self.path) as conn:
+            # The staged batch goes to a connection-local temporary table first (Hyper does
+            # not mix DDL and DML in one transaction); only the file's changes are transactional.
+            conn.execute_command(
+                "CREATE TEMPORARY TABLE stage AS (SELECT * FROM external("
+                f"{escape_string_literal(parquet_path)}, FORMAT => 'parquet'))"
+            )
+            conn.execute_command("BEGIN TRANSACTION")
+            if truncate:
+                conn.execute_command(f"DELETE FROM {tbl}")
+            insert_cols = [c for c in staged_columns if c in self.table_columns]
+            select = ", ".join(
+                f"CAST(s.{q(c)} AS {self.table_columns[c].sql_type})" for c in insert_cols
+            )
+            col_list = ", ".join(q(c) for c in insert_cols)
+            inserted = parent_deleted = 0
+            existed: set[int] = set()
+            if not keyed:
+                inserted = conn.execute_command(
+                    f"INSERT INTO {tbl} ({col_list}) SELECT {select} FROM stage s "
+                    f"WHERE s.{q(OP_COLUMN)} <> '{OP_PARENT}'"
+                )
+            else:
+                key_match = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in self.key_properties)
+                if self.parent_key:
+                    parent_match = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in self.parent_key)
+                    if self.hard_delete:
+                        parent_deleted = conn.execute_command(
+                            f"DELETE FROM {tbl} t WHERE EXISTS (SELECT 1 FROM stage s "
+                            f"WHERE s.{q(OP_COLUMN)} = '{OP_PARENT}' AND {parent_match})"
+                        )
+                    else:
+                        parent_deleted = conn.execute_command(
+                            f"UPDATE {tbl} t SET {q('_sdc_deleted_at')} = s.{q('_sdc_deleted_at')} "
+                            f"FROM stage s WHERE s.{q(OP_COLUMN)} = '{OP_PARENT}' AND {parent_match}"
+                            f" AND t.{q('_sdc_deleted_at')} IS NULL"
+                        )
+                existed = {
+                    int(row[0])
+                    for row in conn.execute_list_query(
+                        f"SELECT s.{q(SEQ_COLUMN)} FROM stage s WHERE s.{q(OP_COLUMN)} <> "
+                        f"'{OP_PARENT}' AND EXISTS (SELECT 1 FROM {tbl} t WHERE {key_match})"
+                    )
+                }
+                delete_ops = f"('{OP_UPSERT}', '{OP_DELETE}')" if self.hard_delete else f"('{OP_UPSERT}')"
+                conn.execute_command(
+                    f"DELETE FROM {tbl} t WHERE EXISTS (SELECT 1 FROM stage s "
+                    f"WHERE s.{q(OP_COLUMN)} IN {delete_ops} AND {key_match})"
+                )
+                if not self.hard_delete:
+                    conn.execute_command(
+                        f"UPDATE {tbl} t SET {q('_sdc_deleted_at')} = s.{q('_sdc_deleted_at')} "
+                        f"FROM stage s WHERE s.{q(OP_COLUMN)} = '{OP_DELETE}' AND {key_match}"
+                    )
+                inserted = conn.execute_command(
+                    f"INSERT INTO {tbl} ({col_list}) SELECT {select} FROM stage s "
+                    f"WHERE s.{q(OP_COLUMN)} = '{OP_UPSERT}'"
+                )
+            conn.execute_command("COMMIT")
+        return ApplyResult(inserted, existed, parent_deleted)

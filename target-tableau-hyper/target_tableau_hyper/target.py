@@ -1,0 +1,242 @@
+"""TargetTableauHyper: Singer records → local .hyper extracts, exactly."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import sys
+import typing as t
+import uuid
+from pathlib import Path
+
+from singer_sdk import typing as th
+from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.target_base import Target
+
+from target_tableau_hyper import publishing
+from target_tableau_hyper.audit import AuditLog, default_url
+from target_tableau_hyper.errors import InputError, RecordBeforeSchemaError
+from target_tableau_hyper.hyper_store import HyperEngine
+from target_tableau_hyper.publishing.settings import PUBLISH_SETTINGS
+from target_tableau_hyper.reader import RecordEnvelope, SingerInputReader
+from target_tableau_hyper.records import DELETED_AT
+from target_tableau_hyper.sink import HyperSink
+from target_tableau_hyper.types import MAX_NUMERIC_PRECISION_V2, parse_sql_numeric
+
+import msgspec
+import decimal
+
+_RECORD_DICT = msgspec.json.Decoder(float_hook=decimal.Decimal)
+
+CORE_SETTINGS = th.PropertiesList(
+    th.Property("output_dir", th.StringType, default="output", description="Directory of the .hyper files (one `<stream>.hyper` per stream, table \"Extract\".\"Extract\")."),
+    th.Property("multi_table_file", th.StringType, description="If set (e.g. `qbo.hyper`), every stream goes to this one file in `output_dir`, as table \"Extract\".\"<stream>\"."),
+    th.Property(
+        "load_method", th.StringType, allowed_values=["append-only", "upsert", "overwrite"],
+        description="`upsert` (default for streams with key properties): last version of each key wins, deletes applied. `append-only` (default without keys): every record becomes a row. `overwrite`: the run's first batch replaces the table, then upsert.",
+    ),
+    th.Property("hard_delete", th.BooleanType, default=True, description="Records with `_sdc_deleted_at` delete their row (true) or keep it with the deletion time in column `_sdc_deleted_at` (false)."),
+    th.Property("default_numeric_precision", th.IntegerType, default=18, description="NUMERIC precision of `number` properties (18 max with database version 2)."),
+    th.Property("default_numeric_scale", th.IntegerType, default=6, description="NUMERIC scale of `number` properties without `multipleOf`/`x-sql-datatype`/override."),
+    th.Property("numeric_overrides", th.ObjectType(additional_properties=th.ObjectType(additional_properties=th.StringType)), description='Per stream and column NUMERIC type, e.g. {"invoices": {"ExchangeRate": "NUMERIC(18,8)"}}.'),
+    th.Property("hyper_database_version", th.IntegerType, description="Hyper file format version. Default 2 (Tableau Desktop/Server 2020.4.15+/2021.1.12+…/2022.1.2+, Prep 2022.3+); 3 automatically when a NUMERIC precision > 18 is configured (Desktop 2022.4.1+, Server 2023.1+)."),
+    th.Property("hyper_log_dir", th.StringType, description="Directory for hyperd logs (default `<output_dir>/logs`)."),
+    th.Property("hyper_telemetry", th.BooleanType, default=False, description="Send Hyper usage data to Tableau (off by default)."),
+    th.Property("audit_enabled", th.BooleanType, default=True, description="Record runs, batches and every record loaded in the audit DB."),
+    th.Property("audit_db_url", th.StringType, description="SQLAlchemy URL of the audit DB (default `sqlite:///<output_dir>/audit.sqlite`; PostgreSQL: `postgresql+psycopg://…`)."),
+)
+
+
+def _merged_settings() -> dict:
+    schema = CORE_SETTINGS.to_dict()
+    for name, prop in PUBLISH_SETTINGS.to_dict()["properties"].items():
+        schema["properties"].setdefault(name, prop)
+    return schema
+
+
+class TargetTableauHyper(Target):
+    """Loads Singer streams into Tableau Hyper extracts with upserts, deletes and an audit trail."""
+
+    name = "target-tableau-hyper"
+    config_jsonschema = _merged_settings()
+    default_sink_class = HyperSink
+    message_reader_class = SingerInputReader
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        cfg = self.config
+        self.run_id = (
+            datetime.datetime.now(tz=datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            + "-" + uuid.uuid4().hex[:8]
+        )
+        self.output_dir = Path(cfg.get("output_dir") or "output")
+        self.staging_dir = self.output_dir / ".staging"
+        self.overwritten: set[str] = set()
+        self.hyper_files: dict[str, str] = {}
+        self.counts: dict[str, dict[str, int]] = {}
+        self._fast_sinks: dict[str, HyperSink] = {}
+        self._engine: HyperEngine | None = None
+        self._audit: AuditLog | None = None
+        self._audit_started = False
+        self._finished = False
+
+    # --- resources ----------------------------------------------------------------------------
+    @property
+    def database_version(self) -> int:
+        if self.config.get("hyper_database_version"):
+            return int(self.config["hyper_database_version"])
+        precisions = [int(self.config.get("default_numeric_precision", 18))]
+        for columns in (self.config.get("numeric_overrides") or {}).values():
+            precisions += [parse_sql_numeric(v)[0] for v in columns.values()]
+        return 3 if max(precisions) > MAX_NUMERIC_PRECISION_V2 else 2
+
+    @property
+    def engine(self) -> HyperEngine:
+        if self._engine is None:
+            self._engine = HyperEngine(
+                log_dir=self.config.get("hyper_log_dir") or self.output_dir / "logs",
+                telemetry=bool(self.config.get("hyper_telemetry", False)),
+                database_version=self.database_version,
+            )
+        return self._engine
+
+    @property
+    def audit(self) -> AuditLog | None:
+        if not self.config.get("audit_enabled", True):
+            return None
+        if self._audit is None:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            self._audit = AuditLog(
+                self.config.get("audit_db_url") or default_url(str(self.output_dir)),
+                self.run_id,
+                output_dir=str(self.output_dir.resolve()),
+            )
+        return self._audit
+
+    def hyper_location(self, stream: str) -> tuple[str, str]:
+        """(file path, table name) of a stream."""
+        combined = self.config.get("multi_table_file")
+        if combined:
+            path = str((self.output_dir / combined).resolve())
+            return path, stream
+        return str((self.output_dir / f"{stream}.hyper").resolve()), "Extract"
+
+    def register_stream(self, stream: str, path: str, table_label: str) -> None:
+        self.hyper_files[stream] = path
+        self.counts.setdefault(stream, {"inserted": 0, "updated": 0, "deleted": 0})
+        if self.audit is not None:
+            self.audit.register_stream(stream, path, table_label)
+
+    def add_counts(self, stream: str, inserted: int, updated: int, deleted: int) -> None:
+        c = self.counts.setdefault(stream, {"inserted": 0, "updated": 0, "deleted": 0})
+        c["inserted"] += inserted
+        c["updated"] += updated
+        c["deleted"] += deleted
+
+    # --- messages --------------------------------------------------------------------------------
+    def _process_schema_message(self, message_dict: dict) -> None:
+        stream = message_dict.get("stream")
+        super()._process_schema_message(message_dict)
+        self._refresh_fast_path(stream)
+
+    def _refresh_fast_path(self, stream: str) -> None:
+        # Records of a stream without stream maps/flattening go straight from raw JSON to the
+        # sink's compiled model; others take the SDK mapper path (dicts).
+        maps = self.mapper.stream_maps.get(stream) or []
+        self._fast_sinks.pop(stream, None)
+        if (
+            len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and not maps[0].flattening_enabled
+            and maps[0].stream_alias == stream
+            and stream in self._sinks_active
+        ):
+            self._fast_sinks[stream] = self._sinks_active[stream]
+
+    def _process_record_message(self, message: t.Any) -> None:
+        line = self.message_reader.line_number if hasattr(self.message_reader, "line_number") else None
+        if isinstance(message, RecordEnvelope):
+            stream, raw = message.stream, message.record
+            sink = self._fast_sinks.get(stream)
+            if sink is not None and self._sinks_active.get(stream) is sink:
+                sink.add_row(sink.model.decode(raw, line), line)
+                if sink._batch_records_read >= sink.max_size:  # noqa: SLF001
+                    self.drain_one(sink)
+                self._handle_max_record_age()
+                return
+            try:
+                record = _RECORD_DICT.decode(raw)
+            except msgspec.DecodeError as exc:
+                raise InputError(f"malformed record JSON: {exc}", stream=stream, line=line) from None
+        else:
+            stream, record = message["stream"], message["record"]
+        if not isinstance(record, dict):
+            raise InputError("'record' must be a JSON object", stream=stream, line=line)
+        if stream not in self.mapper.stream_maps:
+            raise RecordBeforeSchemaError("RECORD before its SCHEMA", stream=stream, line=line)
+        for stream_map in self.mapper.stream_maps[stream]:
+            transformed = stream_map.transform(copy.copy(record))
+            if transformed is None:
+                continue
+            alias = stream_map.stream_alias
+            if alias not in self._sinks_active:
+                raise RecordBeforeSchemaError("RECORD before its SCHEMA", stream=alias, line=line)
+            sink = self._sinks_active[alias]
+            sink.add_row(sink.model.convert(transformed, line), line)
+            if sink.is_full:
+                self.drain_one(sink)
+        self._handle_max_record_age()
+
+    def _write_state_message(self, state: dict) -> None:
+        # drain_all calls this only after every sink's batch is committed and detached.
+        if self.audit is not None:
+            self.audit.record_state(state)
+        super()._write_state_message(state)
+
+    # --- end of run -------------------------------------------------------------------------------
+    def process_endofpipe(self) -> None:
+        try:
+            super().process_endofpipe()  # drains every sink, then emits the last state
+            publishing.publish_after_run(target=self, run_id=self.run_id, hyper_files=dict(self.hyper_files))
+        except BaseException as exc:
+            self.finish(error=f"{type(exc).__name__}: {exc}")
+            raise
+        self.finish()
+
+    def finish(self, *, error: str | None = None) -> None:
+        """Record the run's end and stop Hyper (idempotent)."""
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            if self._audit is not None:
+                self._audit.finish(error=error)
+                self._audit.close()
+        finally:
+            if self._engine is not None:
+                self._engine.close()
+        self.logger.info("Run %s %s: %s", self.run_id, "failed" if error else "done", json.dumps(self.counts))
+
+    def listen_safely(self, file_input: t.IO | None = None) -> None:
+        """listen(), recording a failed run (and stopping Hyper) when input is bad."""
+        try:
+            self.listen(file_input)
+        except BaseException as exc:
+            self.finish(error=f"{type(exc).__name__}: {exc}")
+            raise
+
+    @classmethod
+    def invoke(cls, *, about: bool = False, about_format: str | None = None, config: t.Any = None, file_input: t.IO | None = None) -> None:  # type: ignore[override]
+        from singer_sdk.plugin_base import _ConfigInput
+
+        super(Target, cls).invoke(about=about, about_format=about_format)
+        cls.print_version(print_fn=cls.logger.info)
+        config = config or _ConfigInput()
+        target = cls(config=config.config, validate_config=True, parse_env_config=config.parse_env)
+        if file_input is not None and hasattr(file_input, "buffer"):
+            file_input = file_input.buffer
+        target.listen_safely(file_input)
+
+
+_ = (DELETED_AT, sys)
