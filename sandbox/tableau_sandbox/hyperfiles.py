@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from tableauhyperapi import Connection, HyperException, HyperProcess, SchemaName, TableName, Telemetry
+from tableauhyperapi import Connection, HyperException, HyperProcess, SchemaName, TableName, Telemetry, TypeTag
 
 from tableau_sandbox.errors import ApiError, bad_request
 
@@ -263,14 +263,19 @@ class HyperService:
                 tn = TableName("db", schema, table)
                 if not conn.catalog.has_table(tn):
                     raise KeyError(f"{schema}.{table}")
-                cols = self._columns(conn, tn)
+                defn = conn.catalog.get_table_definition(tn)
+                cols = [c.name.unescaped for c in defn.columns]
+                scales = [c.type.scale if c.type.tag == TypeTag.NUMERIC else None for c in defn.columns]
                 rows = conn.execute_list_query(f"SELECT * FROM {tn}")
-        return {"columns": cols, "rows": [[_jsonable(v) for v in row] for row in rows]}
+        return {"columns": cols,
+                "rows": [[_jsonable(v, sc) for v, sc in zip(row, scales)] for row in rows]}
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, scale: int | None = None) -> Any:
     if isinstance(value, decimal.Decimal):
-        return str(value)  # exact: money stays a decimal string
+        if scale is not None:
+            value = value.quantize(decimal.Decimal(1).scaleb(-scale))
+        return str(value)  # exact: money stays a decimal string with the column's scale
     if isinstance(value, (dt.date, dt.datetime, dt.time)):
         return value.isoformat()
     if hasattr(value, "to_datetime"):  # tableauhyperapi Timestamp

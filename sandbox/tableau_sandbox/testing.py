@@ -99,3 +99,43 @@ class TableauSandboxServer:
 
     def deliveries(self) -> list[dict[str, Any]]:
         return self.control("GET", "/_sandbox/webhooks/deliveries")["deliveries"]
+
+
+# ---------------------------------------------------------------------- test helpers
+def connected_app_jwt(credentials: dict[str, Any], scopes: list[str] | None = None, lifetime_s: int = 300,
+                      now: float | None = None, **claims: Any) -> str:
+    """A connected-app (direct trust) JWT for the sandbox's credentials; ``claims`` override defaults."""
+    import uuid
+
+    import jwt
+
+    app = credentials["connected_app"]
+    issued = time.time() if now is None else now
+    body = {"iss": app["client_id"], "sub": app["username"], "aud": "tableau", "exp": int(issued + lifetime_s),
+            "jti": str(uuid.uuid4()), "scp": scopes if scopes is not None else ["tableau:*:*"]}
+    body.update(claims)
+    headers = {"kid": app["secret_id"], "iss": app["client_id"]}
+    return jwt.encode({k: v for k, v in body.items() if v is not None}, app["secret_value"], algorithm="HS256",
+                      headers=headers)
+
+
+def write_hyper(path: Path, columns: list[tuple[str, Any]], rows: list[tuple], schema: str = "Extract",
+                table: str = "Extract", extra_tables: dict[tuple[str, str], tuple[list, list]] | None = None) -> Path:
+    """Write a .hyper file: ``columns`` are (name, tableauhyperapi.SqlType) pairs."""
+    from tableauhyperapi import (Connection, CreateMode, HyperProcess, Inserter, TableDefinition, TableName,
+                                 Telemetry)
+
+    path = Path(path)
+    tables = {(schema, table): (columns, rows)}
+    tables.update(extra_tables or {})
+    with HyperProcess(Telemetry.DO_NOT_SEND_USAGE_DATA_TO_TABLEAU, parameters={"log_dir": str(path.parent)}) as hp:
+        with Connection(hp.endpoint, str(path), CreateMode.CREATE_AND_REPLACE) as conn:
+            for (sch, tbl), (cols, data) in tables.items():
+                conn.catalog.create_schema_if_not_exists(sch)
+                definition = TableDefinition(TableName(sch, tbl),
+                                             [TableDefinition.Column(n, t) for n, t in cols])
+                conn.catalog.create_table(definition)
+                with Inserter(conn, definition) as inserter:
+                    inserter.add_rows(data)
+                    inserter.execute()
+    return path
