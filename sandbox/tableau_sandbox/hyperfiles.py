@@ -124,8 +124,12 @@ class HyperService:
     # ------------------------------------------------------------------ helpers
     def _connect(self, **attach: Path) -> Connection:
         conn = Connection(self._process().endpoint)
-        for alias, path in attach.items():
-            conn.catalog.attach_database(str(path), alias=alias)
+        try:
+            for alias, path in attach.items():
+                conn.catalog.attach_database(str(path), alias=alias)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     @staticmethod
