@@ -1,0 +1,159 @@
+"""Running balances shown on name-list records, kept consistent with the transactions.
+
+* ``Account.CurrentBalance`` / ``CurrentBalanceWithSubAccounts``: sum of the postings that
+  ``ledger.derive_postings`` derives from the served transactions (home currency; natural sign:
+  debit-nature accounts positive when debited, others positive when credited — as QBO shows them).
+* ``Customer.Balance`` / ``BalanceWithJobs``: open invoice balances minus unapplied credit memos.
+* ``Vendor.Balance``: open bill balances minus vendor credits.
+
+Computed in one pass when first needed, then maintained by deltas on every change
+(``apply_change(realm, entity, old, new)``).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from .wire import money
+
+ZERO = Decimal(0)
+
+
+def _chart(realm):
+    from . import ledger
+    c = realm.company
+    accounts = [r.obj for r in realm.names["Account"].values()]
+    items = [r.obj for r in realm.names["Item"].values()]
+    chart = ledger.Chart(accounts, items, [r.obj for r in realm.names["TaxRate"].values()],
+                         [r.obj for r in realm.names["TaxAgency"].values()])
+    chart.payment_accounts = _PaymentAccounts(realm)  # type: ignore[attr-defined]
+    return chart
+
+
+class _PaymentAccounts:
+    """Lazy (TxnType, TxnId) → deposit-to account of a linked payment (what ledger.py looks up)."""
+
+    def __init__(self, realm):
+        self.realm = realm
+
+    def get(self, key, default=None):
+        entity, tid = key
+        if entity not in ("Payment", "SalesReceipt"):
+            return default
+        rec = self.realm.get_rec(entity, str(tid))
+        if rec is None:
+            return default
+        v = (rec.obj.get("DepositToAccountRef") or {}).get("value")
+        return v or default
+
+
+def _dec(v) -> Decimal:
+    if v is None:
+        return ZERO
+    return v if isinstance(v, Decimal) else Decimal(str(v))
+
+
+class Balances:
+    def __init__(self):
+        self.accounts: dict[str, Decimal] = defaultdict(lambda: ZERO)   # debit-positive, home currency
+        self.customers: dict[str, Decimal] = defaultdict(lambda: ZERO)  # customer currency
+        self.vendors: dict[str, Decimal] = defaultdict(lambda: ZERO)
+
+
+def _contrib(realm, chart, entity: str, obj: dict, b: Balances, sign: int) -> None:
+    from . import ledger
+    try:
+        posts = ledger.derive_postings(chart, entity, obj)
+    except Exception:  # noqa: BLE001 - an API-created document the ledger cannot post keeps balances as they are
+        posts = []
+    for p in posts:
+        b.accounts[p.account_id] += sign * p.amount
+    if entity == "Invoice":
+        cid = (obj.get("CustomerRef") or {}).get("value")
+        b.customers[cid] += sign * _dec(obj.get("Balance"))
+    elif entity == "CreditMemo":
+        cid = (obj.get("CustomerRef") or {}).get("value")
+        b.customers[cid] -= sign * _dec(obj.get("Balance", obj.get("RemainingCredit")))
+    elif entity == "Bill":
+        vid = (obj.get("VendorRef") or {}).get("value")
+        b.vendors[vid] += sign * _dec(obj.get("Balance"))
+    elif entity == "VendorCredit":
+        vid = (obj.get("VendorRef") or {}).get("value")
+        b.vendors[vid] -= sign * _dec(obj.get("Balance", obj.get("TotalAmt")))
+
+
+POSTING_AND_BALANCE = ("JournalEntry", "Invoice", "SalesReceipt", "Payment", "CreditMemo", "RefundReceipt",
+                       "Deposit", "Transfer", "Bill", "BillPayment", "VendorCredit", "Purchase")
+
+
+def compute(realm) -> None:
+    chart = _chart(realm)
+    b = Balances()
+    for entity in POSTING_AND_BALANCE:
+        for rec in realm.iter_recs(entity):
+            _contrib(realm, chart, entity, rec.obj, b, +1)
+    realm._balances = b
+    realm._chart = chart
+    _write(realm)
+
+
+def apply_change(realm, entity: str, old: dict | None, new: dict | None) -> None:
+    """Adjust balances for one changed transaction (old → new; None for create/delete)."""
+    if not realm.balances_ready.is_set() or entity not in POSTING_AND_BALANCE:
+        return
+    b, chart = realm._balances, realm._chart
+    if old is not None:
+        _contrib(realm, chart, entity, old, b, -1)
+    if new is not None:
+        _contrib(realm, chart, entity, new, b, +1)
+    _write(realm)
+
+
+def _write(realm) -> None:
+    """Copy balances into the Account/Customer/Vendor objects (dropping their cached bytes)."""
+    b = realm._balances
+    accounts = realm.names["Account"]
+    debit_nature = ("Asset", "Expense")
+    own = {}
+    for aid, rec in accounts.items():
+        a = rec.obj
+        sign = 1 if a.get("Classification") in debit_nature else -1
+        own[aid] = sign * b.accounts.get(aid, ZERO)
+    children = defaultdict(list)
+    for aid, rec in accounts.items():
+        parent = (rec.obj.get("ParentRef") or {}).get("value")
+        if parent:
+            children[parent].append(aid)
+
+    def total(aid):
+        return own[aid] + sum((total(c) for c in children.get(aid, ())), ZERO)
+
+    for aid, rec in accounts.items():
+        a = rec.obj
+        cb, cbs = _money0(own[aid]), _money0(total(aid))
+        if a.get("CurrentBalance") != cb or a.get("CurrentBalanceWithSubAccounts") != cbs:
+            a["CurrentBalance"], a["CurrentBalanceWithSubAccounts"] = cb, cbs
+            rec.touch()
+    customers = realm.names["Customer"]
+    jobs = defaultdict(lambda: ZERO)
+    for cid, rec in customers.items():
+        parent = (rec.obj.get("ParentRef") or {}).get("value")
+        if parent:
+            jobs[parent] += b.customers.get(cid, ZERO)
+    for cid, rec in customers.items():
+        c = rec.obj
+        bal = _money0(b.customers.get(cid, ZERO))
+        with_jobs = _money0(b.customers.get(cid, ZERO) + jobs.get(cid, ZERO))
+        if c.get("Balance") != bal or c.get("BalanceWithJobs") != with_jobs:
+            c["Balance"], c["BalanceWithJobs"] = bal, with_jobs
+            rec.touch()
+    for vid, rec in realm.names["Vendor"].items():
+        bal = _money0(b.vendors.get(vid, ZERO))
+        if rec.obj.get("Balance") != bal:
+            rec.obj["Balance"] = bal
+            rec.touch()
+
+
+def _money0(d: Decimal):
+    d = money(d)
+    return d if d else 0

@@ -1,0 +1,242 @@
+"""The data of every realm: generated base data plus an overlay of changes.
+
+Interface used by ``reports.py`` / ``ledger.py`` (and by the API layer):
+
+``store.realms()``
+    list of realm ids (strings), in creation order.
+``store.iter_entities(realm_id, entity)``
+    yields the current (not deleted) objects of one entity type — dicts exactly as the API
+    serves them (money as ``Decimal``; treat them as read-only). Base transactions come in Id
+    order, then objects created through the API. For ``--size large`` this streams lazily.
+    Unknown entity names raise ``KeyError``. ``CompanyInfo`` and ``Preferences`` yield one object.
+``store.get(realm_id, entity, id)``
+    the current object or ``None`` (deleted or unknown).
+
+Base transactions are pure functions of their index (``generator.TxnGenerator``); a change
+(create/update/delete/void through the API or the control API) writes the new object into the
+realm's overlay, which wins over the base. Name lists are small and held as dicts.
+Serialized bytes are cached per object and dropped on change, so 1000-row pages are joins
+of cached bytes.
+"""
+from __future__ import annotations
+
+import bisect
+import copy
+import hashlib
+import threading
+from array import array
+from collections import defaultdict
+from decimal import Decimal
+from functools import lru_cache
+from typing import Callable, Iterator
+
+from . import company as co
+from .generator import TxnGenerator, TXN_ENTITIES, CYCLES, ID_BASE, SLOT_POS, CYCLE
+from .wire import encode, money
+
+DAY = 86400
+NAME_ENTITIES = ("Account", "Class", "Department", "Term", "PaymentMethod", "TaxAgency", "TaxRate", "TaxCode",
+                 "Item", "Customer", "Vendor", "Employee", "Budget", "CompanyInfo", "Preferences")
+#: Name-list entities whose queries return only active records unless the query filters on Active.
+ACTIVE_FILTERED = ("Account", "Class", "Department", "Term", "PaymentMethod", "Item", "Customer", "Vendor",
+                   "Employee", "TaxCode", "TaxRate", "Budget")
+ALL_ENTITIES = NAME_ENTITIES + TXN_ENTITIES
+#: URL path segment (lower case, as QBO uses: /invoice, /journalentry) → entity name.
+PATH_ENTITY = {e.lower(): e for e in ALL_ENTITIES}
+
+
+class Rec:
+    """A current object plus its cached JSON bytes."""
+    __slots__ = ("obj", "_bytes")
+
+    def __init__(self, obj: dict):
+        self.obj = obj
+        self._bytes = None
+
+    @property
+    def data(self) -> bytes:
+        b = self._bytes
+        if b is None:
+            b = self._bytes = encode(self.obj)
+        return b
+
+    def touch(self) -> None:
+        self._bytes = None
+
+
+def realm_id_for(seed: int, index: int) -> str:
+    """A 16-digit realm id (QBO style), a pure function of (seed, index)."""
+    h = int(hashlib.sha256(f"qbo-realm:{seed}:{index}".encode()).hexdigest(), 16)
+    return "9130" + str(h % 10**12).zfill(12)
+
+
+class Realm:
+    def __init__(self, seed: int, index: int, size: str, as_of: float):
+        self.index = index
+        self.id = realm_id_for(seed, index)
+        end = as_of - 3600
+        start = end - 400 * DAY
+        self.company = co.Company(seed, index, self.id, start, end, size)
+        self.company_name = self.company.name
+        cache = 200_000 if size == "demo" else 30_000
+        self.gen = TxnGenerator(self.company, seed, index, CYCLES[size], cache)
+        self.lock = threading.RLock()
+        self.names: dict[str, dict[str, Rec]] = {
+            e: {o["Id"]: Rec(o) for o in self.company.lists[e]} for e in NAME_ENTITIES}
+        self.overlay: dict[tuple[str, str], Rec] = {}   # current version of changed/created txns
+        self.deleted: dict[tuple[str, str], float] = {}  # (entity, id) → deletion time (API deletes)
+        self.created_order: dict[str, list[str]] = defaultdict(list)  # txn ids created via the API
+        self.next_txn_id = ID_BASE + self.gen.N
+        self._base_live: dict[str, array] = {}
+        self._base_bytes = lru_cache(maxsize=cache)(self._encode_base)
+        self.balances_ready = threading.Event()
+        self._balances_lock = threading.Lock()
+        self.version = 0  # bumps on every change (query caches key on it)
+
+    # -- base index arrays ---------------------------------------------------------------------
+    def base_live(self, entity: str) -> array:
+        """Indices i of live (not base-deleted) base transactions of one type, ascending."""
+        arr = self._base_live.get(entity)
+        if arr is None:
+            g = self.gen
+            arr = array("q")
+            positions = SLOT_POS[entity]
+            for c in range(g.n_cycles):
+                base = c * CYCLE
+                for p in positions:
+                    i = base + p
+                    if not g.is_deleted(i):
+                        arr.append(i)
+            self._base_live[entity] = arr
+        return arr
+
+    def base_deleted(self, entity: str) -> list[int]:
+        g = self.gen
+        return [c * CYCLE + p for c in range(g.n_cycles) for p in SLOT_POS[entity] if g.is_deleted(c * CYCLE + p)]
+
+    def _encode_base(self, i: int) -> bytes:
+        return encode(self.gen.doc(i))
+
+    def txn_index(self, id_: str) -> int | None:
+        """Base index of a transaction id, or None when the id is not a base id."""
+        try:
+            i = int(id_) - ID_BASE
+        except ValueError:
+            return None
+        return i if 0 <= i < self.gen.N else None
+
+    # -- current objects -----------------------------------------------------------------------
+    def get_rec(self, entity: str, id_: str) -> Rec | None:
+        if entity in self.names:
+            return self.names[entity].get(id_)
+        if entity not in SLOT_POS:
+            raise KeyError(entity)
+        key = (entity, id_)
+        if key in self.deleted:
+            return None
+        rec = self.overlay.get(key)
+        if rec is not None:
+            return rec
+        i = self.txn_index(id_)
+        if i is None or self.gen.entity_of(i) != entity or self.gen.is_deleted(i):
+            return None
+        return BaseRec(self, i)
+
+    def iter_recs(self, entity: str) -> Iterator:
+        if entity in self.names:
+            yield from sorted(self.names[entity].values(), key=lambda r: _id_key(r.obj["Id"]))
+            return
+        if entity not in SLOT_POS:
+            raise KeyError(entity)
+        overlay, deleted = self.overlay, self.deleted
+        for i in self.base_live(entity):
+            key = (entity, str(ID_BASE + i))
+            if key in deleted:
+                continue
+            rec = overlay.get(key)
+            yield rec if rec is not None else BaseRec(self, i)
+        for id_ in list(self.created_order.get(entity, ())):
+            if (entity, id_) not in deleted and (entity, id_) in overlay:
+                yield overlay[(entity, id_)]
+
+    # -- balances ------------------------------------------------------------------------------
+    def ensure_balances(self) -> None:
+        """Account CurrentBalance, Customer/Vendor Balance: one pass over all postings, then deltas."""
+        if self.balances_ready.is_set():
+            return
+        with self._balances_lock:
+            if self.balances_ready.is_set():
+                return
+            from . import balances
+            balances.compute(self)
+            self.balances_ready.set()
+
+
+class BaseRec:
+    """A base transaction served straight from the generator (bytes from an LRU cache)."""
+    __slots__ = ("realm", "i")
+
+    def __init__(self, realm: Realm, i: int):
+        self.realm, self.i = realm, i
+
+    @property
+    def obj(self) -> dict:
+        return self.realm.gen.doc(self.i)
+
+    @property
+    def data(self) -> bytes:
+        return self.realm._base_bytes(self.i)
+
+
+def _id_key(id_: str):
+    return (0, int(id_)) if id_.isdigit() else (1, id_)
+
+
+class Store:
+    def __init__(self, realms: int = 2, size: str = "demo", seed: int = 42, as_of: float | None = None,
+                 clock=None):
+        if size not in CYCLES:
+            raise ValueError(f"size must be one of {sorted(CYCLES)}")
+        self.size, self.seed = size, seed
+        self.clock = clock
+        now = clock.now() if clock else __import__("time").time()
+        if as_of is None:
+            as_of = now
+        self.as_of = as_of
+        self._realms: dict[str, Realm] = {}
+        for k in range(realms):
+            r = Realm(seed, k, size, as_of)
+            self._realms[r.id] = r
+        self.listeners: list[Callable[[str, str, str, str, float], None]] = []
+
+    # -- the reports interface -----------------------------------------------------------------
+    def realms(self) -> list[str]:
+        return list(self._realms)
+
+    def realm(self, realm_id: str) -> Realm:
+        return self._realms[realm_id]
+
+    def has_realm(self, realm_id: str) -> bool:
+        return realm_id in self._realms
+
+    def iter_entities(self, realm_id: str, entity: str) -> Iterator[dict]:
+        realm = self._realms[realm_id]
+        if entity in ("Account", "Customer", "Vendor"):
+            realm.ensure_balances()
+        for rec in realm.iter_recs(entity):
+            yield rec.obj
+
+    def get(self, realm_id: str, entity: str, id_: str) -> dict | None:
+        realm = self._realms[realm_id]
+        if entity in ("Account", "Customer", "Vendor"):
+            realm.ensure_balances()
+        rec = realm.get_rec(entity, str(id_))
+        return rec.obj if rec is not None else None
+
+    # -- change notification -------------------------------------------------------------------
+    def notify(self, realm_id: str, entity: str, id_: str, operation: str, when: float) -> None:
+        for fn in list(self.listeners):
+            try:
+                fn(realm_id, entity, id_, operation, when)
+            except Exception:  # noqa: BLE001 - a listener must never break a write
+                pass
