@@ -88,7 +88,7 @@ def run_check(config: PublishConfig, *, dry_publish_enabled: bool = True,
 
 
 def _step_name(exc: PublishError | None, steps_ok: int) -> str:
-    kinds = {"sign_in": "sign-in", "site": "site", "project": "project", "permission": "permission"}
+    kinds = {"server": "server", "sign_in": "sign-in", "site": "site", "project": "project", "permission": "permission"}
     if exc is not None and exc.kind in kinds:
         return kinds[exc.kind]
     return ["server", "sign-in", "sign-in", "permission"][min(steps_ok, 3)]

@@ -17,43 +17,47 @@ from tableauserverclient.server.endpoint.exceptions import (
 class PublishError(Exception):
     """A publish step failed; `code` is the Tableau error code when Tableau gave one."""
 
-    def __init__(self, message: str, code: str | None = None, kind: str = "error"):
+    default_kind = "error"
+
+    def __init__(self, message: str, code: str | None = None, kind: str | None = None):
         self.code = code
-        self.kind = kind
+        self.kind = kind or self.default_kind
         super().__init__(message if not code else f"{message} (Tableau error {code})")
 
 
 class PublishConfigError(PublishError):
+    default_kind = "config"
+
     def __init__(self, message: str):
-        super().__init__(message, kind="config")
+        super().__init__(message)
 
 
 class SignInError(PublishError):
-    pass
+    default_kind = "sign_in"
 
 
 class SiteNotFoundError(PublishError):
-    pass
+    default_kind = "site"
 
 
 class ProjectNotFoundError(PublishError):
-    pass
+    default_kind = "project"
 
 
 class PermissionDeniedError(PublishError):
-    pass
+    default_kind = "permission"
 
 
 class ServerUnreachableError(PublishError):
-    pass
+    default_kind = "server"
 
 
 class JobFailedError(PublishError):
-    pass
+    default_kind = "job_failed"
 
 
 class JobTimeoutError(PublishError):
-    pass
+    default_kind = "job_timeout"
 
 
 def is_session_expired(exc: BaseException) -> bool:
