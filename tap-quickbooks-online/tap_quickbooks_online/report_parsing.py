@@ -186,8 +186,9 @@ def general_ledger_rows(report: dict, accounts: dict[str, dict] | None = None) -
         credit = amount(row.value(ix["credit_amt"])) if "credit_amt" in ix else None
         natural = amount(row.value(ix["subt_nat_amount"])) if "subt_nat_amount" in ix else None
         signed = None
-        if debit is not None or credit is not None:
-            signed = (debit or Decimal("0.00")) - (credit or Decimal("0.00"))
+        if "debt_amt" in ix and "credit_amt" in ix:  # a blank Debit/Credit cell is zero
+            debit, credit = debit or Decimal("0.00"), credit or Decimal("0.00")
+            signed = debit - credit
         acct = accounts.get(account_id or "", {})
         if signed is None and natural is not None and acct.get("Classification"):
             # QBO's Amount is positive in the account's natural direction (debit for assets/expenses)
