@@ -51,9 +51,55 @@ _json_decoder = msgspec.json.Decoder(float_hook=decimal.Decimal)
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
-def decode_json(content: bytes) -> t.Any:
-    """Decode a JSON body with fractions as Decimal (exact money)."""
+def decode_json(content: bytes | msgspec.Raw) -> t.Any:
+    """Decode JSON with fractions as Decimal (exact money)."""
     return _json_decoder.decode(content)
+
+
+def value(obj: t.Mapping, key: str, default: t.Any = None) -> t.Any:
+    """`obj[key]` decoded: query rows keep their property values as raw JSON (msgspec.Raw)."""
+    found = obj.get(key, default)
+    if isinstance(found, msgspec.Raw):
+        return _json_decoder.decode(found)
+    return found
+
+
+def materialize(record: t.Mapping) -> dict:
+    """A record with every raw JSON value decoded (for the SDK's generic record path)."""
+    return {k: (_json_decoder.decode(v) if isinstance(v, msgspec.Raw) else v)
+            for k, v in record.items()}
+
+
+class QueryEnvelope(msgspec.Struct):
+    """A query/CDC response read lazily: entity arrays stay raw until a stream asks for them."""
+
+    QueryResponse: dict[str, msgspec.Raw] = {}
+    time: t.Any = None
+    Fault: t.Any = None
+    fault: t.Any = None
+
+
+_envelope_decoder = msgspec.json.Decoder(QueryEnvelope, float_hook=decimal.Decimal)
+_rows_decoder = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
+
+
+class QueryResult:
+    """`QueryResponse` of one query: rows as dicts of raw JSON values (decoded on demand)."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: dict[str, msgspec.Raw]) -> None:
+        self._response = response
+
+    def rows(self, entity: str) -> list[dict[str, t.Any]]:
+        raw = self._response.get(entity)
+        return _rows_decoder.decode(raw) if raw is not None else []
+
+    def get(self, key: str, default: t.Any = None) -> t.Any:
+        return value(self._response, key, default)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._response
 
 
 class QuickBooksStream(RESTStream):
@@ -89,20 +135,24 @@ class QuickBooksStream(RESTStream):
         yield from ()
 
     # ---- requests ----------------------------------------------------------------------
-    def api_get(self, realm_id: str, path: str, params: dict[str, t.Any] | None = None) -> dict:
-        """GET `{base}/v3/company/{realm}/{path}` and return the decoded JSON body."""
+    def api_get(self, realm_id: str, path: str, params: dict[str, t.Any] | None = None,
+                *, envelope: bool = False) -> t.Any:
+        """GET `{base}/v3/company/{realm}/{path}` and return the decoded JSON body.
+
+        With `envelope=True` the body is read as a `QueryEnvelope` (rows left raw).
+        """
         params = dict(params or {})
         params.setdefault("minorversion", self.config.get("minor_version", 75))
         url = f"{self.url_base}/v3/company/{realm_id}/{path}?{urlencode(params)}"
         send = self.request_decorator(self._send_once)
         try:
-            return send(realm_id, url, path)
+            return send(realm_id, url, path, envelope)
         except QBOTokenRejected as exc:
             # The token was rejected before its expiry (revoked, rotated elsewhere): refresh once.
             self._tap.token_manager.invalidate(realm_id, exc.access_token)
-            return send(realm_id, url, path)
+            return send(realm_id, url, path, envelope)
 
-    def _send_once(self, realm_id: str, url: str, path: str) -> dict:
+    def _send_once(self, realm_id: str, url: str, path: str, envelope: bool) -> t.Any:
         tap = self._tap
         token = tap.token_manager.access_token(realm_id)
         headers = {
@@ -113,18 +163,23 @@ class QuickBooksStream(RESTStream):
         with tap.limiters.for_realm(realm_id):
             response = tap.http_session().get(url, headers=headers, timeout=self.timeout)
         tap.request_counts[realm_id] = tap.request_counts.get(realm_id, 0) + 1
-        return self._check_response(response, realm_id, path, token)
+        return self._check_response(response, realm_id, path, token, envelope)
 
     def _check_response(self, response: requests.Response, realm_id: str, path: str,
-                        token: str) -> dict:
+                        token: str, envelope: bool = False) -> t.Any:
         status = response.status_code
         tid = response.headers.get("intuit_tid")
         secrets = (token, *self._tap.secret_values())
         where = f"/v3/company/{realm_id}/{path}"
         if status < 400:
             try:
-                body = decode_json(response.content)
-            except msgspec.DecodeError as exc:
+                if envelope:
+                    parsed = _envelope_decoder.decode(response.content)
+                    body = {"Fault": parsed.Fault or parsed.fault, "time": parsed.time,
+                            "QueryResponse": parsed}
+                else:
+                    body = decode_json(response.content)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 msg = (
                     f"QBO GET {where} returned HTTP {status} with a truncated or non-JSON body "
                     f"({len(response.content)} bytes, content-type "
@@ -135,7 +190,7 @@ class QuickBooksStream(RESTStream):
                 raise QBORetriableError(
                     f"QBO GET {where} returned an unexpected JSON body; intuit_tid={tid}", response
                 )
-            fault = parse_fault(body)
+            fault = parse_fault(body) if (body.get("Fault") or body.get("fault")) else None
             if fault is not None:
                 raise QBOAPIError(
                     describe_fault(fault, status=status, method="GET", path=where,
@@ -143,7 +198,7 @@ class QuickBooksStream(RESTStream):
                     fault=fault, status=status, intuit_tid=tid,
                 )
             self._tap.note_server_time(realm_id, body.get("time"))
-            return body
+            return QueryResult(body["QueryResponse"].QueryResponse) if envelope else body
 
         fault = parse_fault(response.content)
         message = describe_fault(fault, status=status, method="GET", path=where,
@@ -213,10 +268,9 @@ class QuickBooksStream(RESTStream):
         self.logger.error("Giving up on QBO request after %d attempts", details.get("tries") or 0)
 
     # ---- query helpers -----------------------------------------------------------------
-    def query(self, realm_id: str, statement: str) -> dict:
-        """Run a QBO query and return its `QueryResponse` object (possibly empty)."""
-        body = self.api_get(realm_id, "query", {"query": statement})
-        return body.get("QueryResponse") or {}
+    def query(self, realm_id: str, statement: str) -> QueryResult:
+        """Run a QBO query; rows come back as dicts of raw JSON values (see `value`)."""
+        return self.api_get(realm_id, "query", {"query": statement}, envelope=True)
 
     # ---- fast record output ------------------------------------------------------------
     def _write_record_message(self, record: dict) -> None:
@@ -227,7 +281,7 @@ class QuickBooksStream(RESTStream):
             writer.write(record)
             self.state_manager.is_flushed = False
         else:
-            super()._write_record_message(record)
+            super()._write_record_message(materialize(record))
 
     def _write_schema_message(self) -> None:
         self._fast_writer = None  # selection/maps are final now: recompile on first record

@@ -19,7 +19,7 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_quickbooks_online import timeutil
 from tap_quickbooks_online.cdc import CdcCache
-from tap_quickbooks_online.client import API_HOSTS, ThreadLocalSessions
+from tap_quickbooks_online.client import API_HOSTS, ThreadLocalSessions, value
 from tap_quickbooks_online.fast_records import SingerBytesWriter, flush_stdout
 from tap_quickbooks_online.rate_limit import (
     QBO_MAX_CONCURRENCY,
@@ -229,12 +229,12 @@ class TapQuickBooksOnline(Tap):
         probe = next(iter(self.streams.values()))
         for realm_id in self.realm_ids:
             info = probe.query(realm_id, "SELECT * FROM CompanyInfo")
-            companies = info.get("CompanyInfo") or []
+            companies = info.rows("CompanyInfo")
             if not companies:
                 msg = f"realm {realm_id}: connected but CompanyInfo returned no record"
                 raise RuntimeError(msg)
             self.logger.info("realm %s reachable: %s", realm_id,
-                             companies[0].get("CompanyName", "(no name)"))
+                             value(companies[0], "CompanyName", "(no name)"))
         result = super().run_connection_test()
         flush_stdout()
         return result

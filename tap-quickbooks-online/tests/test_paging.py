@@ -6,9 +6,16 @@ from __future__ import annotations
 import datetime
 import re
 
+import msgspec
 import pytest
 
+from tap_quickbooks_online.client import QueryResult
 from tap_quickbooks_online.tap import TapQuickBooksOnline
+
+
+def result(response: dict) -> QueryResult:
+    """Shape an in-memory response the way the tap's query() returns it (raw JSON values)."""
+    return QueryResult({k: msgspec.Raw(msgspec.json.encode(v)) for k, v in response.items()})
 
 CONFIG = {"client_id": "c", "client_secret": "s", "refresh_token": "r", "realm_ids": ["9"],
           "page_size": 10}
@@ -31,14 +38,14 @@ class FakeQuery:
     def __call__(self, realm_id, statement):
         self.calls.append(statement)
         if "COUNT(*)" in statement:
-            return {"totalCount": len(self._matching(statement))}
+            return result({"totalCount": len(self._matching(statement))})
         start = int(re.search(r"STARTPOSITION (\d+)", statement).group(1))
         size = int(re.search(r"MAXRESULTS (\d+)", statement).group(1))
         page = self._matching(statement)[start - 1:start - 1 + size]
-        result = {"Invoice": [dict(r) for r in page]} if page else {}
+        response = result({"Invoice": page} if page else {})
         if self.after_call:
             self.after_call(self)
-        return result
+        return response
 
     def _matching(self, statement):
         match = re.search(r">= '([^']+)'", statement)

@@ -25,8 +25,10 @@ from __future__ import annotations
 import datetime
 import typing as t
 
+import msgspec
+
 from tap_quickbooks_online import timeutil
-from tap_quickbooks_online.client import QuickBooksStream
+from tap_quickbooks_online.client import QuickBooksStream, value
 from tap_quickbooks_online.prefetch import run_ahead
 from tap_quickbooks_online.progress import StreamProgress
 from tap_quickbooks_online.schema_objects import entity_schema
@@ -36,9 +38,21 @@ if t.TYPE_CHECKING:
 
     from tap_quickbooks_online.streams.lines import LineStream
 
-CDC_WINDOW = datetime.timedelta(days=30)
-# Bookmarks this close to the 30-day edge are treated as outside it (clock skew, long runs).
-CDC_WINDOW_MARGIN = datetime.timedelta(hours=1)
+
+
+class _MetaData(msgspec.Struct):
+    LastUpdatedTime: str | None = None
+
+
+_metadata_decoder = msgspec.json.Decoder(_MetaData)
+
+
+def last_updated(obj: dict) -> str | None:
+    """MetaData.LastUpdatedTime as QBO sent it, from a raw or decoded row."""
+    meta = obj.get("MetaData")
+    if isinstance(meta, msgspec.Raw):
+        return _metadata_decoder.decode(meta).LastUpdatedTime
+    return meta.get("LastUpdatedTime") if meta else None
 
 
 class EntityStream(QuickBooksStream):
@@ -151,7 +165,7 @@ class EntityStream(QuickBooksStream):
         first = True
         while True:
             response = self.query(realm_id, self.select(cursor, skip + 1, page_size))
-            raw = response.get(self.entity) or []
+            raw = response.rows(self.entity)
             if first:
                 first = False
                 total = len(raw) if len(raw) < page_size else self.count(realm_id, since)
@@ -159,15 +173,15 @@ class EntityStream(QuickBooksStream):
             page = []
             for obj in raw:
                 record = self.normalize(realm_id, obj)
-                key = (record["Id"], record.get("SyncToken"))
-                if record["updated_at"] == cursor_utc and key in seen_at_cursor:
+                if record["updated_at"] == cursor_utc and \
+                        (record["Id"], record.get("SyncToken")) in seen_at_cursor:
                     continue
                 page.append(record)
             if page:
                 yield page
             if len(raw) < page_size:
                 return
-            last = raw[-1]["MetaData"]["LastUpdatedTime"]
+            last = last_updated(raw[-1])
             last_utc = timeutil.to_utc_iso(last)
             if last_utc != cursor_utc:
                 cursor, cursor_utc, skip = last, last_utc, 0
@@ -175,14 +189,17 @@ class EntityStream(QuickBooksStream):
             else:
                 skip += len(raw)  # a full page of one timestamp: move on within it
             for obj in raw:
-                if timeutil.to_utc_iso(obj["MetaData"]["LastUpdatedTime"]) == cursor_utc:
+                if obj["updated_at"] == cursor_utc:
                     seen_at_cursor.add((obj["Id"], obj.get("SyncToken")))
 
     # ---- record shaping --------------------------------------------------------------------
     def normalize(self, realm_id: str, obj: dict) -> dict:
+        """Add `realm_id` and `updated_at`; decode the few raw values the tap itself reads."""
         obj["realm_id"] = realm_id
-        meta = obj.get("MetaData")
-        updated = meta.get("LastUpdatedTime") if meta else None
+        obj["Id"] = value(obj, "Id")
+        if "SyncToken" in obj:
+            obj["SyncToken"] = value(obj, "SyncToken")
+        updated = last_updated(obj)
         obj["updated_at"] = timeutil.to_utc_iso(updated) if updated else None
         return obj
 
@@ -250,8 +267,9 @@ class ExchangeRateStream(EntityStream):
         return None
 
     def normalize(self, realm_id: str, obj: dict) -> dict:
-        obj.setdefault("Id", "-".join(str(obj.get(k, "")) for k in
-                                      ("SourceCurrencyCode", "TargetCurrencyCode", "AsOfDate")))
+        if "Id" not in obj:
+            obj["Id"] = "-".join(str(value(obj, k) or "") for k in
+                                 ("SourceCurrencyCode", "TargetCurrencyCode", "AsOfDate"))
         return super().normalize(realm_id, obj)
 
     def _raw_query_pages(self, realm_id: str, since: str | None) -> t.Iterator[list[dict]]:
@@ -260,7 +278,7 @@ class ExchangeRateStream(EntityStream):
         start, records = 1, []
         while True:
             response = self.query(realm_id, self.select(None, start, page_size))
-            raw = response.get("ExchangeRate") or response.get("Exchangerate") or []
+            raw = response.rows("ExchangeRate") or response.rows("Exchangerate")
             records.extend(self.normalize(realm_id, obj) for obj in raw)
             if len(raw) < page_size:
                 break

@@ -21,7 +21,7 @@ from __future__ import annotations
 import typing as t
 from decimal import ROUND_HALF_UP, Decimal
 
-from tap_quickbooks_online.client import QuickBooksStream
+from tap_quickbooks_online.client import QuickBooksStream, value
 from tap_quickbooks_online.schema_objects import line_schema
 
 if t.TYPE_CHECKING:
@@ -49,6 +49,7 @@ class LineStream(QuickBooksStream):
         super().__init__(tap, name=self.name, schema=line_schema(),
                          path=f"/v3/company/{{realm_id}}/query?{self.parent_entity}#lines")
         self._announced = False
+        self._last_line_count = 0
         self.emitted_lines = 0
         self.emitted_tombstones = 0
 
@@ -85,7 +86,7 @@ class LineStream(QuickBooksStream):
             return
         for row in self.rows(parent):
             write(row)
-        self.emitted_lines += len(parent.get("Line") or ())
+        self.emitted_lines += self._last_line_count
 
     def flush_counts(self) -> None:
         if self.emitted_tombstones:
@@ -95,24 +96,25 @@ class LineStream(QuickBooksStream):
 
     # ---- shaping ------------------------------------------------------------------------
     def rows(self, parent: dict) -> t.Iterator[dict]:
-        lines = parent.get("Line") or ()
-        currency = (parent.get("CurrencyRef") or {}).get("value")
-        rate = parent.get("ExchangeRate")
+        lines = value(parent, "Line") or ()
+        self._last_line_count = len(lines)
+        currency = (value(parent, "CurrencyRef") or {}).get("value")
+        rate = value(parent, "ExchangeRate")
         header = {
             "realm_id": parent["realm_id"],
             "txn_id": str(parent["Id"]),
             "updated_at": parent.get("updated_at"),
             "txn_type": self.parent_entity,
-            "txn_date": parent.get("TxnDate"),
-            "doc_number": parent.get("DocNumber"),
+            "txn_date": value(parent, "TxnDate"),
+            "doc_number": value(parent, "DocNumber"),
             "currency": currency,
             "exchange_rate": rate,
         }
-        parent_class = _ref(parent.get("ClassRef"))
-        parent_department = _ref(parent.get("DepartmentRef"))
-        parent_customer = _ref(parent.get("CustomerRef"))
-        parent_vendor = _ref(parent.get("VendorRef"))
-        entity = parent.get("EntityRef")
+        parent_class = _ref(value(parent, "ClassRef"))
+        parent_department = _ref(value(parent, "DepartmentRef"))
+        parent_customer = _ref(value(parent, "CustomerRef"))
+        parent_vendor = _ref(value(parent, "VendorRef"))
+        entity = value(parent, "EntityRef")
         if isinstance(entity, dict) and parent_vendor == (None, None) and \
                 entity.get("type") in (None, "Vendor"):
             parent_vendor = _ref(entity)
