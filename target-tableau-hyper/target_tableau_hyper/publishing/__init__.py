@@ -49,12 +49,14 @@ def publish_after_run(target: Any, run_id: str, hyper_files: Mapping[str, str]) 
     from target_tableau_hyper.publishing.audit_tables import make_engine
     from target_tableau_hyper.publishing.config import PublishConfig, audit_db_url
     from target_tableau_hyper.publishing.publisher import Publisher
-    from target_tableau_hyper.publishing.audit_changes import change_source_for
+    from target_tableau_hyper.publishing.audit_changes import change_source_for, pending_streams
 
     config = PublishConfig.from_mapping(config_map)
     engine = make_engine(audit_db_url(config_map))
     try:
-        report = Publisher(config, engine, change_source_for(target, engine)).run(run_id, dict(hyper_files))
+        files = dict(hyper_files)
+        files.update(pending_streams(engine, files))  # earlier failures of streams absent this run
+        report = Publisher(config, engine, change_source_for(target, engine)).run(run_id, files)
     finally:
         engine.dispose()
     for result in report.results:

@@ -8,6 +8,8 @@
   bytes sent, outcome (`running` → `succeeded` | `failed` | `skipped`), error, duration, and the
   column signature that was published (compared to decide whether incremental is still possible).
 - `tableau_refreshes`: one row per refresh (datasource or workbook): method, job id, outcome.
+- `tableau_stream_keys`: the key columns of each stream as last seen by the target (lets a later
+  run publish a stream it did not receive, e.g. to retry a pending publish).
 - `tableau_webhook_events`: every webhook delivery, accepted or rejected, with the reason; the
   unique `dedup_key` makes replays detectable across restarts.
 """
@@ -101,18 +103,26 @@ webhook_events = sa.Table(
 )
 
 
+stream_keys = sa.Table(
+    "tableau_stream_keys",
+    metadata,
+    sa.Column("stream", sa.String, primary_key=True),
+    sa.Column("key_columns", sa.Text, nullable=False),  # JSON list
+    sa.Column("scope_columns", sa.Text, nullable=False),  # JSON list
+    sa.Column("replace_scope", sa.Boolean, nullable=False),
+    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
 def make_engine(url: str) -> sa.Engine:
-    if url.startswith("sqlite:///"):
-        import os
+    """The core's engine (same SQLite pragmas: WAL, busy timeout) with the publishing tables created."""
+    from target_tableau_hyper.audit import make_engine as core_engine
 
-        path = url[len("sqlite:///") :]
-        if path and path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    engine = sa.create_engine(url, future=True)
+    engine = core_engine(url)
     metadata.create_all(engine)
     return engine
 

@@ -7,9 +7,6 @@ from typing import Any, Mapping
 
 from target_tableau_hyper.publishing.errors import PublishConfigError
 
-DEFAULT_AUDIT_PATH = "output/audit.sqlite"
-
-
 @dataclass(frozen=True)
 class PublishConfig:
     server_url: str
@@ -101,21 +98,11 @@ class PublishConfig:
 
 
 def audit_db_url(config: Mapping[str, Any]) -> str:
-    """The audit database shared with the target core (its `audit_db_url` setting or default path)."""
+    """The audit database shared with the target core: its `audit_db_url` setting, else the core's
+    default `sqlite:///<output_dir>/audit.sqlite`."""
     url = config.get("audit_db_url")
     if url:
         return url
-    try:  # the core owns the default; follow it when it is defined
-        from target_tableau_hyper import audit
+    from target_tableau_hyper.audit import default_url
 
-        default = getattr(audit, "default_db_url", None)
-        if callable(default):
-            return default(config)
-        if isinstance(getattr(audit, "DEFAULT_DB_URL", None), str):
-            return audit.DEFAULT_DB_URL
-    except ImportError:
-        pass
-    import os
-
-    output_dir = config.get("output_dir") or "output"
-    return "sqlite:///" + os.path.abspath(os.path.join(output_dir, "audit.sqlite"))
+    return default_url(str(config.get("output_dir") or "output"))

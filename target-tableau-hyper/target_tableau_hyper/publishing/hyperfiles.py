@@ -36,21 +36,27 @@ def hyper_process() -> HyperProcess:
     return HyperProcess(telemetry=Telemetry.DO_NOT_SEND_USAGE_DATA_TO_TABLEAU, parameters={"log_config": ""})
 
 
-def local_table(conn: Connection, database: str | None = None) -> TableName:
-    """The extract table of a local file: `"Extract"."Extract"`, or the only table in "Extract"."""
+def local_table(conn: Connection, database: str | None = None, stream: str | None = None) -> TableName:
+    """The extract table of a local file: `"Extract"."<stream>"` in the target's multi-table file,
+    else `"Extract"."Extract"`, else the only table in schema "Extract"."""
     schema = SchemaName(database, "Extract") if database else SchemaName("Extract")
-    tables = conn.catalog.get_table_names(schema)
-    names = [t.name.unescaped for t in tables]
+    names = [t.name.unescaped for t in conn.catalog.get_table_names(schema)]
+
+    def name(table: str) -> TableName:
+        return TableName(database, "Extract", table) if database else TableName("Extract", table)
+
+    if stream and stream in names:
+        return name(stream)
     if "Extract" in names or not names:
-        return TableName(database, "Extract", "Extract") if database else TableName("Extract", "Extract")
+        return name("Extract")
     if len(names) > 1:
         raise ValueError(f"expected one table in schema Extract, found {', '.join(sorted(names))}")
-    return TableName(database, "Extract", names[0]) if database else TableName("Extract", names[0])
+    return name(names[0])
 
 
-def local_table_name(hyper: HyperProcess, path: str) -> tuple[str, str]:
+def local_table_name(hyper: HyperProcess, path: str, stream: str | None = None) -> tuple[str, str]:
     with Connection(hyper.endpoint, path, CreateMode.NONE) as conn:
-        table = local_table(conn)
+        table = local_table(conn, stream=stream)
         return (table.schema_name.name.unescaped, table.name.unescaped)
 
 
@@ -59,9 +65,9 @@ def table_columns(conn: Connection, table: TableName) -> list[tuple[str, str]]:
     return [(col.name.unescaped, str(col.type)) for col in definition.columns]
 
 
-def schema_signature(hyper: HyperProcess, local_path: str) -> str:
+def schema_signature(hyper: HyperProcess, local_path: str, stream: str | None = None) -> str:
     with Connection(hyper.endpoint, local_path, CreateMode.NONE) as conn:
-        return json.dumps(table_columns(conn, local_table(conn)))
+        return json.dumps(table_columns(conn, local_table(conn, stream=stream)))
 
 
 OUT = "out"  # alias of the file being written; every name is qualified once others are attached
@@ -116,7 +122,7 @@ def build_delta(hyper: HyperProcess, changes: Iterable[TableChange], delta_path:
         for index, change in enumerate(changes):
             alias = f"local{index}"
             conn.catalog.attach_database(change.local_path, alias=alias)
-            local = local_table(conn, alias)
+            local = local_table(conn, alias, change.stream)
             local_def = conn.catalog.get_table_definition(local)
             types = {col.name.unescaped: col.type for col in local_def.columns}
             target_table = change.target_table or (local.schema_name.name.unescaped, local.name.unescaped)
@@ -176,15 +182,17 @@ def build_delta(hyper: HyperProcess, changes: Iterable[TableChange], delta_path:
     return result
 
 
-def build_combined(hyper: HyperProcess, tables: Sequence[tuple[str, str]], path: str) -> str:
-    """One .hyper with table `Extract.<stream>` per (stream, local_path): the multi-table datasource."""
+def build_combined(hyper: HyperProcess, tables: Sequence[tuple[str, str]], path: str, *,
+                   single_table: bool = False) -> str:
+    """One .hyper with table `Extract.<stream>` per (stream, local_path): the multi-table datasource;
+    `single_table`: the one stream's table as `Extract.Extract` (out of the target's shared file)."""
     with _open_output(hyper, path) as conn:
         for index, (stream, local_path) in enumerate(tables):
             alias = f"local{index}"
             conn.catalog.attach_database(local_path, alias=alias)
-            local = local_table(conn, alias)
+            local = local_table(conn, alias, stream)
             definition = conn.catalog.get_table_definition(local)
-            target = TableName(OUT, DELTA_SCHEMA, stream)
+            target = TableName(OUT, DELTA_SCHEMA, "Extract" if single_table else stream)
             conn.catalog.create_table(TableDefinition(target, definition.columns))
             conn.execute_command(f"INSERT INTO {target} SELECT * FROM {local}")
             conn.catalog.detach_database(alias)
@@ -200,9 +208,9 @@ def read_rows(hyper: HyperProcess, path: str, table: tuple[str, str] | None = No
         return conn.execute_list_query(f"SELECT * FROM {name}{order}")
 
 
-def count_rows(hyper: HyperProcess, path: str) -> int:
+def count_rows(hyper: HyperProcess, path: str, stream: str | None = None) -> int:
     with Connection(hyper.endpoint, path, CreateMode.NONE) as conn:
-        return int(conn.execute_scalar_query(f"SELECT COUNT(*) FROM {local_table(conn)}"))
+        return int(conn.execute_scalar_query(f"SELECT COUNT(*) FROM {local_table(conn, stream=stream)}"))
 
 
 __all__ = [

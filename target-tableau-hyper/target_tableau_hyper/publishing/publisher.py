@@ -52,9 +52,12 @@ class PublishUnit:
     datasource_name: str
     streams: dict[str, str]  # stream -> local .hyper path
     multi_table: bool
+    shared_file: bool = False  # the target core's multi-table file holds this stream among others
 
     def target_table(self, stream: str) -> tuple[str, str] | None:
-        return ("Extract", stream) if self.multi_table else None  # None: the local table's own name
+        if self.multi_table:
+            return ("Extract", stream)
+        return ("Extract", "Extract") if self.shared_file else None  # None: the local table's own name
 
 
 @dataclass
@@ -90,8 +93,10 @@ class PublishReport:
 
 def make_units(config: PublishConfig, hyper_files: Mapping[str, str]) -> list[PublishUnit]:
     if "{stream}" in config.datasource_name:
+        paths = list(hyper_files.values())
         return [
-            PublishUnit(config.datasource_name_for(stream), {stream: path}, multi_table=False)
+            PublishUnit(config.datasource_name_for(stream), {stream: path}, multi_table=False,
+                        shared_file=paths.count(path) > 1)
             for stream, path in sorted(hyper_files.items())
         ]
     return [PublishUnit(config.datasource_name, dict(sorted(hyper_files.items())), multi_table=True)]
@@ -117,9 +122,11 @@ class Publisher:
     def run(self, run_id: str, hyper_files: Mapping[str, str]) -> PublishReport:
         report = PublishReport(run_id)
         units = make_units(self.config, hyper_files)
+        known_runs = getattr(self.changes, "known_runs", None)
         for unit in units:
             for stream in unit.streams:
-                audit.queue_runs(self.engine, unit.datasource_name, stream, [run_id])
+                earlier = [r for r in known_runs(stream) if r != run_id] if known_runs else []
+                audit.queue_runs(self.engine, unit.datasource_name, stream, earlier + [run_id])
         if not units:
             return report
         try:
@@ -178,7 +185,7 @@ class Publisher:
         bytes_before = session.bytes_sent
         datasource = None
         try:
-            signature = json.dumps({s: json.loads(schema_signature(hyper, p)) for s, p in unit.streams.items()})
+            signature = json.dumps({s: json.loads(schema_signature(hyper, p, s)) for s, p in unit.streams.items()})
             datasource = find_datasource(session, name, project.id)
             mode, reason = self._decide_mode(unit, datasource, signature)
             touched: dict[str, list] = {}
@@ -262,11 +269,12 @@ class Publisher:
         return datasource, job.id
 
     def _overwrite(self, session, hyper, tmp, project, unit, result):
-        if unit.multi_table:
-            path = build_combined(hyper, list(unit.streams.items()), os.path.join(tmp, "combined.hyper"))
+        if unit.multi_table or unit.shared_file:
+            path = build_combined(hyper, list(unit.streams.items()), os.path.join(tmp, "publish.hyper"),
+                                  single_table=not unit.multi_table)
         else:
             (path,) = unit.streams.values()
-        result.rows_upserted = sum(count_rows(hyper, p) for p in unit.streams.values())
+        result.rows_upserted = sum(count_rows(hyper, p, s) for s, p in unit.streams.items())
         result.file_bytes = os.path.getsize(path)
         item = TSC.DatasourceItem(project.id, name=unit.datasource_name)
         job = session.call(
