@@ -500,7 +500,8 @@ class TokenManager:
             return False
         if expires_at - self._clock() <= self._margin:
             return False
-        return fingerprint(token) not in self._invalidated.get(realm_id, ())
+        rejected = self._invalidated.get(realm_id)
+        return not rejected or fingerprint(token) not in rejected
 
     def _cached(self, realm_id: str) -> str | None:
         with self._guard:
@@ -531,7 +532,7 @@ class TokenManager:
             candidates: list[tuple[str, str]] = []
             if seed_is_new:
                 candidates.append(("the config's refresh_token", seed))
-            if record is not None and record.refresh_token and record.refresh_token != seed:
+            if record is not None and record.refresh_token and not (seed_is_new and record.refresh_token == seed):
                 candidates.append((f"the token store ({self._store.description})", record.refresh_token))
             if not candidates:
                 raise ReauthorizationRequired(
