@@ -394,6 +394,10 @@ class Company:
                       "DisplayName": cname, "PrintOnCheckName": cname, "Active": active,
                       "PrimaryPhone": self._phone(),
                       "PrimaryEmailAddr": {"Address": f"{given.lower()}@{cname.split()[0].lower()}.example.com"}})
+            if rnd.random() < 0.3:
+                c["Mobile"] = self._phone()
+            if rnd.random() < 0.3:
+                c["WebAddr"] = {"URI": f"https://www.{cname.split()[0].lower()}.example.com"}
             c["SalesTermRef"] = ref(rnd.choice(["1", "2", "3", "3", "4", "5"]))
             if currency == "USD":
                 c["DefaultTaxCodeRef"] = ref("2" if c["BillAddr"].get("CountrySubDivisionCode") == "CA" else "3")

@@ -43,7 +43,7 @@ for _e, _ps in SLOT_POS.items():
         SLOT_ORD[_p] = _k
 TXN_ENTITIES = tuple(SLOT_POS)
 
-CYCLES = {"demo": 150, "large": 12000}
+CYCLES = {"demo": 150, "large": 18000}
 ID_BASE = 100  # transaction Ids are str(ID_BASE + i); name lists use their own small ids
 
 MEMO = {"value": "Thank you for your business!"}
@@ -409,6 +409,7 @@ class TxnGenerator:
             inv_i = self.index_of("Invoice", cycle, k)
             if self.doc(inv_i)["CurrencyRef"]["value"] == "USD":
                 out.append(pay_i)
+        out.append(self.index_of("SalesReceipt", cycle, 0))  # the cycle's first receipt went to Undeposited Funds
         return out
 
     def _b_Deposit(self, i, cycle, k):
@@ -422,7 +423,8 @@ class TxnGenerator:
             det = {"PaymentMethodRef": p["PaymentMethodRef"]}
             if "PaymentRefNum" in p:
                 det["CheckNum"] = p["PaymentRefNum"]
-            lines.append({"Amount": _m(amt), "LinkedTxn": [{"TxnId": p["Id"], "TxnType": "Payment", "TxnLineId": "0"}],
+            kind = "Payment" if SLOTS[pay_i % CYCLE] == "Payment" else "SalesReceipt"
+            lines.append({"Amount": _m(amt), "LinkedTxn": [{"TxnId": p["Id"], "TxnType": kind, "TxnLineId": "0"}],
                           "DepositLineDetail": det})
             txn_date = max(txn_date, p["TxnDate"])
         interest = money(Decimal(rnd.randint(50, 4000)) / 100)
@@ -434,6 +436,8 @@ class TxnGenerator:
         d.update(head)
         d["TxnDate"] = txn_date
         d["CurrencyRef"] = USD
+        if rnd.random() < 0.3:
+            d["PrivateNote"] = "Weekly deposit"
         d["Line"] = lines
         return d
 
@@ -463,13 +467,20 @@ class TxnGenerator:
         d["CustomerRef"] = ref(cust["Id"], cust["DisplayName"])
         d["CustomerMemo"] = MEMO
         d["BillAddr"] = cust["BillAddr"]
+        if "ShipAddr" in cust:
+            d["ShipAddr"] = cust["ShipAddr"]
         total = subtotal + total_tax
         d["TotalAmt"] = _m(total)
         if cust["CurrencyRef"]["value"] != "USD":
             d["HomeTotalAmt"] = _m(total * rate)
         d["ApplyTaxAfterDiscount"] = False
         d["PrintStatus"] = "NotSet"
-        d["EmailStatus"] = "NotSet"
+        emailed = rnd.random() < 0.5
+        d["EmailStatus"] = "EmailSent" if emailed else "NotSet"
+        if "PrimaryEmailAddr" in cust:
+            d["BillEmail"] = cust["PrimaryEmailAddr"]
+        if emailed:
+            d["DeliveryInfo"] = {"DeliveryType": "Email"}
         d["ExpirationDate"] = (dt.date.fromisoformat(txn_date) + dt.timedelta(days=30)).isoformat()
         return d
 
@@ -501,6 +512,8 @@ class TxnGenerator:
         d["CustomerRef"] = ref(cust["Id"], cust["DisplayName"])
         d["CustomerMemo"] = MEMO
         d["BillAddr"] = cust["BillAddr"]
+        if "ShipAddr" in cust:
+            d["ShipAddr"] = cust["ShipAddr"]
         total = subtotal - discount + total_tax
         d["TotalAmt"] = _m(total)
         d["ApplyTaxAfterDiscount"] = False
@@ -517,7 +530,11 @@ class TxnGenerator:
             d["PaymentMethodRef"] = self.pm_refs[rnd.choice(["1", "2", "3", "4"])]
             if d["PaymentMethodRef"]["value"] == "2":
                 d["PaymentRefNum"] = str(rnd.randint(1000, 99999))
-            d["DepositToAccountRef"] = self.acct[co.A_CHECKING]
+            if entity == "SalesReceipt" and k == 0:
+                d["DepositToAccountRef"] = self.acct[co.A_UNDEPOSITED]
+                d["LinkedTxn"] = [{"TxnId": self.txn_id(self.index_of("Deposit", cycle, 0)), "TxnType": "Deposit"}]
+            else:
+                d["DepositToAccountRef"] = self.acct[co.A_CHECKING]
         return d
 
     def _b_SalesReceipt(self, i, cycle, k):
@@ -773,4 +790,5 @@ class TxnGenerator:
             if key in d:
                 d[key] = 0
         d["PrivateNote"] = "Voided"
-        d["LinkedTxn"] = []
+        if "LinkedTxn" in d:
+            d["LinkedTxn"] = []

@@ -17,13 +17,13 @@ PACIFIC = ZoneInfo("America/Los_Angeles")
 CENT = Decimal("0.01")
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
-_decoder = msgspec.json.Decoder()
+_decoder = msgspec.json.Decoder(float_hook=Decimal)
 encode = _encoder.encode
 
 
 def decode(data: bytes | str):
     """Parse request JSON; numbers with a fraction become Decimal so money stays exact."""
-    return msgspec.json.decode(data, float_hook=Decimal)
+    return _decoder.decode(data)
 
 
 def money(value) -> Decimal:
