@@ -80,11 +80,13 @@ def endpoint(scope: str | None = None, authenticated: bool = True, site_scoped: 
             try:
                 if not _VERSION.match(version):
                     raise ApiError(404, "404000", "Resource Not Found", f"Invalid API version '{version}'.")
-                await sb.faults.apply(request, route_name)
                 ctx = Ctx(sb, request, version)
                 if authenticated:
                     ctx.session = auth.session_for(sb.store, request.headers.get("x-tableau-auth"))
                     slot = sb.concurrency.acquire(ctx.session.site_id)
+                # after the slot is taken: a slow or held request counts against Cloud's concurrency limit
+                await sb.faults.apply(request, route_name)
+                if authenticated:
                     if site_scoped:
                         site_id = request.path_params.get("site_id")
                         if site_id != ctx.session.site_id:
