@@ -55,7 +55,10 @@ import threading
 import typing as t
 from pathlib import Path
 
+import msgspec
 import sqlalchemy as sa
+
+_JSON = msgspec.json.Encoder(decimal_format="number")
 
 metadata = sa.MetaData()
 
@@ -100,6 +103,8 @@ batches = sa.Table(
     sa.Column("deleted", sa.BigInteger),
     sa.Column("first_line", sa.BigInteger),
     sa.Column("last_line", sa.BigInteger),
+    sa.Column("first_record_id", sa.BigInteger),
+    sa.Column("last_record_id", sa.BigInteger),
 )
 records = sa.Table(
     "audit_records",
@@ -113,8 +118,9 @@ records = sa.Table(
     sa.Column("source_updated_at", sa.String(40)),
     sa.Column("sync_token", sa.String(64)),
     sa.Column("line", sa.BigInteger),
+    # One index only (record lookups). A run's/batch's rows are found through the id range
+    # kept in audit_batches (ids of one batch are consecutive), which costs no index upkeep.
     sa.Index("ix_audit_records_stream_key", "stream", "record_key"),
-    sa.Index("ix_audit_records_run_stream", "run_id", "stream"),
 )
 states = sa.Table(
     "audit_states",
@@ -209,15 +215,39 @@ class AuditLog:
         deleted: int,
         first_line: int,
         last_line: int,
-        rows: t.Iterable[tuple],
+        columns: t.Sequence[t.Sequence],
     ) -> None:
-        """One committed batch: its counters and its per-record rows, in one transaction."""
+        """One committed batch: its counters and its per-record rows, in one transaction.
+
+        `columns` = (record_key, operation, source_updated_at, sync_token, line), each a list
+        (or Arrow array) with one value per record.
+        """
+        cols = [c.to_pylist() if hasattr(c, "to_pylist") else list(c) for c in columns]
         with self._lock, self.engine.begin() as conn:
+            first_id = last_id = None
+            if n_records:
+                if self.engine.dialect.name == "sqlite":
+                    # One statement, rows parsed by SQLite's JSON1 (no per-row Python binding).
+                    payload = _JSON.encode(list(zip(*cols))).decode()
+                    conn.exec_driver_sql(
+                        "INSERT INTO audit_records (run_id, batch_id, stream, record_key, operation,"
+                        " source_updated_at, sync_token, line) SELECT ?, ?, ?, j.value->>0,"
+                        " j.value->>1, j.value->>2, j.value->>3, j.value->>4 FROM json_each(?) j",
+                        (self.run_id, batch_id, stream, payload),
+                    )
+                    last_id = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar()
+                    first_id = last_id - n_records + 1
+                else:
+                    rows = [
+                        (self.run_id, batch_id, stream, *values) for values in zip(*cols)
+                    ]
+                    conn.exec_driver_sql(self._insert_records_sql, rows)
             conn.execute(
                 batches.insert().values(
                     batch_id=batch_id, run_id=self.run_id, stream=stream, committed_at=utcnow(),
                     records=n_records, inserted=inserted, updated=updated, deleted=deleted,
                     first_line=first_line, last_line=last_line,
+                    first_record_id=first_id, last_record_id=last_id,
                 )
             )
             conn.execute(
@@ -238,9 +268,6 @@ class AuditLog:
                     deleted=runs.c.deleted + deleted,
                 )
             )
-            rows = list(rows)
-            if rows:
-                conn.exec_driver_sql(self._insert_records_sql, rows)
 
     def record_state(self, state: dict) -> None:
         text = json.dumps(state, sort_keys=True, default=str)
@@ -260,3 +287,37 @@ class AuditLog:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+# --- reading (CLI, publishing) ---------------------------------------------------------------
+def run_record_rows(conn: sa.Connection, run_id: str, stream: str | None = None) -> sa.Select:
+    """SELECT of the audit_records rows written by a run (optionally one stream).
+
+    Uses each batch's id range (cheap), falling back to batch_id where no range was kept.
+    """
+    b = batches.alias("b")
+    cond = [b.c.run_id == run_id]
+    if stream is not None:
+        cond.append(b.c.stream == stream)
+    in_range = sa.and_(
+        records.c.id.between(b.c.first_record_id, b.c.last_record_id),
+        records.c.batch_id == b.c.batch_id,
+    )
+    no_range = sa.and_(b.c.first_record_id.is_(None), records.c.batch_id == b.c.batch_id)
+    return (
+        sa.select(records)
+        .select_from(b.join(records, sa.or_(in_range, no_range)))
+        .where(*cond)
+        .order_by(records.c.id)
+    )
+
+
+def changed_keys(engine: sa.Engine, run_id: str, stream: str) -> dict[str, str]:
+    """{record_key JSON: last operation} of the keys a run inserted/updated/deleted in a stream
+    (for incremental publishing). 'parent_delete' keys are parent keys (x-parent-key order)."""
+    out: dict[str, str] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(run_record_rows(conn, run_id, stream)):
+            if row.operation in ("insert", "update", "delete", "parent_delete"):
+                out[row.record_key] = row.operation
+    return out

@@ -20,6 +20,7 @@ from operator import attrgetter
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from target_tableau_hyper.errors import InputError, MissingKeyError
@@ -60,8 +61,9 @@ class PreparedBatch:
     seqs: list[int]  # per record (message order): line number = sequence
     ops: list[str]  # per record: U/D/P
     kept: list[bool]  # per record: staged (True) or superseded/dropped (False)
-    audit_keys: list[str]  # per record: JSON array of the key (parent key for P)
+    audit_keys: t.Any  # per record: JSON array text of the key (parent key for P); list or Arrow array
     dropped: list[bool] = field(default_factory=list)  # True if dropped by parent tombstone
+    full_table: pa.Table | None = None  # every record's columns (before dedup), for the audit
 
 
 class Batch:
@@ -81,96 +83,129 @@ class Batch:
 
     # --- classification --------------------------------------------------------------
     def prepare(self, columns: t.Sequence[Column], *, keyed: bool, metadata: dict | None = None) -> PreparedBatch:
+        """Stage the batch. Common case (no delete, no null key, unique keys) is all-vectorized."""
+        model = self.model
+        n = len(self.rows)
+        keys = model.key_properties
+        staged = list(columns)
+        if not any(c.name == DELETED_AT for c in staged):
+            staged.append(Column(DELETED_AT, "timestamptz"))  # staged only, to classify
+        table = self._arrow(staged, metadata)
+        has_deletes = table.column(DELETED_AT).null_count != n
+        null_keys = any(table.column(k).null_count for k in keys)
+        simple = not has_deletes and not null_keys
+        if simple and keyed and keys:
+            simple = table.group_by(keys).aggregate([]).num_rows == n
+        if simple:
+            ops = [OP_UPSERT] * n
+            kept = [True] * n
+            dropped = [False] * n
+            audit_keys = self._audit_keys_vectorized(table, keys)
+        else:
+            ops, kept, dropped = self._classify(keyed)
+            audit_keys = None
+        if audit_keys is None:
+            audit_keys = self._audit_keys(ops)
+        full_table = table
+        table = table.append_column(SEQ_COLUMN, pa.array(self.lines, type=pa.int64()))
+        table = table.append_column(OP_COLUMN, pa.array(ops, type=pa.string()))
+        if not all(kept):
+            table = table.filter(pa.array(kept, type=pa.bool_()))
+        return PreparedBatch(
+            table=table,
+            staged_columns=[c.name for c in staged],
+            n_records=n,
+            seqs=self.lines,
+            ops=ops,
+            kept=kept,
+            audit_keys=audit_keys,
+            dropped=dropped,
+            full_table=full_table,
+        )
+
+    def _classify(self, keyed: bool) -> tuple[list[str], list[bool], list[bool]]:
+        """Per record op (U/D/P); last version per key; lines before a later parent tombstone."""
         model = self.model
         rows, lines = self.rows, self.lines
         n = len(rows)
         keys = model.key_properties
         deleted_vals = list(map(attrgetter(model.attr(DELETED_AT)), rows))
-        has_deletes = (deleted_vals.count(None) + deleted_vals.count(UNSET)) != n
         key_tuples: list[tuple] = list(map(model.getter(keys), rows)) if keys else [()] * n
-        ops = [OP_UPSERT] * n
         parent_idx = [keys.index(p) for p in model.parent_key]
-        bad = [i for i, k in enumerate(key_tuples) if None in k or UNSET in k] if keys else []
-        if has_deletes or bad:
-            bad_set = set(bad)
-            for i in range(n):
-                deleted = deleted_vals[i]
-                is_delete = deleted is not None and deleted is not UNSET
-                if i in bad_set:
-                    ktuple = key_tuples[i]
-                    missing = [k for k, v in zip(keys, ktuple) if v is UNSET]
-                    if missing:
-                        raise MissingKeyError(
-                            "record is missing key property", stream=model.stream,
-                            line=lines[i], field=missing[0],
-                        )
-                    parent_ok = parent_idx and all(ktuple[j] is not None for j in parent_idx)
-                    if is_delete and parent_ok:
-                        ops[i] = OP_PARENT
-                        continue
-                    null = next(k for k, v in zip(keys, ktuple) if v is None)
-                    raise InputError(
-                        "key property is null (only a parent tombstone with "
-                        "_sdc_deleted_at may leave non-parent key properties null)",
-                        stream=model.stream, line=lines[i], field=null,
-                    )
-                if is_delete:
-                    ops[i] = OP_DELETE
+        ops = [OP_UPSERT] * n
+        for i in range(n):
+            is_delete = deleted_vals[i] is not None
+            ktuple = key_tuples[i]
+            if None in ktuple:
+                if is_delete and parent_idx and all(ktuple[j] is not None for j in parent_idx):
+                    ops[i] = OP_PARENT
+                    continue
+                null = next(k for k, v in zip(keys, ktuple) if v is None)
+                raise MissingKeyError(
+                    "key property is missing or null (only a parent tombstone with "
+                    "_sdc_deleted_at may leave non-parent key properties null)",
+                    stream=model.stream, line=lines[i], field=null,
+                )
+            if is_delete:
+                ops[i] = OP_DELETE
+        self._key_tuples = key_tuples
+        self._parent_idx = parent_idx
         kept = [True] * n
         dropped = [False] * n
-        if keyed and keys:
-            last: dict[tuple, int] = dict(zip(key_tuples, range(n)))
-            if len(last) != n or has_deletes:
-                last_tomb: dict[tuple, int] = {}
-                if has_deletes:
-                    for i in range(n):
-                        if ops[i] == OP_PARENT:
-                            last_tomb[tuple(key_tuples[i][j] for j in parent_idx)] = i
-                for i in range(n):
-                    op = ops[i]
-                    if op == OP_PARENT:
-                        kept[i] = last_tomb[tuple(key_tuples[i][j] for j in parent_idx)] == i
-                        continue
-                    if last.get(key_tuples[i]) != i:
-                        kept[i] = False
-                    if last_tomb:
-                        tomb = last_tomb.get(tuple(key_tuples[i][j] for j in parent_idx), -1)
-                        if tomb > i:
-                            kept[i] = False
-                            dropped[i] = True
-        audit_keys = self._audit_keys(key_tuples, ops, parent_idx)
-        table = self._arrow(columns, kept, ops, metadata)
-        return PreparedBatch(
-            table=table,
-            staged_columns=[c.name for c in columns],
-            n_records=n,
-            seqs=lines,
-            ops=ops,
-            kept=kept,
-            audit_keys=audit_keys,
-            dropped=dropped,
-        )
+        if not (keyed and keys):
+            return ops, kept, dropped
+        last: dict[tuple, int] = {}
+        last_tomb: dict[tuple, int] = {}
+        for i in range(n):
+            if ops[i] == OP_PARENT:
+                last_tomb[tuple(key_tuples[i][j] for j in parent_idx)] = i
+            else:
+                last[key_tuples[i]] = i
+        for i in range(n):
+            if ops[i] == OP_PARENT:
+                kept[i] = last_tomb[tuple(key_tuples[i][j] for j in parent_idx)] == i
+                continue
+            if last[key_tuples[i]] != i:
+                kept[i] = False
+            if last_tomb and last_tomb.get(tuple(key_tuples[i][j] for j in parent_idx), -1) > i:
+                kept[i] = False
+                dropped[i] = True
+        return ops, kept, dropped
 
-    @staticmethod
-    def _audit_keys(key_tuples: list[tuple], ops: list[str], parent_idx: list[int]) -> list[str]:
+    def _audit_keys(self, ops: list[str]) -> list[str]:
         enc = _json.encode
+        parent_idx = self._parent_idx
         out = []
-        for ktuple, op in zip(key_tuples, ops):
+        for ktuple, op in zip(self._key_tuples, ops):
             if op == OP_PARENT:
                 ktuple = tuple(ktuple[j] for j in parent_idx)
             out.append(enc(ktuple).decode())
         return out
 
+    def _audit_keys_vectorized(self, table: pa.Table, keys: list[str]) -> t.Any:
+        """JSON array text of each row's key, built by Arrow (string/integer keys)."""
+        if not keys:
+            return ["[]"] * len(self.rows)
+        parts = []
+        for i, k in enumerate(keys):
+            col = table.column(k)
+            if pa.types.is_string(col.type):
+                if pc.any(pc.match_substring_regex(col, r"[\x00-\x1f]")).as_py():
+                    return None
+                esc = pc.replace_substring(pc.replace_substring(col, "\\", "\\\\"), '"', '\\"')
+                part = pc.binary_join_element_wise('"', esc, '"', "")
+            elif pa.types.is_integer(col.type):
+                part = pc.cast(col, pa.string())
+            else:
+                return None
+            parts.append(part)
+        joined = pc.binary_join_element_wise(*parts, ",") if len(parts) > 1 else parts[0]
+        return pc.binary_join_element_wise("[", joined, "]", "")
+
     # --- Arrow ---------------------------------------------------------------------------
-    def _arrow(self, columns: t.Sequence[Column], kept: list[bool], ops: list[str], metadata: dict | None) -> pa.Table:
+    def _arrow(self, columns: t.Sequence[Column], metadata: dict | None) -> pa.Table:
         model = self.model
-        if all(kept):
-            rows, lines, row_ops = self.rows, self.lines, ops
-        else:
-            idx = [i for i, k in enumerate(kept) if k]
-            rows = [self.rows[i] for i in idx]
-            lines = [self.lines[i] for i in idx]
-            row_ops = [ops[i] for i in idx]
+        rows, lines = self.rows, self.lines
         arrays = []
         names = []
         for col in columns:
@@ -180,18 +215,12 @@ class Batch:
                 values = [value] * len(rows)
             else:
                 values = list(map(attrgetter(attr), rows))
-                if col.name in model.key_properties or col.name == DELETED_AT:
-                    values = [None if v is UNSET else v for v in values]
             if col.kind == KIND_JSON:
                 values = [_to_json_text(v) for v in values]
             elif col.kind == KIND_TEXT and attr is not None and col.name in model.loose_text:
                 values = [_to_text(v) for v in values]
             arrays.append(self._array(col, values, lines))
             names.append(col.name)
-        arrays.append(pa.array(lines, type=pa.int64()))
-        names.append(SEQ_COLUMN)
-        arrays.append(pa.array(row_ops, type=pa.string()))
-        names.append(OP_COLUMN)
         return pa.Table.from_arrays(arrays, names=names)
 
     def _array(self, col: Column, values: list, lines: list[int]) -> pa.Array:

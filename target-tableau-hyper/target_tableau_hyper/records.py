@@ -121,8 +121,8 @@ class StreamModel:
             base = decode_type(column, prop)
             nullable = "null" in (prop.get("type") or []) or base is t.Any
             if name in keys or name == DELETED_AT:
-                # keys may be null only in a parent tombstone; checked after decoding
-                fields.append((attr, base | None | msgspec.UnsetType, msgspec.UNSET))
+                # keys may be null only in a parent tombstone; checked when the batch is staged
+                fields.append((attr, base | None, None))
             elif name in required:
                 fields.append((attr, (base | None) if nullable else base))
             else:

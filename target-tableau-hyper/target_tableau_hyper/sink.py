@@ -9,11 +9,12 @@ from operator import attrgetter
 from pathlib import Path
 
 import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
 from singer_sdk.sinks import BatchSink
 
 from target_tableau_hyper import batch as batch_mod
 from target_tableau_hyper.batch import Batch, write_parquet
-from target_tableau_hyper.errors import MissingKeyError
 from target_tableau_hyper.hyper_store import EXTRACT_SCHEMA, OP_DELETE, OP_PARENT, OP_UPSERT, HyperTable
 from target_tableau_hyper.records import DELETED_AT, StreamModel
 from target_tableau_hyper.types import KIND_BIGINT, KIND_TIMESTAMPTZ, Column
@@ -72,23 +73,15 @@ class HyperSink(BatchSink):
         )
         self.table_label = f'"{EXTRACT_SCHEMA}"."{table_name}"'
         self._batch = Batch(self.model)
-        self._key_getter = self.model.getter(self.key_properties) if self.key_properties else None
-        self._updated_getter = self._source_getter(("updated_at", "MetaData__LastUpdatedTime", "MetaData"))
-        self._sync_getter = self._source_getter(("SyncToken", "MetaData__SyncToken"))
+        self._updated_source = self._source_name(("updated_at", "MetaData__LastUpdatedTime", "MetaData"))
+        self._sync_source = self._source_name(("SyncToken",))
         self._seq = 0
 
     def get_validator(self) -> None:  # noqa: D102 - validation is done by the compiled model
         return None
 
-    def _source_getter(self, names: t.Sequence[str]) -> t.Callable | None:
-        for name in names:
-            attr = self.model.attr(name)
-            if attr:
-                get = attrgetter(attr)
-                if name == "MetaData":
-                    return lambda r: (get(r) or {}).get("LastUpdatedTime") if isinstance(get(r), dict) else None
-                return get
-        return None
+    def _source_name(self, names: t.Sequence[str]) -> str | None:
+        return next((n for n in names if self.model.attr(n)), None)
 
     # --- lifecycle -------------------------------------------------------------------------
     def setup(self) -> None:
@@ -103,11 +96,9 @@ class HyperSink(BatchSink):
 
     # --- records -----------------------------------------------------------------------------
     def add_row(self, row: t.Any, line: int) -> None:
-        if self._key_getter is not None and UNSET in self._key_getter(row):
-            missing = [k for k, v in zip(self.key_properties, self._key_getter(row)) if v is UNSET]
-            raise MissingKeyError("record is missing key property", stream=self.stream_name, line=line, field=missing[0])
         self._batch.add(row, line)
-        self.tally_record_read()
+        self._batch_records_read += 1  # = tally_record_read(), inlined (hot path)
+        self._total_records_read += 1
 
     def process_record(self, record: dict, context: dict) -> None:
         """SDK path (records handed over as dicts): validate, decode, buffer."""
@@ -115,10 +106,18 @@ class HyperSink(BatchSink):
         self.add_row(self.model.convert(record, None), self._seq)
 
     def process_batch(self, context: dict) -> None:
+        """Hand the batch to the target's loader thread (FIFO); STATE waits for it."""
         current, self._batch = self._batch, Batch(self.model)
-        truncate = self.load_method == "overwrite" and self.stream_name not in self.hyper_target.overwritten
+        target = self.hyper_target
+        truncate = self.load_method == "overwrite" and self.stream_name not in target.overwritten
         if not len(current) and not truncate:
             return
+        if truncate:
+            target.overwritten.add(self.stream_name)
+        self.record_counter_metric.increment(len(current))
+        target.submit_load(lambda: self._load(current, truncate))
+
+    def _load(self, current: Batch, truncate: bool) -> None:
         target = self.hyper_target
         batch_started = batch_mod.now_utc()
         metadata = {
@@ -129,70 +128,84 @@ class HyperSink(BatchSink):
         prepared = current.prepare(self.columns, keyed=self.keyed, metadata=metadata)
         staging = Path(target.staging_dir)
         staging.mkdir(parents=True, exist_ok=True)
-        parquet_path = str(staging / f"{self.stream_name}-{uuid.uuid4().hex}.parquet")
+        parquet_path = str(staging / f"{uuid.uuid4().hex}.parquet")
         write_parquet(prepared.table, parquet_path)
         try:
             result = self.table.apply(
-                parquet_path, prepared.staged_columns, load_method=self.load_method if self.keyed else "append-only", truncate=truncate
+                parquet_path,
+                prepared.staged_columns,
+                load_method=self.load_method if self.keyed else "append-only",
+                truncate=truncate,
             )
         finally:
             os.remove(parquet_path)
-        if truncate:
-            target.overwritten.add(self.stream_name)
-        self.record_counter_metric.increment(prepared.n_records)
         self._audit(current, prepared, result)
 
     def _audit(self, current: Batch, prepared: batch_mod.PreparedBatch, result: t.Any) -> None:
         n = prepared.n_records
         existed = result.existed_seqs
-        ops_out: list[str] = []
-        inserted = updated = deleted_keys = 0
-        for seq, op, kept, dropped in zip(prepared.seqs, prepared.ops, prepared.kept, prepared.dropped):
-            if not self.keyed:
-                ops_out.append(batch_mod.AUDIT_APPEND)
-            elif op == OP_PARENT:
-                ops_out.append(batch_mod.AUDIT_PARENT_DELETE)
-            elif not kept:
-                ops_out.append(batch_mod.AUDIT_DROPPED if dropped else batch_mod.AUDIT_SUPERSEDED)
-            elif op == OP_DELETE:
-                ops_out.append(batch_mod.AUDIT_DELETE)
-                deleted_keys += seq in existed
-            elif seq in existed:
-                ops_out.append(batch_mod.AUDIT_UPDATE)
-                updated += 1
-            else:
-                ops_out.append(batch_mod.AUDIT_INSERT)
-                inserted += 1
         if not self.keyed:
-            inserted = result.rows_inserted
+            ops_out: t.Any = pa.repeat(batch_mod.AUDIT_APPEND, n)
+            inserted, updated, deleted_keys = result.rows_inserted, 0, 0
+        elif all(prepared.kept) and not existed and prepared.ops.count(OP_UPSERT) == n:
+            ops_out = pa.repeat(batch_mod.AUDIT_INSERT, n)
+            inserted, updated, deleted_keys = n, 0, 0
+        else:
+            ops_out = []
+            inserted = updated = deleted_keys = 0
+            for seq, op, kept, dropped in zip(prepared.seqs, prepared.ops, prepared.kept, prepared.dropped):
+                if op == OP_PARENT:
+                    ops_out.append(batch_mod.AUDIT_PARENT_DELETE)
+                elif not kept:
+                    ops_out.append(batch_mod.AUDIT_DROPPED if dropped else batch_mod.AUDIT_SUPERSEDED)
+                elif op == OP_DELETE:
+                    ops_out.append(batch_mod.AUDIT_DELETE)
+                    deleted_keys += seq in existed
+                elif seq in existed:
+                    ops_out.append(batch_mod.AUDIT_UPDATE)
+                    updated += 1
+                else:
+                    ops_out.append(batch_mod.AUDIT_INSERT)
+                    inserted += 1
         deleted = deleted_keys + result.parent_rows_deleted
-        audit = self.hyper_target.audit
+        target = self.hyper_target
+        target.add_counts(self.stream_name, inserted, updated, deleted)
+        audit = target.audit
         if audit is None or not n:
-            self.hyper_target.add_counts(self.stream_name, inserted, updated, deleted)
             return
-        rows_src = current.rows
-        updated_at = (
-            [_text(v) for v in map(self._updated_getter, rows_src)] if self._updated_getter else [None] * n
-        )
-        sync = [_text(v) for v in map(self._sync_getter, rows_src)] if self._sync_getter else [None] * n
-        run_id = self.hyper_target.run_id
-        batch_id = uuid.uuid4().hex
-        stream = self.stream_name
         audit.record_batch(
-            batch_id=batch_id,
-            stream=stream,
+            batch_id=uuid.uuid4().hex,
+            stream=self.stream_name,
             n_records=n,
             inserted=inserted,
             updated=updated,
             deleted=deleted,
             first_line=min(prepared.seqs),
             last_line=max(prepared.seqs),
-            rows=zip(
-                [run_id] * n, [batch_id] * n, [stream] * n, prepared.audit_keys, ops_out,
-                updated_at, sync, prepared.seqs,
+            columns=(
+                prepared.audit_keys,
+                ops_out,
+                self._source_text(current, prepared, self._updated_source),
+                self._source_text(current, prepared, self._sync_source),
+                prepared.seqs,
             ),
         )
-        self.hyper_target.add_counts(stream, inserted, updated, deleted)
+
+    def _source_text(self, current: Batch, prepared: batch_mod.PreparedBatch, name: str | None) -> t.Any:
+        """Per record text of a source column (updated_at / SyncToken), vectorized when staged."""
+        n = prepared.n_records
+        if name is None:
+            return pa.nulls(n, pa.string())
+        table = prepared.full_table
+        if table is not None and name in table.column_names and name != "MetaData":
+            col = table.column(name)
+            if pa.types.is_timestamp(col.type):
+                return pc.strftime(col, format="%Y-%m-%dT%H:%M:%SZ")
+            return pc.cast(col, pa.string())
+        get = attrgetter(self.model.attr(name))
+        if name == "MetaData":
+            return [_text((v or {}).get("LastUpdatedTime")) if isinstance(v, dict) else None for v in map(get, current.rows)]
+        return [_text(v) for v in map(get, current.rows)]
 
 
 def _text(value: t.Any) -> str | None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import copy
+import threading
 import datetime
 import json
 import sys
@@ -19,7 +22,7 @@ from target_tableau_hyper.audit import AuditLog, default_url
 from target_tableau_hyper.errors import InputError, RecordBeforeSchemaError
 from target_tableau_hyper.hyper_store import HyperEngine
 from target_tableau_hyper.publishing.settings import PUBLISH_SETTINGS
-from target_tableau_hyper.reader import RecordEnvelope, SingerInputReader
+from target_tableau_hyper.reader import RecordEnvelope, SingerInputReader, fast_record_decoder
 from target_tableau_hyper.records import DELETED_AT
 from target_tableau_hyper.sink import HyperSink
 from target_tableau_hyper.types import MAX_NUMERIC_PRECISION_V2, parse_sql_numeric
@@ -80,6 +83,12 @@ class TargetTableauHyper(Target):
         self._audit: AuditLog | None = None
         self._audit_started = False
         self._finished = False
+        # Batches are loaded by one background thread, in submission order, so reading and
+        # decoding the next records overlaps with Hyper work. At most 2 batches in flight.
+        self._loader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyper-load")
+        self._loads: collections.deque[concurrent.futures.Future] = collections.deque()
+        self._loads_lock = threading.Lock()
+        self.max_parallelism = 1  # drains only enqueue; the loader thread does the work
 
     # --- resources ----------------------------------------------------------------------------
     @property
@@ -134,6 +143,29 @@ class TargetTableauHyper(Target):
         c["updated"] += updated
         c["deleted"] += deleted
 
+    # --- background loading -----------------------------------------------------------------------
+    def submit_load(self, fn: t.Callable[[], None]) -> None:
+        with self._loads_lock:
+            while self._loads and self._loads[0].done():
+                self._loads.popleft().result()  # re-raises a failed load
+            while len(self._loads) >= 2:
+                self._loads.popleft().result()
+            self._loads.append(self._loader.submit(fn))
+
+    def wait_for_loads(self) -> None:
+        """Barrier: every submitted batch committed (raises the first failure)."""
+        with self._loads_lock:
+            while self._loads:
+                self._loads.popleft().result()
+
+    def _abandon_loads(self) -> None:
+        with self._loads_lock:
+            while self._loads:
+                try:
+                    self._loads.popleft().result()
+                except BaseException:  # noqa: BLE001 - already failing; let in-flight work end
+                    pass
+
     # --- messages --------------------------------------------------------------------------------
     def _process_schema_message(self, message_dict: dict) -> None:
         stream = message_dict.get("stream")
@@ -144,6 +176,9 @@ class TargetTableauHyper(Target):
         # Records of a stream without stream maps/flattening go straight from raw JSON to the
         # sink's compiled model; others take the SDK mapper path (dicts).
         maps = self.mapper.stream_maps.get(stream) or []
+        fast = self.message_reader.fast_streams
+        key = stream.encode()
+        fast.pop(key, None)
         self._fast_sinks.pop(stream, None)
         if (
             len(maps) == 1
@@ -151,8 +186,14 @@ class TargetTableauHyper(Target):
             and not maps[0].flattening_enabled
             and maps[0].stream_alias == stream
             and stream in self._sinks_active
+            and '"' not in stream
+            and "\\" not in stream
         ):
-            self._fast_sinks[stream] = self._sinks_active[stream]
+            sink = self._sinks_active[stream]
+            self._fast_sinks[stream] = sink
+            if sink.model.full_validator is None:
+                fast[key] = (fast_record_decoder(sink.model.struct), sink, self.drain_one)
+        self.message_reader.on_tick = self._handle_max_record_age
 
     def _process_record_message(self, message: t.Any) -> None:
         line = self.message_reader.line_number if hasattr(self.message_reader, "line_number") else None
@@ -161,7 +202,7 @@ class TargetTableauHyper(Target):
             sink = self._fast_sinks.get(stream)
             if sink is not None and self._sinks_active.get(stream) is sink:
                 sink.add_row(sink.model.decode(raw, line), line)
-                if sink._batch_records_read >= sink.max_size:  # noqa: SLF001
+                if sink.is_full:
                     self.drain_one(sink)
                 self._handle_max_record_age()
                 return
@@ -189,7 +230,9 @@ class TargetTableauHyper(Target):
         self._handle_max_record_age()
 
     def _write_state_message(self, state: dict) -> None:
-        # drain_all calls this only after every sink's batch is committed and detached.
+        # drain_all calls this after handing every sink's batch over; wait until they are
+        # committed and detached (durable) before the state leaves the target.
+        self.wait_for_loads()
         if self.audit is not None:
             self.audit.record_state(state)
         super()._write_state_message(state)
@@ -198,6 +241,7 @@ class TargetTableauHyper(Target):
     def process_endofpipe(self) -> None:
         try:
             super().process_endofpipe()  # drains every sink, then emits the last state
+            self.wait_for_loads()
             publishing.publish_after_run(target=self, run_id=self.run_id, hyper_files=dict(self.hyper_files))
         except BaseException as exc:
             self.finish(error=f"{type(exc).__name__}: {exc}")
@@ -209,6 +253,8 @@ class TargetTableauHyper(Target):
         if self._finished:
             return
         self._finished = True
+        self._abandon_loads()
+        self._loader.shutdown(wait=True)
         try:
             if self._audit is not None:
                 self._audit.finish(error=error)

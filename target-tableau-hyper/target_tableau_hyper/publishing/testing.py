@@ -136,3 +136,24 @@ class ThreadedUvicorn:
     def __exit__(self, *exc: Any) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=15)
+
+
+def canonical_cell(value: Any) -> str | None:
+    """One text form for a cell read locally (Hyper API: Decimal('1'), '2026-01-01 00:00:00+00:00') or
+    from the sandbox's JSON ('1.00', '2026-01-01T00:00:00+00:00'), so the two can be compared."""
+    import re
+
+    if value is None:
+        return None
+    text = str(value)
+    try:
+        return str(Decimal(text).normalize())
+    except ArithmeticError:
+        pass
+    if re.match(r"^\d{4}-\d{2}-\d{2} \d{2}:", text):
+        text = text.replace(" ", "T", 1)
+    return text
+
+
+def canonical_rows(rows: Iterable[Sequence[Any]]) -> list[list[str | None]]:
+    return sorted(([canonical_cell(v) for v in row] for row in rows), key=lambda r: [str(v) for v in r])
