@@ -1,0 +1,111 @@
+"""The query grammar (valid and invalid), paging and name-list activity filtering."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def api():
+    from qbo_sandbox.testing import QboSandboxServer
+    with QboSandboxServer(realms=1, seed=3) as sb:
+        yield sb.api(sb.realm_ids()[0])
+
+
+def rows(r, entity):
+    assert r.status_code == 200, r.text
+    return r.json()["QueryResponse"].get(entity, [])
+
+
+def count(api, text):
+    r = api.query(text)
+    assert r.status_code == 200, r.text
+    return r.json()["QueryResponse"]["totalCount"]
+
+
+def test_paging_walks_every_invoice_once(api):
+    total = count(api, "SELECT COUNT(*) FROM Invoice")
+    seen, start = [], 1
+    while True:
+        page = rows(api.query(f"select * from Invoice STARTPOSITION {start} MAXRESULTS 300"), "Invoice")
+        if not page:
+            break
+        assert len(page) <= 300
+        seen += [o["Id"] for o in page]
+        start += len(page)
+    assert len(seen) == len(set(seen)) == total > 300
+    # MAXRESULTS above 1000 is capped at 1000; the default page is 100.
+    assert len(rows(api.query("select * from Invoice maxresults 5000"), "Invoice")) == min(1000, total)
+    assert len(rows(api.query("select * from Invoice"), "Invoice")) == 100
+    # MAXRESULTS before STARTPOSITION is accepted (QBO accepts either order).
+    a = rows(api.query("select * from Invoice maxresults 5 startposition 6"), "Invoice")
+    assert [o["Id"] for o in a] == seen[5:10]
+
+
+def test_where_operators_and_ordering(api):
+    inv = rows(api.query("select * from Invoice where TotalAmt > '1000' ORDERBY TotalAmt DESC maxresults 50"),
+               "Invoice")
+    amounts = [o["TotalAmt"] for o in inv]
+    assert amounts == sorted(amounts, reverse=True) and all(a > 1000 for a in amounts)
+    lut = rows(api.query("select * from Invoice order by Metadata.LastUpdatedTime maxresults 200"), "Invoice")
+    times = [o["MetaData"]["LastUpdatedTime"] for o in lut]
+    mid = times[100]
+    after = rows(api.query(f"SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '{mid}' "
+                           f"ORDERBY MetaData.LastUpdatedTime ASC MAXRESULTS 10"), "Invoice")
+    assert after[0]["MetaData"]["LastUpdatedTime"] == mid
+    strictly = rows(api.query(f"select * from Invoice where Metadata.LastUpdatedTime > '{mid}' maxresults 1"),
+                    "Invoice")
+    assert strictly[0]["Id"] == lut[101]["Id"]
+    cust = lut[0]["CustomerRef"]["value"]
+    by_cust = rows(api.query(f"select * from Invoice where CustomerRef = '{cust}' maxresults 1000"), "Invoice")
+    assert by_cust and all(o["CustomerRef"]["value"] == cust for o in by_cust)
+    ids = [lut[0]["Id"], lut[1]["Id"], "999999"]
+    got = rows(api.query(f"select * from Invoice where Id in ('{ids[0]}', '{ids[1]}', '{ids[2]}')"), "Invoice")
+    assert sorted(o["Id"] for o in got) == sorted(ids[:2])
+    first = lut[0]["DocNumber"]
+    assert rows(api.query(f"select * from invoice where DocNumber = '{first}' and TotalAmt >= '0'"), "Invoice")
+    like = rows(api.query("select * from Customer where DisplayName LIKE '%Robotics%'"), "Customer")
+    assert all("robotics" in c["DisplayName"].lower() for c in like)
+    dated = rows(api.query("select * from Invoice where TxnDate >= '2000-01-01' and TxnDate <= '2100-01-01' "
+                           "maxresults 3"), "Invoice")
+    assert len(dated) == 3
+
+
+def test_keywords_case_insensitive_and_post_text(api):
+    a = api.query("SeLeCt * FrOm Invoice WhErE TotalAmt > '0' OrDeRbY Id StArTpOsItIoN 1 MaXrEsUlTs 4")
+    assert len(rows(a, "Invoice")) == 4
+    r = api.session.post(api.base + "/query", params={"minorversion": "75"}, data="select count(*) from Bill",
+                         headers={"Content-Type": "application/text"})
+    assert r.status_code == 200 and r.json()["QueryResponse"]["totalCount"] > 0
+    proj = rows(api.query("select Id, DisplayName from Customer maxresults 2"), "Customer")
+    assert set(proj[0]) <= {"Id", "DisplayName", "domain", "sparse"}
+
+
+def test_name_lists_return_active_only_unless_filtered(api):
+    active = count(api, "select count(*) from Customer")
+    everything = count(api, "select count(*) from Customer where Active in (true, false)")
+    inactive = count(api, "select count(*) from Customer where Active = false")
+    assert inactive > 0 and active + inactive == everything
+    assert all(c["Active"] for c in rows(api.query("select * from Customer maxresults 1000"), "Customer"))
+    assert count(api, "select count(*) from Account where Active = false") >= 1
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("select * frm Invoice", "frm"),
+    ("select * from Nonsense", "Nonsense"),
+    ("select * from Invoice where TotalAmt > 1 or TotalAmt < 0", "OR"),
+    ("select * from Invoice where Bogus = '1'", "Bogus"),
+    ("select * from Invoice maxresults x", "x"),
+    ("select * from Invoice where TotalAmt", "<EOF>"),
+    ("select * from Invoice orderby", "<EOF>"),
+    ("select * from Invoice where (TotalAmt > '1')", "("),
+    ("", "EOF"),
+    ("select * from Invoice where DocNumber = 'unterminated", "'unterminated"),
+])
+def test_invalid_queries_get_a_4000_fault_naming_the_problem(api, text, needle):
+    r = api.query(text)
+    assert r.status_code == 400
+    err = r.json()["Fault"]["Error"][0]
+    assert r.json()["Fault"]["type"] == "ValidationFault"
+    assert err["Message"] == "Error parsing query" and err["code"] == "4000"
+    assert err["Detail"].startswith(("QueryParserError", "QueryValidationError"))
+    assert needle in err["Detail"]
