@@ -20,6 +20,7 @@ from target_tableau_hyper.publishing.publisher import Publisher
 from target_tableau_hyper.publishing.testing import (
     LINE_COLUMNS,
     RecordedChanges,
+    canonical_rows,
     sandbox_config,
     write_extract,
     write_invoices,
@@ -38,16 +39,6 @@ def hyper():
 @pytest.fixture(params=["server", "cloud"])
 def sandbox(request, tableau_sandbox_factory):
     return tableau_sandbox_factory(request.param)
-
-
-def _text(value):
-    """Canonical text of a cell: Tableau's JSON gives NUMERIC as '1.00', the Hyper API as Decimal('1')."""
-    if value is None:
-        return None
-    try:
-        return str(Decimal(str(value)).normalize())
-    except ArithmeticError:
-        return str(value)
 
 
 class Harness:
@@ -74,12 +65,10 @@ class Harness:
         return Publisher(config, self.engine, self.changes).run(run_id, dict(self.files))
 
     def local(self, stream: str) -> list[list]:
-        rows = read_rows(self.hyper, self.files[stream])
-        return sorted([[_text(v) for v in row] for row in rows], key=lambda r: [str(v) for v in r])
+        return canonical_rows(read_rows(self.hyper, self.files[stream]))
 
     def stored(self, datasource_id: str, table: str = "Extract") -> list[list]:
-        data = self.sb.rows(datasource_id, table=table)
-        return sorted([[_text(v) for v in row] for row in data["rows"]], key=lambda r: [str(v) for v in r])
+        return canonical_rows(self.sb.rows(datasource_id, table=table)["rows"])
 
     def audit_rows(self, table):
         with self.engine.connect() as conn:
