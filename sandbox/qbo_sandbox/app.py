@@ -86,7 +86,8 @@ class Sandbox:
         self.store.listeners.append(self.webhooks.on_change)
         self.base_url = ""
         # Account/customer/vendor balances: computed in the background so the first request is fast.
-        threading.Thread(target=self._warm, daemon=True).start()
+        if size == "demo":  # large: computed when first needed (a full pass over every transaction)
+            threading.Thread(target=self._warm, daemon=True).start()
 
     def _warm(self):
         for r in self.store.realms():
@@ -459,7 +460,7 @@ def cdc_changes(sb: Sandbox, realm, entity: str, since: float) -> list[bytes]:
                 items.append((t, 0, rec.data))
     else:
         g = realm.gen
-        lo = g.index_at_or_after(since)
+        lo = max(0, g.index_at_or_after(since) - 1)  # a deletion comes half a step after its creation
         for i in range(lo, g.N):
             if g.entity_of(i) != entity or len(items) > 4 * CDC_MAX_PER_ENTITY:
                 continue
@@ -468,9 +469,11 @@ def cdc_changes(sb: Sandbox, realm, entity: str, since: float) -> list[bytes]:
                 continue
             if g.is_deleted(i):
                 dt_ = g.deleted_time(i)
+                if dt_ < since:
+                    continue
                 items.append((dt_, i, encode({"domain": "QBO", "status": "Deleted", "Id": id_,
                                                "MetaData": {"LastUpdatedTime": _ts(dt_)}})))
-            else:
+            elif g.time_of(i) >= since:
                 items.append((g.time_of(i), i, BaseRec(realm, i).data))
         for (e, id_), rec in list(realm.overlay.items()):
             if e == entity and (e, id_) not in realm.deleted:

@@ -25,7 +25,9 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import datetime as dt
+import threading
 import time
+import weakref
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any, Callable, Iterable
@@ -270,10 +272,53 @@ def _request(store: Any, realm_id: str, name: str, params: dict[str, str], row_l
         raise ReportError("Invalid summarize_column_by",
                           f"summarize_column_by={params['summarize_column_by']!r}: use one of "
                           + ", ".join(_SUMMARIZE.values()), "2050")
-    ledger = load_ledger(store, realm_id)
+    ledger = _cached_ledger(store, realm_id)
     postings = ledger.postings if basis == "Accrual" else cash_basis_postings(ledger)
     return Request(name, params, ledger, postings, basis, start, end, macro, summarize, fy_month, _now(store),
                    row_limit)
+
+
+class _LedgerCache:
+    """Ledgers per realm, dropped on every change the store announces (``store.listeners``).
+
+    Stores without ``listeners`` (test fakes) get a fresh ledger on every request."""
+
+    def __init__(self, store: Any):
+        self.lock = threading.Lock()
+        self.version: dict[str, int] = defaultdict(int)
+        self.ledgers: dict[str, tuple[int, Ledger]] = {}
+        store.listeners.append(self.on_change)
+
+    def on_change(self, realm_id: str, *_args: Any) -> None:
+        with self.lock:
+            self.version[realm_id] += 1
+            self.ledgers.pop(realm_id, None)
+
+    def get(self, store: Any, realm_id: str) -> Ledger:
+        with self.lock:
+            version = self.version[realm_id]
+            hit = self.ledgers.get(realm_id)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        ledger = load_ledger(store, realm_id)
+        with self.lock:
+            if self.version[realm_id] == version:  # no change while it was being read
+                self.ledgers[realm_id] = (version, ledger)
+        return ledger
+
+
+_CACHES: "weakref.WeakKeyDictionary[Any, _LedgerCache]" = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def _cached_ledger(store: Any, realm_id: str) -> Ledger:
+    if not isinstance(getattr(store, "listeners", None), list):
+        return load_ledger(store, realm_id)
+    with _CACHES_LOCK:
+        cache = _CACHES.get(store)
+        if cache is None:
+            cache = _CACHES[store] = _LedgerCache(store)
+    return cache.get(store, realm_id)
 
 
 def _header(req: Request, *, summarize: bool = True, options: list[dict] | None = None,
