@@ -45,12 +45,19 @@ def _needs_full_validation(prop: dict) -> bool:
     types = [types] if isinstance(types, str) else (types or [])
     if "number" in types and any(k in prop for k in _NUMERIC_BOUNDS):
         return True
-    if "number" in types and prop.get("multipleOf") is not None:
-        m = decimal.Decimal(str(prop["multipleOf"]))
-        return m != decimal.Decimal(1).scaleb(m.normalize().as_tuple().exponent)
     if "object" in types or "array" in types:
         return bool(prop.get("properties") or prop.get("items") or prop.get("required"))
     return False
+
+
+def _without_multiple_of(node: t.Any) -> t.Any:
+    """multipleOf is enforced as a decimal scale when staging (fastjsonschema would divide a
+    Decimal by a float)."""
+    if isinstance(node, dict):
+        return {k: _without_multiple_of(v) for k, v in node.items() if k != "multipleOf"}
+    if isinstance(node, list):
+        return [_without_multiple_of(v) for v in node]
+    return node
 
 
 @dataclass
@@ -136,7 +143,7 @@ class StreamModel:
         }
         full = None
         if validate and any(_needs_full_validation(p) for p in properties.values()):
-            full = fastjsonschema.compile({**schema, "properties": properties})
+            full = fastjsonschema.compile(_without_multiple_of({**schema, "properties": properties}))
         columns = [
             c
             for c in columns_all
