@@ -17,8 +17,10 @@ tap-quickbooks-online authorize --revoke REALM_ID [--config FILE]   # revoke at 
    another company; the tap syncs every realm in the store plus the config's `realm_ids`.
 
 Settings come from `--config` JSON files (later files win) and, for keys they lack, from the
-environment variables Meltano exports (`TAP_QUICKBOOKS_ONLINE_CLIENT_ID`, `…_CLIENT_SECRET`,
-`…_REDIRECT_URI`, `…_OAUTH_BASE_URL`, `…_TOKEN_STORE`, `…_USER_AGENT`).
+environment variables Meltano exports to the plugin (`TAP_QUICKBOOKS_ONLINE_CLIENT_ID`, `…_CLIENT_SECRET`,
+`…_REDIRECT_URI`, `…_OAUTH_BASE_URL`, `…_TOKEN_STORE`, `…_USER_AGENT`, `…_REALMS`; or the same with
+`MELTANO_EXTRACT_`), so under Meltano a plugin command with `args: authorize` needs no config file;
+`MELTANO_PROJECT_ROOT` puts the default token store in the project's `.meltano/` directory.
 Neither the code nor any token is printed or logged.
 """
 
@@ -51,7 +53,8 @@ from tap_quickbooks_online.auth import (
 )
 from tap_quickbooks_online.token_store import TokenRecord, TokenStoreError, open_token_store
 
-ENV_PREFIX = "TAP_QUICKBOOKS_ONLINE_"
+# What Meltano exports for the plugin's settings: namespace prefix, then the generic extractor one.
+ENV_PREFIXES = ("TAP_QUICKBOOKS_ONLINE_", "MELTANO_EXTRACT_")
 ENV_KEYS = ("client_id", "client_secret", "redirect_uri", "oauth_base_url", "token_store", "user_agent", "refresh_token")
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 DEFAULT_TIMEOUT = 300.0
@@ -78,9 +81,18 @@ def load_config(paths: list[str] | None, environ: Mapping[str, str] | None = Non
             raise AuthorizationFailed(f"config file {path} must hold a JSON object")
         config.update(data)
     for key in ENV_KEYS:
-        value = env.get(ENV_PREFIX + key.upper())
-        if value and not config.get(key):
-            config[key] = value
+        for prefix in ENV_PREFIXES:
+            value = env.get(prefix + key.upper())
+            if value and not config.get(key):
+                config[key] = value
+    for key in ("realm_ids", "realms"):  # arrays arrive as JSON text in the environment
+        for prefix in ENV_PREFIXES:
+            value = env.get(prefix + key.upper())
+            if value and not config.get(key):
+                try:
+                    config[key] = json.loads(value)
+                except ValueError:
+                    raise AuthorizationFailed(f"environment variable {prefix}{key.upper()} is not JSON") from None
     return config
 
 

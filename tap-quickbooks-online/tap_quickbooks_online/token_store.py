@@ -37,6 +37,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -232,6 +233,7 @@ class FileTokenStore:
     def _read(self) -> dict[str, Any]:
         try:
             raw = self.path.read_bytes()
+            self._restrict_permissions()
         except FileNotFoundError:
             return {"version": STORE_FORMAT_VERSION, "realms": {}}
         except OSError as exc:
@@ -248,6 +250,18 @@ class FileTokenStore:
             ) from None
         return document
 
+    def _restrict_permissions(self) -> None:
+        """A token file someone made group/world-readable (e.g. copied in by hand) is fixed to 0600."""
+        mode = os.stat(self.path).st_mode
+        if mode & 0o077:
+            logging.getLogger(__name__).warning(
+                "Token store %s was readable by other users (mode %o); restricting it to 0600", self.path, mode & 0o777
+            )
+            try:
+                os.chmod(self.path, 0o600)
+            except OSError:
+                pass
+
     def _write(self, document: dict[str, Any]) -> None:
         document["version"] = STORE_FORMAT_VERSION
         payload = json.dumps(document, indent=2, sort_keys=True).encode()
@@ -256,7 +270,8 @@ class FileTokenStore:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
         try:
             try:
-                os.fchmod(fd, 0o600)
+                if hasattr(os, "fchmod"):
+                    os.fchmod(fd, 0o600)
                 _write_all(fd, payload)
                 os.fsync(fd)
             finally:

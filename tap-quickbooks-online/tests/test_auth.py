@@ -515,3 +515,19 @@ def test_subprocess_stderr_has_no_secret(intuit, tmp_path):
     output = result.stdout + result.stderr
     leaked = [s for s in [CLIENT_SECRET, seed, *intuit.issued] if s in output]
     assert leaked == []
+
+
+def test_authorize_reads_meltano_environment(tmp_path):
+    env = {
+        "TAP_QUICKBOOKS_ONLINE_CLIENT_ID": "cid",
+        "MELTANO_EXTRACT_CLIENT_SECRET": "secret-from-env",
+        "TAP_QUICKBOOKS_ONLINE_REALMS": json.dumps([{"realm_id": "1", "refresh_token": "r" * 12}]),
+        "TAP_QUICKBOOKS_ONLINE_REDIRECT_URI": "http://localhost:1/cb",
+    }
+    config_file = tmp_path / "c.json"
+    config_file.write_text(json.dumps({"client_id": "from-file"}))
+    config = authorize.load_config([str(config_file)], env)
+    assert config["client_id"] == "from-file"  # files win over the environment
+    assert config["client_secret"] == "secret-from-env"
+    assert config["realms"] == [{"realm_id": "1", "refresh_token": "r" * 12}]
+    assert config["redirect_uri"] == "http://localhost:1/cb"

@@ -209,3 +209,14 @@ def test_lock_serializes_read_modify_write_across_processes(tmp_path, kind):
         assert child.returncode == 0, err.decode()
     # every increment survived: no lost update, so no process ever read a stale record
     assert open_token_store(location).load("r1").refresh_token == str(processes * rounds)
+
+
+def test_loose_permissions_on_existing_file_are_fixed(tmp_path, caplog):
+    path = tmp_path / "tokens.json"
+    store = FileTokenStore(path)
+    with store.locked("1") as locked:
+        locked.save(make_record("1"))
+    os.chmod(path, 0o644)
+    assert store.load("1").refresh_token == SECRET_RT
+    assert mode_of(path) == 0o600
+    assert "restricting it to 0600" in caplog.text
