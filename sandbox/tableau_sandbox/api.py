@@ -20,8 +20,9 @@ from tableau_sandbox.clock import iso
 from tableau_sandbox.elements import (background_job_el, datasource_el, job_el, project_el, schedule_el, task_el,
                                       webhook_el, workbook_el)
 from tableau_sandbox.errors import ApiError
-from tableau_sandbox.hyperfiles import extract_hyper_from_tdsx
+from tableau_sandbox.hyperfiles import ActionError, extract_hyper_from_tdsx, validate_actions
 from tableau_sandbox.jobs import JobFailed
+from tableau_sandbox.jsonwire import wants_json, xml_bytes_to_json_response
 from tableau_sandbox.multipart import parse_multipart
 from tableau_sandbox.query import apply_filters, apply_sort, paginate, parse_filters
 from tableau_sandbox.state import (Datasource, Job, Project, Schedule, Session, Site, Task, UploadSession, Webhook,
@@ -103,6 +104,8 @@ def endpoint(scope: str | None = None, authenticated: bool = True, site_scoped: 
                 if slot is not None:
                     sb.concurrency.release(slot)
             sb.store.count(f"status:{response.status_code}")
+            if wants_json(request.headers.get("accept")) and (response.media_type or "").startswith("application/xml"):
+                response = xml_bytes_to_json_response(response.body, response.status_code, dict(response.headers))
             return response
 
         handler.__name__ = fn.__name__
@@ -601,6 +604,11 @@ async def update_hyper_data(ctx: Ctx) -> Response:
             up = ctx.store.uploads.get(upload_id)
             if up is None or up.site_id != ctx.site.id:
                 raise errors.not_found(errors.NOT_FOUND_UPLOAD, "Upload session", upload_id)
+        try:
+            validate_actions(actions, bool(upload_id))
+        except ActionError as exc:
+            raise errors.bad_request(f"Invalid action batch: {exc}") from None
+        if upload_id:
             ctx.store.uploads.pop(upload_id)
             payload_path = up.path.with_suffix(".hyper")
             shutil.move(up.path, payload_path)

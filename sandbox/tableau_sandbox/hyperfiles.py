@@ -94,6 +94,29 @@ def compile_condition(cond: Any, has_source: bool) -> str:
     return f"({left} {_CMP[op]} {right})"
 
 
+def validate_actions(actions: list, has_payload: bool) -> None:
+    """Checks Tableau does before accepting a batch (column names are checked when the job runs)."""
+    for i, action in enumerate(actions):
+        where = f"actions[{i}]"
+        if not isinstance(action, dict):
+            raise ActionError(f"{where} must be an object")
+        kind = str(action.get("action", "")).lower()
+        if kind not in ("insert", "update", "upsert", "delete", "replace"):
+            raise ActionError(f"{where}: unsupported action {action.get('action')!r}")
+        if not action.get("target-table"):
+            raise ActionError(f"{where}: '{kind}' needs 'target-table'")
+        has_source = bool(action.get("source-table"))
+        if kind in ("insert", "update", "upsert", "replace") and not has_source:
+            raise ActionError(f"{where}: '{kind}' needs 'source-table'")
+        if has_source and not has_payload:
+            raise ActionError(f"{where}: '{kind}' reads a source table but no payload file was uploaded "
+                              "(uploadSessionId)")
+        if kind in ("update", "upsert", "delete"):
+            if action.get("condition") is None:
+                raise ActionError(f"{where}: '{kind}' needs a 'condition'")
+            compile_condition(action["condition"], has_source)
+
+
 class HyperService:
     """One Hyper process per sandbox, started on first use, shared by all requests and jobs."""
 

@@ -62,6 +62,15 @@ def parse_request(body: bytes) -> ET.Element:
 
     if not body or not body.strip():
         raise bad_request("The request body is missing.", "400000")
+    if body.lstrip()[:1] == b"{":
+        import json
+
+        from tableau_sandbox.jsonwire import json_to_request
+
+        try:
+            return json_to_request(json.loads(body))
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise bad_request(f"The request body is not valid JSON: {exc}", "400000") from None
     try:
         root = ET.fromstring(body)
     except ET.ParseError as exc:

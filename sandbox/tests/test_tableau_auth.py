@@ -230,3 +230,29 @@ def test_credentials_shape(tableau_sandbox):
     assert set(creds) == {"site_content_url", "project", "pat", "connected_app"}
     assert set(creds["pat"]) == {"token_name", "token_secret"}
     assert set(creds["connected_app"]) == {"client_id", "secret_id", "secret_value", "username"}
+
+
+def test_json_wire_format(tableau_cloud_sandbox):
+    """Tableau also speaks JSON (Accept: application/json, JSON bodies) on the same endpoints."""
+    sb = tableau_cloud_sandbox
+    creds = sb.credentials()
+    body = {"credentials": {"personalAccessTokenName": creds["pat"]["token_name"],
+                            "personalAccessTokenSecret": creds["pat"]["token_secret"],
+                            "site": {"contentUrl": creds["site_content_url"]}}}
+    r = requests.post(f"{sb.base_url}/api/3.22/auth/signin", json=body, headers={"Accept": "application/json"},
+                      timeout=10)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
+    cred = r.json()["credentials"]
+    token, site_id = cred["token"], cred["site"]["id"]
+    assert cred["site"]["contentUrl"] == creds["site_content_url"] and cred["user"]["id"]
+    headers = {"Accept": "application/json", "X-Tableau-Auth": token}
+    r = requests.post(f"{sb.base_url}/api/3.22/sites/{site_id}/projects", headers=headers,
+                      json={"project": {"name": "From JSON", "description": "made with a JSON body"}}, timeout=10)
+    assert r.status_code == 201 and r.json()["project"]["name"] == "From JSON"
+    listing = requests.get(f"{sb.base_url}/api/3.22/sites/{site_id}/projects", headers=headers, timeout=10).json()
+    assert listing["pagination"]["totalAvailable"] == str(len(listing["projects"]["project"]))
+    assert "From JSON" in {p["name"] for p in listing["projects"]["project"]}
+    empty = requests.get(f"{sb.base_url}/api/3.22/sites/{site_id}/datasources", headers=headers, timeout=10).json()
+    assert empty["pagination"]["totalAvailable"] == "0"
+    err = requests.get(f"{sb.base_url}/api/3.22/sites/{site_id}/datasources/nope", headers=headers, timeout=10)
+    assert err.status_code == 404 and err.json()["error"]["code"] == "404011"

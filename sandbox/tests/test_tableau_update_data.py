@@ -195,3 +195,22 @@ def test_update_through_connection_id_and_raw_rest(published):
     assert detail.find("t:connectionLuid", NS).text == conn.id
     assert detail.find("t:datasource", NS).get("id") == ds.id
     assert sorted(rows_by_id(sb, ds.id)) == [1]
+
+
+@pytest.mark.parametrize("actions,why", [
+    ([{"action": "merge", "target-table": "Extract"}], "unsupported action"),
+    ([{"action": "insert", "target-table": "Extract"}], "source-table"),
+    ([{"action": "delete", "target-table": "Extract"}], "condition"),
+    ([{"action": "delete", "target-table": "Extract",
+       "condition": {"op": "like", "target-col": "id", "const": {"type": "integer", "v": 1}}}], "operator"),
+    ([{"action": "delete", "target-table": "Extract", "condition": {"op": "eq", "target-col": "id",
+                                                                     "source-col": "id"}}], "source"),
+    ([{"action": "upsert", "target-table": "Extract", "source-table": "x",
+       "condition": {"op": "eq", "target-col": "id", "source-col": "id"}}], "payload"),
+])
+def test_invalid_action_batches_are_400(published, actions, why):
+    sb, server, ds, tmp = published
+    with pytest.raises(ServerResponseError) as err:
+        server.datasources.update_hyper_data(ds, request_id=str(uuid.uuid4()), actions=actions)
+    assert err.value.code == "400000" and why in err.value.detail
+    assert all(j.type != "UpdateUploadedFile" for j in server.jobs.get()[0])  # no job was created
