@@ -36,7 +36,7 @@ import requests
 
 from tap_quickbooks_online import report_parsing as rp
 from tap_quickbooks_online.client import QuickBooksStream
-from tap_quickbooks_online.errors import QBORetriableError, QBOTokenRejected
+from tap_quickbooks_online.errors import QBORetriableError
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -118,6 +118,7 @@ class ReportStream(QuickBooksStream):
         super().__init__(tap, name=self.name, schema=_schema(self.properties, list(self.primary_keys)),
                          path=f"/v3/company/{{realm_id}}/reports/{self.report_name}")
         self.window_splits = 0  # how many times a window was halved (tests and logs)
+        self._report_request = False  # set while a report (not a query) is being fetched
 
     # settings ----------------------------------------------------------------------------------
     @property
@@ -136,32 +137,33 @@ class ReportStream(QuickBooksStream):
     # fetching ----------------------------------------------------------------------------------
     def fetch_report(self, realm_id: str, params: dict[str, str]) -> dict:
         """One report request; ``ReportWindowTooLarge`` when QBO cannot answer the range."""
-        query = {"minorversion": self.config.get("minor_version", 75), **params}
-        path = f"reports/{self.report_name}"
-        from urllib.parse import urlencode  # noqa: PLC0415
-
-        url = f"{self.url_base}/v3/company/{realm_id}/{path}?{urlencode(query)}"
-
-        def once(realm: str, u: str, p: str) -> dict:
-            try:
-                return self._send_once(realm, u, p)
-            except QBORetriableError as exc:
-                status = getattr(getattr(exc, "response", None), "status_code", None)
-                if status == 504:  # the report service gave up on the range: retrying won't help
-                    raise ReportWindowTooLarge(str(exc)) from exc
-                raise
-            except requests.exceptions.Timeout as exc:
-                raise ReportWindowTooLarge(f"timed out: {exc}") from exc
-
-        send = self.request_decorator(once)
+        self._report_request = True
         try:
-            body = send(realm_id, url, path)
-        except QBOTokenRejected as exc:
-            self._tap.token_manager.invalidate(realm_id, exc.access_token)
-            body = send(realm_id, url, path)
+            body = self.api_get(realm_id, f"reports/{self.report_name}", params)
+        finally:
+            self._report_request = False
         if rp.is_truncated(body):
             raise ReportWindowTooLarge("QBO: Unable to display more data. Please reduce the date range.")
         return body
+
+    def request_decorator(self, func: t.Callable) -> t.Callable:
+        """The base retries, except that on a report request a 504 or a timeout is not retried
+        as is: the report service gave up on the range, so the window is split instead."""
+
+        def guarded(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            try:
+                return func(*args, **kwargs)
+            except QBORetriableError as exc:
+                status = getattr(getattr(exc, "response", None), "status_code", None)
+                if status == 504 and self._report_request:
+                    raise ReportWindowTooLarge(str(exc)) from exc
+                raise
+            except requests.exceptions.Timeout as exc:
+                if self._report_request:
+                    raise ReportWindowTooLarge(f"timed out: {exc}") from exc
+                raise
+
+        return super().request_decorator(guarded)
 
     def fetch_window(self, realm_id: str, start: dt.date, end: dt.date, depth: int = 0
                      ) -> t.Iterator[tuple[dt.date, dt.date, dict]]:
