@@ -284,6 +284,20 @@ class FileTokenStore:
         _fsync_directory(directory)
 
 
+def _database_error(description: str, what: str, exc: Exception) -> TokenStoreError:
+    """The driver's own message (first line), never SQLAlchemy's statement text: that one lists the
+    bound parameters, i.e. the tokens."""
+    original = getattr(exc, "orig", None)
+    detail = str(original).strip().splitlines()[0][:300] if original is not None and str(original).strip() else ""
+    try:
+        from tap_quickbooks_online.auth import SECRETS  # late: auth imports this module
+
+        detail = SECRETS.redact(detail)
+    except ImportError:  # pragma: no cover
+        detail = ""
+    return TokenStoreError(f"token store {description} {what}: {type(exc).__name__}" + (f" ({detail})" if detail else ""))
+
+
 def _default_postgres_driver() -> str:
     """`postgresql://` means psycopg2 to SQLAlchemy; use psycopg 3 (our `postgres` extra) if that is what is installed."""
     import importlib.util
@@ -331,6 +345,10 @@ class SqlTokenStore:
             parsed = sa.engine.make_url(url)
         except Exception:
             raise TokenStoreError("token_store is not a valid SQLAlchemy URL") from None
+        if parsed.password:
+            from tap_quickbooks_online.auth import register_secrets  # late: auth imports this module
+
+            register_secrets(str(parsed.password))  # kept out of logs and of our error messages
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername=_default_postgres_driver())
         self.description = "database " + parsed.render_as_string(hide_password=True)
@@ -348,6 +366,8 @@ class SqlTokenStore:
             else:
                 self._sqlite_path = None
             self.engine = sa.create_engine(parsed, connect_args={"timeout": lock_timeout})
+            # Plain reads (load, realm_ids) need no write lock: a second engine without BEGIN IMMEDIATE.
+            self._read_engine = sa.create_engine(parsed, connect_args={"timeout": lock_timeout})
 
             # pysqlite's own transaction handling defers BEGIN; we want BEGIN IMMEDIATE so two
             # processes serialize at the start of the read-refresh-write critical section.
@@ -362,6 +382,7 @@ class SqlTokenStore:
             self._sqlite_path = None
             try:
                 self.engine = sa.create_engine(parsed, pool_pre_ping=True)
+                self._read_engine = self.engine
             except ImportError as exc:
                 raise TokenStoreError(
                     f"token store {self.description}: the database driver is not installed "
@@ -385,7 +406,7 @@ class SqlTokenStore:
         try:
             metadata.create_all(self.engine, checkfirst=True)
         except sa.exc.SQLAlchemyError as exc:
-            raise TokenStoreError(f"cannot open token store {self.description}: {type(exc).__name__}") from None
+            raise _database_error(self.description, "cannot be opened", exc) from None
         if self._sqlite_path is not None and self._sqlite_path.exists():
             os.chmod(self._sqlite_path, 0o600)
 
@@ -444,7 +465,7 @@ class SqlTokenStore:
                     if transaction.is_active:
                         transaction.rollback()  # nothing was saved: only releases the lock
         except sa.exc.SQLAlchemyError as exc:
-            raise TokenStoreError(f"token store {self.description} failed: {type(exc).__name__}") from None
+            raise _database_error(self.description, "failed", exc) from None
         finally:
             self._thread_lock.release()
 
@@ -468,10 +489,10 @@ class SqlTokenStore:
         import sqlalchemy as sa
 
         try:
-            with self.engine.connect() as conn:
+            with self._read_engine.connect() as conn:
                 row = conn.execute(sa.select(self.table).where(self.table.c.realm_id == realm_id)).first()
         except sa.exc.SQLAlchemyError as exc:
-            raise TokenStoreError(f"token store {self.description} failed: {type(exc).__name__}") from None
+            raise _database_error(self.description, "failed", exc) from None
         if row is None:
             return None
         record = self._row_to_record(row)
@@ -484,10 +505,10 @@ class SqlTokenStore:
 
         t = self.table
         try:
-            with self.engine.connect() as conn:
+            with self._read_engine.connect() as conn:
                 rows = conn.execute(sa.select(t.c.realm_id).where(t.c.refresh_token.is_not(None))).all()
         except sa.exc.SQLAlchemyError as exc:
-            raise TokenStoreError(f"token store {self.description} failed: {type(exc).__name__}") from None
+            raise _database_error(self.description, "failed", exc) from None
         return sorted(r[0] for r in rows)
 
     def delete(self, realm_id: str) -> None:
@@ -497,4 +518,4 @@ class SqlTokenStore:
             with self.engine.begin() as conn:
                 conn.execute(self.table.delete().where(self.table.c.realm_id == realm_id))
         except sa.exc.SQLAlchemyError as exc:
-            raise TokenStoreError(f"token store {self.description} failed: {type(exc).__name__}") from None
+            raise _database_error(self.description, "failed", exc) from None

@@ -177,7 +177,7 @@ def test_unreachable_database_fails_clearly_without_password():
     with pytest.raises(TokenStoreError) as info:
         SqlTokenStore("postgresql://user:pa55w0rd-secret@127.0.0.1:1/tokens", lock_timeout=5)
     assert "pa55w0rd-secret" not in str(info.value)
-    assert "cannot open token store" in str(info.value) and "***" in str(info.value)
+    assert "cannot be opened" in str(info.value) and "refused" in str(info.value) and "***" in str(info.value)
 
 
 COUNTER_SCRIPT = textwrap.dedent(
