@@ -95,6 +95,11 @@ def explain(exc: BaseException, *, server_url: str = "", site: str = "", what: s
     if isinstance(exc, InternalServerError):
         return PublishError(f"{prefix}Tableau answered HTTP {exc.code} (server error) and kept failing after retries.")
     code = str(getattr(exc, "code", "") or "")
+    if isinstance(exc, TSC.ServerResponseError) and not code:  # an answer without a Tableau <error>
+        return ServerUnreachableError(
+            f"{prefix}{server_url or 'the configured URL'} did not answer like a Tableau REST API "
+            "(no Tableau error in the response); check tableau_server_url."
+        )
     summary = getattr(exc, "summary", "") or ""
     detail = getattr(exc, "detail", "") or ""
     said = f" Tableau said: {summary}{' - ' + detail if detail else ''}." if (summary or detail) else ""
