@@ -303,7 +303,7 @@ def trial_balance_rows(report: dict) -> t.Iterator[dict]:
     for row in walk_report(report):
         if row.kind != "Data" or not row.value(0):
             continue
-        debit, credit = amount(row.value(1)), amount(row.value(2))
+        debit, credit = amount(row.value(1)) or Decimal("0.00"), amount(row.value(2)) or Decimal("0.00")
         yield {
             "row_key": row_key(header.get("EndPeriod"), row.id(0) or row.value(0)),
             "as_of": header.get("EndPeriod"),
@@ -312,7 +312,7 @@ def trial_balance_rows(report: dict) -> t.Iterator[dict]:
             "account_name": row.value(0),
             "debit": debit,
             "credit": credit,
-            "balance": (debit or Decimal("0.00")) - (credit or Decimal("0.00")),
+            "balance": debit - credit,
         }
 
 
