@@ -307,7 +307,7 @@ class TxnGenerator:
             cust = self._customer(self._rnd(est_i))
             key = est_i
         else:
-            cust = self._customer(rnd)
+            cust = self._customer(rnd, usd_only=k < 2)  # ordinals 0-1 are paid into Undeposited Funds
             key = i
         lines, subtotal, taxable = self._sales_lines(key, cust, self.n_lines(key))
         for ln in lines:
@@ -403,12 +403,7 @@ class TxnGenerator:
         return d
 
     def _deposit_payments(self, cycle: int) -> list[int]:
-        out = []
-        for k in (0, 1):
-            pay_i = self.index_of("Payment", cycle, k)
-            inv_i = self.index_of("Invoice", cycle, k)
-            if self.doc(inv_i)["CurrencyRef"]["value"] == "USD":
-                out.append(pay_i)
+        out = [self.index_of("Payment", cycle, 0), self.index_of("Payment", cycle, 1)]
         out.append(self.index_of("SalesReceipt", cycle, 0))  # the cycle's first receipt went to Undeposited Funds
         return out
 
