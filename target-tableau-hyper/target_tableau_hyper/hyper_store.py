@@ -218,6 +218,7 @@ class HyperTable:
             conn.execute_command(
                 f"CREATE SCHEMA IF NOT EXISTS {AttachedFile.ALIAS}.{escape_name(EXTRACT_SCHEMA)}"
             )
+            self._recover_rebuild(conn)
             existing = self._read_columns(conn)
             if existing is None:
                 cols = ", ".join(f"{escape_name(c.name)} {c.sql_type}" for c in columns)
@@ -264,19 +265,36 @@ class HyperTable:
             self.table_columns = existing
 
     def _rebuild(self, conn: Connection, existing: dict[str, Column], changed: dict[str, Column]) -> None:
-        tmp = f"{AttachedFile.ALIAS}.{escape_name(EXTRACT_SCHEMA)}.{escape_name(self.table_name + '__widen')}"
+        # Hyper runs no DDL and DML in one transaction, and has no ALTER COLUMN TYPE. The file
+        # only changes on disk at detach, so a crash in this sequence leaves the old file; each
+        # step keeps a readable table (old table intact until the copy exists; a leftover copy
+        # is renamed back by `_recover_rebuild`). A failing cast aborts before anything changed.
+        tmp = self._widen_sql
         select = ", ".join(
             f"CAST({escape_name(n)} AS {changed[n].sql_type}) AS {escape_name(n)}"
             if n in changed
             else escape_name(n)
             for n in existing
         )
-        conn.execute_command("BEGIN TRANSACTION")
         conn.execute_command(f"DROP TABLE IF EXISTS {tmp}")
         conn.execute_command(f"CREATE TABLE {tmp} AS (SELECT {select} FROM {self.table_sql})")
         conn.execute_command(f"DROP TABLE {self.table_sql}")
         conn.execute_command(f"ALTER TABLE {tmp} RENAME TO {escape_name(self.table_name)}")
-        conn.execute_command("COMMIT")
+
+    @property
+    def _widen_sql(self) -> str:
+        return f"{AttachedFile.ALIAS}.{escape_name(EXTRACT_SCHEMA)}.{escape_name(self.table_name + '__widen')}"
+
+    def _recover_rebuild(self, conn: Connection) -> None:
+        from tableauhyperapi import TableName
+
+        main = TableName(AttachedFile.ALIAS, EXTRACT_SCHEMA, self.table_name)
+        widen = TableName(AttachedFile.ALIAS, EXTRACT_SCHEMA, self.table_name + "__widen")
+        if conn.catalog.has_table(widen):
+            if conn.catalog.has_table(main):
+                conn.execute_command(f"DROP TABLE {self._widen_sql}")
+            else:
+                conn.execute_command(f"ALTER TABLE {self._widen_sql} RENAME TO {escape_name(self.table_name)}")
 
     # --- data --------------------------------------------------------------------------
     def apply(

@@ -8,6 +8,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
+import simplejson
 from tableauhyperapi import Connection, HyperProcess, Telemetry, TableName
 
 from target_tableau_hyper.target import TargetTableauHyper
@@ -17,7 +18,10 @@ RESOURCES = Path(__file__).parent / "resources"
 
 def singer_text(messages: t.Iterable[dict | str]) -> str:
     """Messages (dicts, or raw lines kept byte-exact) → Singer text."""
-    return "".join((m if isinstance(m, str) else json.dumps(m)) + "\n" for m in messages)
+    # simplejson writes Decimal values as JSON numbers with their exact text
+    return "".join(
+        (m if isinstance(m, str) else simplejson.dumps(m, use_decimal=True)) + "\n" for m in messages
+    )
 
 
 class HyperRun:
