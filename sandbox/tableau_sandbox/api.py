@@ -918,14 +918,19 @@ async def delete_task(ctx: Ctx) -> Response:
     return Response(status_code=204)
 
 
+ALL_WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
 def add_task(sb: "Sandbox", site_id: str, datasource_id: str | None, workbook_id: str | None,
              schedule_id: str | None, frequency: str = "Daily", start_time: str = "23:00:00",
-             incremental: bool = False) -> Task:
+             incremental: bool = False, intervals: list[tuple[str, str]] | None = None) -> Task:
     with sb.store.lock:
         if sb.store.flavor.is_cloud:
             schedule_id = None
+            if intervals is None:
+                intervals = [("weekDay", d) for d in ALL_WEEKDAYS]
         task = Task(new_id(), site_id, schedule_id, datasource_id, workbook_id, frequency=frequency,
-                    start_time=start_time, incremental=incremental)
+                    start_time=start_time, incremental=incremental, intervals=intervals or [])
         sb.store.tasks[task.id] = task
         return task
 
@@ -951,12 +956,20 @@ async def create_task(ctx: Ctx) -> Response:
     fd = sched.find("frequencyDetails") if sched is not None else None
     start = fd.get("start", "23:00:00") if fd is not None else "23:00:00"
     schedule_id = None
-    if not ctx.store.flavor.is_cloud:
+    intervals = [(k, v) for i in (fd.iter("interval") if fd is not None else []) for k, v in i.attrib.items()]
+    if ctx.store.flavor.is_cloud:
+        if frequency in ("Hourly", "Daily") and not any(k == "weekDay" for k, _ in intervals):
+            # Tableau Cloud's answer (seen in tableau-migration-sdk issue #41)
+            raise ApiError(409, errors.CONFLICT_NAME, "Bad Request",
+                           "Hourly and Daily schedules must have at least one weekDay interval. Valid values for "
+                           "weekDay are 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', or "
+                           "'Sunday'.")
+    else:
         schedule_id = sched.get("id") if sched is not None else None
         if schedule_id and schedule_id not in ctx.store.schedules:
             raise errors.not_found(errors.NOT_FOUND_SCHEDULE, "Schedule", schedule_id)
     task = add_task(ctx.sb, ctx.site.id, ds_id, wb_id, schedule_id, frequency, start,
-                    er.get("incremental", "false") == "true")
+                    er.get("incremental", "false") == "true", intervals)
     root = ctx.root()
     with ctx.store.lock:
         el = task_el(root, ctx.store, task)
@@ -964,6 +977,8 @@ async def create_task(ctx: Ctx) -> Response:
     # Create Cloud Extract Refresh Task answers <extractRefresh> plus the <schedule> at top level.
     resp_root = ctx.root()
     er_out = el.find("extractRefresh")
+    if sched_out is not None:
+        er_out.remove(sched_out)
     resp_root.append(er_out)
     if sched_out is not None:
         resp_root.append(sched_out)

@@ -123,7 +123,9 @@ def task_el(parent: ET.Element, store: Store, t: Task) -> ET.Element:
     else:  # Tableau Cloud: the schedule lives on the task itself
         s = sub(er, "schedule", {"frequency": t.frequency, "nextRunAt": None})
         fd = sub(s, "frequencyDetails", {"start": t.start_time})
-        sub(fd, "intervals")
+        intervals = sub(fd, "intervals")
+        for key, value in t.intervals:
+            sub(intervals, "interval", {key: value})
     if t.datasource_id:
         sub(er, "datasource", {"id": t.datasource_id})
     if t.workbook_id:

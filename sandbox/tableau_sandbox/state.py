@@ -145,6 +145,7 @@ class Task:
     incremental: bool = False
     frequency: str = "Daily"
     start_time: str = "23:00:00"
+    intervals: list[tuple[str, str]] = field(default_factory=list)  # Cloud: (weekDay|hours|minutes, value)
 
 
 @dataclass

@@ -186,12 +186,17 @@ def test_cloud_task_create_through_tsc(tableau_sandbox_factory, tmp_path):
     server, project = sign_in(sb)
     path = write_hyper(tmp_path / "a.hyper", [("id", SqlType.big_int())], [(1,)])
     ds = server.datasources.publish(TSC.DatasourceItem(project.id, name="A"), path, "CreateNew")
-    interval = TSC.DailyInterval(dt.time(6, 0), 24)
-    schedule = TSC.ScheduleItem(None, None, None, None, interval)
-    task = TSC.TaskItem(None, "FullRefresh", None, schedule_item=schedule,
-                        target=TSC.Target(ds.id, "datasource"))
-    raw = server.tasks.create(task)
+    def task_item(*intervals):
+        schedule = TSC.ScheduleItem(None, None, None, None, TSC.DailyInterval(dt.time(6, 0), *intervals))
+        return TSC.TaskItem(None, "FullRefresh", None, schedule_item=schedule, target=TSC.Target(ds.id, "datasource"))
+
+    with pytest.raises(ServerResponseError) as err:  # Cloud wants weekDay intervals on Daily/Hourly
+        server.tasks.create(task_item(24))
+    assert err.value.code == "409004" and "weekDay" in err.value.detail
+    raw = server.tasks.create(task_item(24, "Monday", "Thursday"))
     root = ET.fromstring(raw)
     assert root.find("t:extractRefresh/t:datasource", NS).get("id") == ds.id
     assert root.find("t:schedule", NS).get("frequency") == "Daily"
     assert [t.target.id for t in server.tasks.get()[0]] == [ds.id]
+    days = [i.get("weekDay") for i in root.iter("{http://tableau.com/api}interval") if i.get("weekDay")]
+    assert days == ["Monday", "Thursday"]
