@@ -816,6 +816,21 @@ async def delete_workbook(ctx: Ctx) -> Response:
 _PUBLISHED_DS_REF = re.compile(rb"""dbname=['"]([^'"]+)['"]""")
 
 
+def _workbook_xml(data: bytes, ext: str) -> bytes:
+    """The .twb XML of a published workbook (a .twbx is a zip holding one .twb)."""
+    if ext == "twb":
+        return data
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            name = next((n for n in zf.namelist() if n.lower().endswith(".twb")), None)
+            return zf.read(name) if name else b""
+    except zipfile.BadZipFile:
+        raise errors.bad_request("The uploaded .twbx file is not a valid zip archive.") from None
+
+
 def create_workbook(sb: "Sandbox", site_id: str, user_id: str, name: str, project_id: str,
                     datasource_ids: list[str], file_path: Path | None = None) -> Workbook:
     store = sb.store
@@ -865,7 +880,7 @@ async def publish_workbook(ctx: Ctx) -> Response:
     ext = (params.get("workbookType") or (file_part.filename or "wb.twbx").rsplit(".", 1)[-1]).lower()
     dest = ctx.store.data_dir / "workbooks" / f"{new_id()}.{ext}"
     dest.write_bytes(file_part.data)
-    refs = [m.decode() for m in _PUBLISHED_DS_REF.findall(file_part.data)] if ext == "twb" else []
+    refs = [m.decode() for m in _PUBLISHED_DS_REF.findall(_workbook_xml(file_part.data, ext))]
     ds_ids = [by_content_url[r] for r in refs if r in by_content_url]
     wb = create_workbook(ctx.sb, ctx.site.id, ctx.session.user_id, wel.get("name"), project_id, ds_ids, dest)
     root = ctx.root()
@@ -1168,6 +1183,68 @@ async def test_webhook(ctx: Ctx) -> Response:
     return ctx.xml(root)
 
 
+# --------------------------------------------------------------------------- users and tags
+def _user_el(parent: ET.Element, user) -> ET.Element:
+    return sub(parent, "user", {"id": user.id, "name": user.name, "siteRole": user.site_role,
+                                "authSetting": "ServerDefault", "email": user.name, "fullName": user.name})
+
+
+@endpoint("tableau:users:read")
+async def list_users(ctx: Ctx) -> Response:
+    params = ctx.request.query_params
+    with ctx.store.lock:
+        items = [u for u in ctx.store.users.values() if u.site_id == ctx.site.id]
+        fields = {"name": lambda u: u.name, "siteRole": lambda u: u.site_role, "id": lambda u: u.id}
+        items = apply_filters(items, parse_filters(params.get("filter")), fields)
+        page, number, size, total = paginate(items, params)
+        root = ctx.root()
+        pagination(root, number, size, total)
+        el = sub(root, "users")
+        for u in page:
+            _user_el(el, u)
+    return ctx.xml(root)
+
+
+@endpoint("tableau:users:read")
+async def get_user(ctx: Ctx) -> Response:
+    with ctx.store.lock:
+        u = _site_item(ctx, ctx.store.users, ctx.request.path_params["user_id"], errors.NOT_FOUND_USER, "User")
+        root = ctx.root()
+        _user_el(root, u)
+    return ctx.xml(root)
+
+
+@endpoint("tableau:datasources:update")
+async def add_datasource_tags(ctx: Ctx) -> Response:
+    req = parse_request(await ctx.request.body())
+    labels = [t.get("label", "") for t in req.iter("tag") if t.get("label")]
+    with ctx.store.lock:
+        ds = _site_item(ctx, ctx.store.datasources, ctx.request.path_params["datasource_id"],
+                        errors.NOT_FOUND_DATASOURCE, "Datasource")
+        _check_permission(ctx, ds.project_id, "Write")
+        for label in labels:
+            if label not in ds.tags:
+                ds.tags.append(label)
+        root = ctx.root()
+        tags = sub(root, "tags")
+        for label in ds.tags:
+            sub(tags, "tag", {"label": label})
+    return ctx.xml(root)
+
+
+@endpoint("tableau:datasources:update")
+async def delete_datasource_tag(ctx: Ctx) -> Response:
+    label = ctx.request.path_params["tag"]
+    with ctx.store.lock:
+        ds = _site_item(ctx, ctx.store.datasources, ctx.request.path_params["datasource_id"],
+                        errors.NOT_FOUND_DATASOURCE, "Datasource")
+        _check_permission(ctx, ds.project_id, "Write")
+        if label not in ds.tags:
+            raise errors.not_found("404008", "Tag", label)
+        ds.tags.remove(label)
+    return Response(status_code=204)
+
+
 # --------------------------------------------------------------------------- routes
 def routes() -> list[Route]:
     v = "/api/{version}"
@@ -1179,6 +1256,8 @@ def routes() -> list[Route]:
         Route(v + "/auth/signout", sign_out, methods=["POST"]),
         Route(v + "/sites", list_sites, methods=["GET"]),
         Route(s, get_site, methods=["GET"]),
+        Route(s + "/users", list_users, methods=["GET"]),
+        Route(s + "/users/{user_id}", get_user, methods=["GET"]),
         Route(s + "/projects", list_projects, methods=["GET"]),
         Route(s + "/projects", create_project, methods=["POST"]),
         Route(s + "/projects/{project_id}", update_project, methods=["PUT"]),
@@ -1189,6 +1268,8 @@ def routes() -> list[Route]:
         Route(s + "/datasources/{datasource_id}", update_datasource, methods=["PUT"]),
         Route(s + "/datasources/{datasource_id}", delete_datasource, methods=["DELETE"]),
         Route(s + "/datasources/{datasource_id}/connections", datasource_connections, methods=["GET"]),
+        Route(s + "/datasources/{datasource_id}/tags", add_datasource_tags, methods=["PUT"]),
+        Route(s + "/datasources/{datasource_id}/tags/{tag}", delete_datasource_tag, methods=["DELETE"]),
         Route(s + "/datasources/{datasource_id}/content", download_datasource, methods=["GET"]),
         Route(s + "/datasources/{datasource_id}/refresh", refresh_datasource, methods=["POST"]),
         Route(s + "/datasources/{datasource_id}/data", update_hyper_data, methods=["PATCH"]),

@@ -209,3 +209,16 @@ def test_publish_into_unknown_project_is_404005(tableau_sandbox, orders):
         server.datasources.publish(TSC.DatasourceItem("00000000-0000-0000-0000-000000000000", name="X"), orders,
                                    "CreateNew")
     assert err.value.code == "404005"
+
+
+def test_tags_and_users(tableau_sandbox, orders):
+    server, project = sign_in(tableau_sandbox)
+    ds = server.datasources.publish(TSC.DatasourceItem(project.id, name="Orders"), orders, "CreateNew")
+    assert server.datasources.add_tags(ds, ["qbo", "finance"]) == {"qbo", "finance"}
+    server.datasources.delete_tags(ds, "qbo")
+    assert server.datasources.get_by_id(ds.id).tags == {"finance"}
+    tagged = list(server.datasources.filter(tags="finance"))
+    assert [d.id for d in tagged] == [ds.id]
+    me = server.users.get_by_id(server.user_id)
+    assert me.name == tableau_sandbox.credentials()["connected_app"]["username"] and me.site_role == "Creator"
+    assert [u.id for u in server.users.get()[0]] == [server.user_id]

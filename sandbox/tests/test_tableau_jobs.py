@@ -200,3 +200,19 @@ def test_cloud_task_create_through_tsc(tableau_sandbox_factory, tmp_path):
     assert [t.target.id for t in server.tasks.get()[0]] == [ds.id]
     days = [i.get("weekDay") for i in root.iter("{http://tableau.com/api}interval") if i.get("weekDay")]
     assert days == ["Monday", "Thursday"]
+
+
+def test_packaged_workbook_links_published_datasource(env, tmp_path):
+    import zipfile
+    sb, server, project, ds = env
+    twbx = tmp_path / "Packaged.twbx"
+    with zipfile.ZipFile(twbx, "w") as zf:
+        zf.writestr("Packaged.twb", f"<workbook><datasources><datasource><connection class='sqlproxy' "
+                                    f"dbname='{ds.content_url}'/></datasource></datasources></workbook>")
+    wb = server.workbooks.publish(TSC.WorkbookItem(project.id, name="Packaged"), str(twbx), "CreateNew")
+    server.workbooks.populate_connections(wb)
+    assert [c.datasource_id for c in wb.connections] == [ds.id]
+    with pytest.raises(ServerResponseError) as err:
+        server.workbooks.publish(TSC.WorkbookItem(project.id, name="Packaged"), str(twbx), "CreateNew")
+    assert err.value.code == "409004"
+    assert server.workbooks.publish(TSC.WorkbookItem(project.id, name="Packaged"), str(twbx), "Overwrite").id == wb.id
