@@ -633,7 +633,8 @@ DETAIL_COLUMNS = {
     "account_name": "Account", "account_num": "Account #", "klass_name": "Class", "dept_name": "Location",
     "debt_amt": "Debit", "credit_amt": "Credit", "cust_name": "Customer", "vend_name": "Vendor",
     "emp_name": "Employee", "currency": "Currency", "exch_rate": "Exchange Rate",
-    "nat_foreign_amount": "Foreign Amount", "subt_nat_home_amount": "Amount (Home)",
+    "nat_foreign_amount": "Foreign Amount", "subt_nat_home_amount": "Home Amount",
+    "rbal_nat_home_amount": "Home Balance", "debt_home_amt": "Home Debit", "credit_home_amt": "Home Credit",
     "nat_home_open_bal": "Open Balance", "create_date": "Create Date", "last_mod_date": "Last Modified",
 }
 DEFAULT_DETAIL_COLUMNS = ["tx_date", "txn_type", "doc_num", "name", "memo", "split_acc", "subt_nat_amount",
@@ -677,10 +678,21 @@ def _detail_columns(req: Request) -> list[str]:
     return known
 
 
-def _detail_cells(req: Request, cols: list[str], p: Posting, sign: int, running: Decimal,
+def _nat_amount(req: Request, p: Posting) -> Decimal:
+    """The posting in the account's own currency ("nat" columns): the transaction amount for a
+    foreign-currency account (A/R - CAD ...) in that currency, else the home amount."""
+    cur = ref_value(req.chart.account(p.account_id).get("CurrencyRef")) or req.ledger.home_currency
+    if cur != req.ledger.home_currency and cur == p.currency:
+        return p.foreign_amount
+    return p.amount
+
+
+def _detail_cells(req: Request, cols: list[str], p: Posting, sign: int, running: tuple[Decimal, Decimal],
                   split: str | None) -> list[dict]:
+    """One Data row. Amount columns are in the account's natural sign; "nat" columns in the
+    account's currency, "home" columns in the home currency; ``running`` is (nat, home)."""
     chart = req.chart
-    natural = p.amount * sign
+    nat = _nat_amount(req, p)
     cells = []
     for c in cols:
         if c == "tx_date":
@@ -699,10 +711,14 @@ def _detail_cells(req: Request, cols: list[str], p: Posting, sign: int, running:
             cells.append(_cd(p.memo))
         elif c == "split_acc":
             cells.append(_cd(chart.full_name(split), split) if split else _cd("-Split-", ""))
-        elif c in ("subt_nat_amount", "subt_nat_home_amount"):
-            cells.append(_cd(money(natural)))
+        elif c == "subt_nat_amount":
+            cells.append(_cd(money(nat * sign)))
+        elif c == "subt_nat_home_amount":
+            cells.append(_cd(money(p.amount * sign)))
         elif c == "rbal_nat_amount":
-            cells.append(_cd(money(running)))
+            cells.append(_cd(money(running[0])))
+        elif c == "rbal_nat_home_amount":
+            cells.append(_cd(money(running[1])))
         elif c == "account_name":
             cells.append(_cd(chart.full_name(p.account_id), p.account_id))
         elif c == "account_num":
@@ -712,8 +728,12 @@ def _detail_cells(req: Request, cols: list[str], p: Posting, sign: int, running:
         elif c == "dept_name":
             cells.append(_cd(p.department_ref.name, p.department_ref.id) if p.department_ref else _cd("", ""))
         elif c == "debt_amt":
-            cells.append(_cd(_cell(p.debit)))
+            cells.append(_cd(_cell(max(nat, ZERO))))
         elif c == "credit_amt":
+            cells.append(_cd(_cell(max(-nat, ZERO))))
+        elif c == "debt_home_amt":
+            cells.append(_cd(_cell(p.debit)))
+        elif c == "credit_home_amt":
             cells.append(_cd(_cell(p.credit)))
         elif c == "currency":
             cells.append(_cd(p.currency or req.ledger.home_currency))
@@ -751,11 +771,16 @@ def _row_limit(req: Request, ncols: int, store: Any) -> int:
     return CELL_LIMIT // max(ncols, 1)
 
 
+_SUM_COLUMNS = ("subt_nat_amount", "subt_nat_home_amount", "debt_amt", "credit_amt", "debt_home_amt",
+                "credit_home_amt")
+
+
 def _detail_account_sections(req: Request, cols: list[str], accounts: list[str], postings: list[Posting],
-                             opening: dict[str, Decimal], budget: _RowBudget,
+                             opening: dict[str, tuple[Decimal, Decimal]], budget: _RowBudget,
                              splits: dict[int, str | None] | None = None) -> tuple[list[dict], dict[str, Decimal]]:
-    """One Section per account (sub-accounts nested) with its postings; returns rows and natural totals.
-    ``splits`` (posting → other account) defaults to one computed from ``postings`` themselves."""
+    """One Section per account (sub-accounts nested) with its postings; returns rows and the home
+    totals per account (natural sign). ``opening`` is the debit-positive (nat, home) balance before
+    the first row; ``splits`` (posting → other account) defaults to one computed from ``postings``."""
     chart = req.chart
     ncols = len(cols)
     splits = splits if splits is not None else _splits(postings)
@@ -769,52 +794,57 @@ def _detail_account_sections(req: Request, cols: list[str], accounts: list[str],
         children[parent if parent in wanted else None].append(aid)
 
     def active(aid: str) -> bool:
-        return bool(by_account.get(aid)) or opening.get(aid, ZERO) != 0 or any(active(c) for c in children[aid])
+        return (bool(by_account.get(aid)) or any(opening.get(aid, (ZERO, ZERO)))
+                or any(active(c) for c in children[aid]))
 
-    amount_idx = cols.index("subt_nat_amount") if "subt_nat_amount" in cols else None
-    debit_idx = cols.index("debt_amt") if "debt_amt" in cols else None
-    credit_idx = cols.index("credit_amt") if "credit_amt" in cols else None
-    rbal_idx = cols.index("rbal_nat_amount") if "rbal_nat_amount" in cols else None
+    index = {c: i for i, c in enumerate(cols)}
     totals: dict[str, Decimal] = {}
 
-    def build(aid: str) -> tuple[dict, Decimal, Decimal, Decimal, bool]:
+    def build(aid: str) -> tuple[dict, dict[str, Decimal], bool]:
         sign = chart.natural_sign(aid)
         name = chart.name(aid)
         rows: list[dict] = []
-        running = opening.get(aid, ZERO) * sign
-        if running != 0 and budget.take():
+        open_nat, open_home = opening.get(aid, (ZERO, ZERO))
+        running = (open_nat * sign, open_home * sign)
+        if (open_nat or open_home) and budget.take():
             cells = [_cd("Beginning Balance")] + _blank(ncols - 1)
-            if rbal_idx is not None:
-                cells[rbal_idx] = _cd(money(running))
+            for col, v in (("rbal_nat_amount", running[0]), ("rbal_nat_home_amount", running[1])):
+                if col in index:
+                    cells[index[col]] = _cd(money(v))
             rows.append(_data(cells))
-        total, debits, credits, had = ZERO, ZERO, ZERO, False
-        complete = True
+        sums = dict.fromkeys(_SUM_COLUMNS, ZERO)
+        had, complete = False, True
         for p in by_account.get(aid, []):
             if not budget.take():
                 complete = False
                 break
-            running += p.amount * sign
-            total += p.amount * sign
-            debits += p.debit
-            credits += p.credit
+            nat = _nat_amount(req, p)
+            running = (running[0] + nat * sign, running[1] + p.amount * sign)
+            sums["subt_nat_amount"] += nat * sign
+            sums["subt_nat_home_amount"] += p.amount * sign
+            sums["debt_amt"] += max(nat, ZERO)
+            sums["credit_amt"] += max(-nat, ZERO)
+            sums["debt_home_amt"] += p.debit
+            sums["credit_home_amt"] += p.credit
             had = True
             rows.append(_data(_detail_cells(req, cols, p, sign, running, splits[id(p)])))
         for kid in sorted((c for c in children[aid] if active(c)), key=lambda c: account_sort_key(chart, c)):
             if not complete:
                 break
-            sec, t, d, c, h = build(kid)
+            sec, kid_sums, kid_had = build(kid)
             rows.append(sec)
             complete = "Summary" in sec
-            total, debits, credits, had = total + t, debits + d, credits + c, had or h
+            sums = {k: v + kid_sums[k] for k, v in sums.items()}
+            had = had or kid_had
         summary = None
         if complete:
             summary = [_cd(f"Total for {name}")] + _blank(ncols - 1)
             if had:
-                for idx, v in ((amount_idx, total), (debit_idx, debits), (credit_idx, credits)):
-                    if idx is not None:
-                        summary[idx] = _cd(money(v))
-        totals[aid] = total
-        return _section([_cd(name, aid)] + _blank(ncols - 1), rows, summary), total, debits, credits, had
+                for col, v in sums.items():
+                    if col in index:
+                        summary[index[col]] = _cd(money(v))
+        totals[aid] = sums["subt_nat_home_amount"]
+        return _section([_cd(name, aid)] + _blank(ncols - 1), rows, summary), sums, had
 
     out = []
     for aid in sorted((a for a in children[None] if active(a)), key=lambda a: account_sort_key(chart, a)):
@@ -841,14 +871,16 @@ def general_ledger(req: Request, store: Any) -> dict:
     # start of the fiscal year of start_date (earlier income is in retained earnings).
     fy = req.fy_start(req.start)
     re_id = chart.retained_earnings()
-    opening: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    opening: dict[str, tuple[Decimal, Decimal]] = defaultdict(lambda: (ZERO, ZERO))
     for p in req.postings:
         if p.txn_date >= req.start:
             continue
         if chart.is_balance_sheet(p.account_id) or p.txn_date >= fy:
-            opening[p.account_id] += p.amount
+            nat, home = opening[p.account_id]
+            opening[p.account_id] = (nat + _nat_amount(req, p), home + p.amount)
         else:
-            opening[re_id] += p.amount
+            nat, home = opening[re_id]  # retained earnings is a home-currency account
+            opening[re_id] = (nat + p.amount, home + p.amount)
     budget = _RowBudget(_row_limit(req, len(cols), store))
     rows, _ = _detail_account_sections(req, cols, list(chart.accounts), in_period, opening, budget)
     if budget.truncated:

@@ -126,7 +126,7 @@ def test_general_ledger_per_account_equals_trial_balance(demo):
     start = dt.date(last.year, 1, 1)
     gl = build_report(store, realm, "GeneralLedger", {
         "start_date": start.isoformat(), "end_date": last.isoformat(),
-        "columns": "tx_date,txn_type,account_name,subt_nat_amount,debt_amt,credit_amt,rbal_nat_amount"})
+        "columns": "tx_date,txn_type,account_name,subt_nat_home_amount,debt_home_amt,credit_home_amt,rbal_nat_home_amount"})
     assert not any(TRUNCATION_NOTICE in str(r) for r in gl["Rows"]["Row"][-1:])
     sums = defaultdict(Decimal)
     begin = defaultdict(Decimal)
@@ -193,3 +193,26 @@ def test_general_ledger_over_the_cap_on_the_demo_company(demo):
     cut = build_report(store, realm, "GeneralLedger", params, row_limit=500)
     assert cut["Rows"]["Row"][-1]["ColData"][0]["value"] == TRUNCATION_NOTICE
     assert sum(1 for _, r in _walk(cut["Rows"]) if r.get("type") == "Data") == 501
+
+
+def test_foreign_currency_accounts_show_their_own_currency(demo):
+    store, realm, led, first, last = demo
+    gl = build_report(store, realm, "GeneralLedger", {
+        "start_date": first.isoformat(), "end_date": last.isoformat(),
+        "columns": "tx_date,account_name,currency,exch_rate,nat_foreign_amount,subt_nat_amount,subt_nat_home_amount"})
+    foreign_accounts = {a for a, x in led.chart.accounts.items()
+                        if (x.get("CurrencyRef") or {}).get("value", "USD") != "USD"}
+    seen = 0
+    for _, r in _walk(gl["Rows"]):
+        if r.get("type") != "Data" or r["ColData"][0]["value"] == "Beginning Balance":
+            continue
+        c = [cell["value"] for cell in r["ColData"]]
+        account = r["ColData"][1]["id"]
+        foreign, nat, home = Decimal(c[4]), Decimal(c[5]), Decimal(c[6])
+        if account in foreign_accounts:
+            seen += 1
+            assert c[2] != "USD" and nat == foreign  # e.g. A/R - CAD keeps CAD amounts
+            assert abs(home - (foreign * Decimal(c[3])).quantize(Decimal("0.01"))) <= Decimal("0.01")
+        else:
+            assert nat == home
+    assert seen > 10

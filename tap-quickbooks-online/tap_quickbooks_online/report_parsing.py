@@ -153,17 +153,22 @@ def _col_index(cols: list[Column]) -> dict[str, int]:
 # --- GeneralLedger ---------------------------------------------------------------------------------
 
 #: Columns the tap asks for (``columns=`` parameter) on GeneralLedger requests.
+#: Home-currency amounts are the ``*_home_*`` columns; ``subt_nat_amount`` is in the account's own
+#: currency (differs for foreign-currency A/R, A/P and bank accounts), ``nat_foreign_amount`` in the
+#: transaction's currency.
 GL_COLUMNS = ["tx_date", "txn_type", "doc_num", "name", "memo", "split_acc", "account_name", "klass_name",
-              "dept_name", "subt_nat_amount", "debt_amt", "credit_amt", "nat_foreign_amount", "currency",
-              "exch_rate"]
+              "dept_name", "subt_nat_home_amount", "debt_home_amt", "credit_home_amt", "subt_nat_amount",
+              "nat_foreign_amount", "currency", "exch_rate"]
 
 
 def general_ledger_rows(report: dict, accounts: dict[str, dict] | None = None) -> t.Iterator[dict]:
     """One dict per GL posting (Beginning Balance rows and totals skipped).
 
-    ``amount`` is signed debit-positive (``debit - credit``); ``natural_amount`` is QBO's Amount
-    column (positive in the account's natural direction). ``accounts`` (Id → Account JSON) adds
-    the account's fully qualified name, type and classification.
+    ``amount`` (= ``home_amount``) is the home-currency amount, debit positive (``debit - credit``);
+    ``natural_amount`` is QBO's Amount column as sent: in the account's own currency and positive
+    in the account's natural direction; ``foreign_amount`` is in the transaction's currency, debit
+    positive. ``accounts`` (Id → Account JSON) adds the account's fully qualified name, type and
+    classification (and is needed to sign amounts when the report has no Debit/Credit columns).
     """
     cols = columns(report)
     ix = _col_index(cols)
@@ -182,17 +187,28 @@ def general_ledger_rows(report: dict, accounts: dict[str, dict] | None = None) -
             account_id = next((i for i in reversed(row.section_ids) if i), None)
         txn_label = row.value(ix["txn_type"]) if "txn_type" in ix else ""
         txn_id = row.id(ix["txn_type"]) if "txn_type" in ix else None
-        debit = amount(row.value(ix["debt_amt"])) if "debt_amt" in ix else None
-        credit = amount(row.value(ix["credit_amt"])) if "credit_amt" in ix else None
-        natural = amount(row.value(ix["subt_nat_amount"])) if "subt_nat_amount" in ix else None
-        signed = None
-        if "debt_amt" in ix and "credit_amt" in ix:  # a blank Debit/Credit cell is zero
-            debit, credit = debit or Decimal("0.00"), credit or Decimal("0.00")
-            signed = debit - credit
         acct = accounts.get(account_id or "", {})
-        if signed is None and natural is not None and acct.get("Classification"):
-            # QBO's Amount is positive in the account's natural direction (debit for assets/expenses)
-            signed = natural if acct["Classification"] in ("Asset", "Expense") else -natural
+        # home-currency debit/credit when asked for (GL_COLUMNS), else the account-currency ones
+        debit_col, credit_col = (("debt_home_amt", "credit_home_amt") if "debt_home_amt" in ix
+                                 else ("debt_amt", "credit_amt"))
+        debit = credit = signed = None
+        if debit_col in ix and credit_col in ix:  # a blank Debit/Credit cell is zero
+            debit = amount(row.value(ix[debit_col])) or Decimal("0.00")
+            credit = amount(row.value(ix[credit_col])) or Decimal("0.00")
+            signed = debit - credit
+        natural = amount(row.value(ix["subt_nat_amount"])) if "subt_nat_amount" in ix else None
+        home_natural = (amount(row.value(ix["subt_nat_home_amount"])) if "subt_nat_home_amount" in ix
+                        else natural)
+        # QBO's Amount columns are positive in the account's natural direction (debit for assets
+        # and expenses); the classification turns them into debit-positive amounts
+        nature = None
+        if acct.get("Classification"):
+            nature = 1 if acct["Classification"] in ("Asset", "Expense") else -1
+        if signed is None and home_natural is not None and nature is not None:
+            signed = home_natural * nature
+        foreign = amount(row.value(ix["nat_foreign_amount"])) if "nat_foreign_amount" in ix else None
+        if foreign is not None and nature is not None:
+            foreign = foreign * nature
         identity = (account_id, txn_label, txn_id, date)
         seen[identity] = seen.get(identity, 0) + 1
         split_id = row.id(ix["split_acc"]) if "split_acc" in ix else None
@@ -225,7 +241,7 @@ def general_ledger_rows(report: dict, accounts: dict[str, dict] | None = None) -
             "debit": debit,
             "credit": credit,
             "home_amount": signed,
-            "foreign_amount": amount(row.value(ix["nat_foreign_amount"])) if "nat_foreign_amount" in ix else None,
+            "foreign_amount": foreign,
             "currency": _nz(row.value(ix["currency"])) if "currency" in ix else None,
             "exchange_rate": _rate(row.value(ix["exch_rate"])) if "exch_rate" in ix else None,
         }
