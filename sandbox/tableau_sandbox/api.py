@@ -437,6 +437,24 @@ async def publish_datasource(ctx: Ctx) -> Response:
         raise errors.bad_request(f"datasourceType must be one of {', '.join(DATASOURCE_TYPES)}.")
 
     work = ctx.store.data_dir / "work" / f"{new_id()}.{ext}"
+    if file_part is not None and not upload_id:
+        limit = ctx.store.limits["single_request_max_bytes"]
+        if limit is not None and len(file_part.data) > limit:
+            raise ApiError(413, "413000", "Request Entity Too Large",
+                           f"Files over {limit // MB} MB must be published with fileUploads (chunked).")
+        await run_in_threadpool(work.write_bytes, file_part.data)  # big writes stay off the event loop
+    handed_to_job: list[bool] = []
+    try:
+        return await _publish_checked(ctx, del_, project_id, upload_id, file_part, work, ext, overwrite, append,
+                                      as_job, handed_to_job)
+    finally:
+        if not handed_to_job and work.exists():  # an asJob publish job owns (and removes) the file
+            work.unlink()
+
+
+async def _publish_checked(ctx: Ctx, del_: ET.Element, project_id: str | None, upload_id: str | None, file_part,
+                           work: Path, ext: str, overwrite: bool, append: bool, as_job: bool,
+                           handed_to_job: list[bool]) -> Response:
     with ctx.store.lock:
         if project_id is None:
             project_id = next(p.id for p in ctx.store.projects.values()
@@ -451,17 +469,10 @@ async def publish_datasource(ctx: Ctx) -> Response:
             shutil.move(upload.path, work)
         elif file_part is None:
             raise errors.bad_request("The tableau_datasource part (or an uploadSessionId) is required.", "400011")
-        else:
-            limit = ctx.store.limits["single_request_max_bytes"]
-            if limit is not None and len(file_part.data) > limit:
-                raise ApiError(413, "413000", "Request Entity Too Large",
-                               f"Files over {limit // MB} MB must be published with fileUploads (chunked).")
-            work.write_bytes(file_part.data)
         existing = next((d for d in ctx.store.datasources.values()
                          if d.site_id == ctx.site.id and d.project_id == project_id
                          and d.name.lower() == del_.get("name", "").lower()), None)
         if existing is not None and not (overwrite or append):
-            work.unlink(missing_ok=True)
             raise errors.conflict(errors.CONFLICT_NAME,
                                   f"A data source named '{existing.name}' already exists in the project. "
                                   "Use overwrite=true to replace it.")
@@ -470,6 +481,7 @@ async def publish_datasource(ctx: Ctx) -> Response:
     if as_job:
         job = ctx.sb.runner.new_job(ctx.site.id, "PublishDatasource", "publishDatasourceJob")
         site_id, user_id = ctx.site.id, ctx.session.user_id
+        handed_to_job.append(True)
         ctx.sb.runner.submit(job, lambda j: _store_published(ctx.sb, site_id, user_id, spec, j))
         root = ctx.root()
         job_el(root, ctx.store, job)
@@ -559,11 +571,15 @@ async def append_upload(ctx: Ctx) -> Response:
     chunk = parts.get("tableau_file")
     if chunk is None:
         raise errors.bad_request("The tableau_file part is missing.", "400011")
-    with ctx.store.lock:
-        with open(up.path, "ab") as fh:
-            fh.write(chunk.data)
-        up.size += len(chunk.data)
-        size_mb = -(-up.size // MB)
+    def append() -> int:
+        with ctx.sb.hyper.file_lock(up.path):  # chunks of one session are appended in arrival order
+            with open(up.path, "ab") as fh:
+                fh.write(chunk.data)
+            with ctx.store.lock:
+                up.size += len(chunk.data)
+                return up.size
+
+    size_mb = -(-(await run_in_threadpool(append)) // MB)
     root = ctx.root()
     sub(root, "fileUpload", {"uploadSessionId": up.id, "fileSize": size_mb})
     return ctx.xml(root)

@@ -185,6 +185,9 @@ class HyperService:
                 with self._connect(tgt=work, src=source) as conn:
                     conn.execute_command("BEGIN TRANSACTION")
                     existing = {(t.schema_name.name.unescaped, t.name.unescaped) for t in self._tables(conn, "tgt")}
+                    if len(existing) > 1:
+                        raise ApiError(400, "400000", "Bad Request", "Cannot append: the data source is a "
+                                       "multiple-tables extract; Tableau only appends to single-table extracts.")
                     for src_table in self._tables(conn, "src"):
                         schema, name = src_table.schema_name.name.unescaped, src_table.name.unescaped
                         if (schema, name) not in existing:

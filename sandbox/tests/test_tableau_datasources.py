@@ -75,6 +75,9 @@ def test_publish_modes_list_and_get(tableau_sandbox_factory, flavor, orders, tmp
     with pytest.raises(ServerResponseError) as err:
         server.datasources.publish(TSC.DatasourceItem(project.id, name="Orders"), orders, "CreateNew")
     assert err.value.code == "409004"
+    with pytest.raises(ServerResponseError):
+        server.datasources.publish(TSC.DatasourceItem(project.id, name="Orders"), orders, "CreateNew", as_job=True)
+    assert list((sb.sandbox.store.data_dir / "work").iterdir()) == []  # rejected uploads leave nothing behind
 
     more = write_hyper(tmp_path / "more.hyper", COLUMNS, [(3, "c", D("1.25"))])
     same = server.datasources.publish(TSC.DatasourceItem(project.id, name="Orders"), more, "Append")
@@ -222,3 +225,14 @@ def test_tags_and_users(tableau_sandbox, orders):
     me = server.users.get_by_id(server.user_id)
     assert me.name == tableau_sandbox.credentials()["connected_app"]["username"] and me.site_role == "Creator"
     assert [u.id for u in server.users.get()[0]] == [server.user_id]
+
+
+def test_append_to_a_multi_table_extract_is_refused(tableau_sandbox, tmp_path):
+    server, project = sign_in(tableau_sandbox)
+    multi = write_hyper(tmp_path / "multi.hyper", COLUMNS, [(1, "a", D("1.00"))],
+                        extra_tables={("Extract", "Lines"): ([("id", SqlType.big_int())], [(1,)])})
+    ds = server.datasources.publish(TSC.DatasourceItem(project.id, name="Multi"), multi, "CreateNew")
+    with pytest.raises(ServerResponseError) as err:
+        server.datasources.publish(TSC.DatasourceItem(project.id, name="Multi"), multi, "Append")
+    assert err.value.code == "400000" and "multiple-tables" in err.value.detail
+    assert len(tableau_sandbox.rows(ds.id, "Extract", "Lines")["rows"]) == 1
