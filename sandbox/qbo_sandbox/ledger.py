@@ -89,7 +89,7 @@ class Ref:
     type: str = ""  # Customer, Vendor, Employee, or "" when unknown
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Posting:
     txn_type: str  # QBO entity name: Invoice, Bill, Purchase, …
     txn_id: str

@@ -407,6 +407,43 @@ def test_aged_receivables_buckets_equal_open_balances():
     assert earlier["Total"] == Decimal("100.00") + Decimal("250.00") + Decimal("40.00") - Decimal("30.00")
 
 
+def test_cash_basis_income_follows_payments():
+    store = FakeStore(_aging_company(), today=dt.date(2023, 4, 15))
+    params = {"start_date": "2023-01-01", "end_date": "2023-04-15"}
+    accrual = build_report(store, "1", "ProfitAndLoss", params)
+    cash = build_report(store, "1", "ProfitAndLoss", dict(params, accounting_method="Cash"))
+    # accrual: invoices 100 + 250 + 40 less the 30 credit memo
+    assert _summary_value(accrual, "Income") == Decimal("360.00")
+    # cash: payment 5 settles 200 of invoice 2, all of invoice 3 and 20 of the credit memo
+    assert _summary_value(cash, "Income") == Decimal("200.00") + Decimal("40.00") - Decimal("20.00")
+    by_month = build_report(store, "1", "ProfitAndLoss", dict(params, accounting_method="Cash",
+                                                              summarize_column_by="Month"))
+    titles = [c["ColTitle"] for c in by_month["Columns"]["Column"]]
+    assert titles == ["", "Jan 2023", "Feb 2023", "Mar 2023", "Apr 2023", "Total"]
+    assert _summary_value(by_month, "Income", 3) == Decimal("220.00")  # all in March, the payment's month
+    assert _summary_value(by_month, "Income", 1) == 0
+    # the bill paid 500 of 900 in January: cash-basis rent is 500
+    assert _summary_value(cash, "Expenses") == Decimal("500.00")
+    assert _summary_value(accrual, "Expenses") == 0  # the bill itself is dated in 2022
+
+
+@pytest.mark.parametrize("by", ["Month", "Quarter", "Year", "Week", "Days"])
+def test_period_columns_tile_the_range_and_add_up(store, by):
+    params = {"start_date": "2023-02-01", "end_date": "2023-03-31"}
+    total = build_report(store, "1", "ProfitAndLoss", params)
+    rep = build_report(store, "1", "ProfitAndLoss", dict(params, summarize_column_by=by))
+    cols = rep["Columns"]["Column"]
+    meta = [{m["Name"]: m["Value"] for m in c["MetaData"]} for c in cols[1:]]
+    periods = [m for m in meta if "StartDate" in m]
+    assert periods[0]["StartDate"] == "2023-02-01" and periods[-1]["EndDate"] == "2023-03-31"
+    for a, b in zip(periods, periods[1:]):
+        assert dt.date.fromisoformat(b["StartDate"]) == dt.date.fromisoformat(a["EndDate"]) + dt.timedelta(days=1)
+    n = len(periods)
+    assert cols[-1]["ColTitle"] == "Total" and len(cols) == n + 2
+    assert sum((_summary_value(rep, "NetIncome", c) for c in range(1, n + 1)), Decimal(0)) == \
+        _summary_value(total, "NetIncome") == _summary_value(rep, "NetIncome", n + 1)
+
+
 def test_aged_payables_buckets_equal_open_bills():
     store = FakeStore(_aging_company(), today=dt.date(2023, 4, 15))
     t = _aging_totals(build_report(store, "1", "AgedPayables", {}))
