@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import requests
 import tableauserverclient as TSC
-from tableauserverclient.server.endpoint.exceptions import InternalServerError, ServerResponseError
+from tableauserverclient.server.endpoint.exceptions import FailedSignInError, InternalServerError, ServerResponseError
 
 NS = {"t": "http://tableau.com/api"}
 
@@ -128,3 +128,60 @@ def test_cli_serve_prints_ready_line_and_serves():
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_control_schedules_state_and_job_release(tableau_sandbox_factory, tmp_path):
+    from decimal import Decimal
+
+    from tableauhyperapi import SqlType
+
+    from tableau_sandbox.testing import write_hyper
+
+    sb = tableau_sandbox_factory("server")
+    server = sign_in(sb)
+    made = sb.control("POST", "/_sandbox/schedules", json={"name": "Nightly QBO", "frequency": "Daily"})
+    assert made["id"] in {s.id for s in server.schedules.get()[0]}
+    state = sb.control("GET", "/_sandbox/state")
+    assert state["flavor"] == "server" and state["user"]["name"] == sb.credentials()["connected_app"]["username"]
+    project_id = next(p["id"] for p in state["projects"] if p["name"] == sb.credentials()["project"])
+    path = write_hyper(tmp_path / "a.hyper", [("id", SqlType.big_int()), ("x", SqlType.numeric(5, 2))],
+                       [(1, Decimal("1.50"))])
+    ds = server.datasources.publish(TSC.DatasourceItem(project_id, name="A"), path, "CreateNew")
+    task = sb.control("POST", "/_sandbox/tasks", json={"datasource_id": ds.id, "schedule_id": made["id"]})
+    assert server.tasks.get_by_id(task["id"]).schedule_id == made["id"]
+    sb.control("POST", "/_sandbox/faults", json={"jobs": {"hold": True}})
+    first, second = server.datasources.refresh(ds), None
+    wb = sb.control("POST", "/_sandbox/workbooks", json={"name": "W", "datasource_ids": [ds.id]})
+    second = server.workbooks.refresh(wb["id"])
+    assert sb.control("POST", "/_sandbox/jobs/release", json={"job_id": first.id})["released"] == 1
+    assert server.jobs.wait_for_job(first).finish_code == 0
+    assert server.jobs.get_by_id(second.id).started_at is None  # still held
+    assert sb.control("POST", "/_sandbox/jobs/release", json={})["released"] == 1
+    assert server.jobs.wait_for_job(second).finish_code == 0
+    assert sb.control("GET", "/_sandbox/state")["datasources"][0]["last_refreshed_at"] is not None
+
+    cloud = tableau_sandbox_factory("cloud")
+    r = requests.post(cloud.base_url + "/_sandbox/schedules", json={"name": "x"}, timeout=10)
+    assert r.status_code == 409
+
+
+def test_clock_control(tableau_sandbox):
+    from datetime import datetime
+    now = tableau_sandbox.control("GET", "/_sandbox/clock")["now"]
+    moved = tableau_sandbox.control("POST", "/_sandbox/clock", json={"set": "2030-01-01T00:00:00Z"})["now"]
+    assert moved == "2030-01-01T00:00:00Z"
+    later = tableau_sandbox.control("POST", "/_sandbox/clock", json={"advance_seconds": 90})["now"]
+    assert later == "2030-01-01T00:01:30Z"
+    back = tableau_sandbox.control("POST", "/_sandbox/clock", json={"reset": True})["now"]
+    assert abs(datetime.fromisoformat(back.replace("Z", "+00:00")) - datetime.fromisoformat(
+        now.replace("Z", "+00:00"))).total_seconds() < 120
+    server = sign_in(tableau_sandbox)
+    tableau_sandbox.control("POST", "/_sandbox/clock", json={"set": "2031-05-05T05:05:05Z"})
+    with pytest.raises(FailedSignInError):  # years later, the old session has long expired
+        server.projects.get()
+    server = sign_in(tableau_sandbox)
+    created = server.projects.create(TSC.ProjectItem("dated"))
+    r = requests.get(f"{tableau_sandbox.base_url}/api/3.25/sites/{server.site_id}/projects?filter=name:eq:dated",
+                     headers={"X-Tableau-Auth": server.auth_token}, timeout=10)
+    el = ET.fromstring(r.content).find("t:projects/t:project", NS)
+    assert el.get("id") == created.id and el.get("createdAt").startswith("2031-05-05T05:05")
