@@ -53,7 +53,7 @@ def test_cdc_window_limits_and_unsupported(qbo_sandbox):
     objs = est["CDCResponse"][0]["QueryResponse"][0][g.entity_of(i)]
     assert objs[0] == {"domain": "QBO", "status": "Deleted", "Id": g.txn_id(i),
                        "MetaData": {"LastUpdatedTime": qbo_timestamp(g.deleted_time(i))}}
-    sb.control("POST", "/_sandbox/clock", json={"set": realm.company.end + 7200})
+    sb.control("POST", "/_sandbox/clock", json={"set": realm.company.end + 3700})
     old = api.get("/cdc", entities="Invoice", changedSince=_since(sb, days=31))
     assert old.status_code == 400 and "older than" in old.json()["Fault"]["Error"][0]["Detail"]
     for ent in ("TimeActivity", "TaxAgency", "TaxCode", "TaxRate"):
