@@ -25,7 +25,7 @@ import dataclasses
 import datetime as dt
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -595,6 +595,3 @@ def _check_balanced(posts: list[Posting], entity: str, tid: str) -> None:
     if total != 0:
         raise LedgerImbalance(f"cash-basis {entity} {tid} does not balance (off by {total})")
 
-
-def iter_accounts_sorted(chart: Chart) -> Iterator[str]:
-    yield from sorted(chart.accounts, key=_id_sort_key)

@@ -449,19 +449,15 @@ PNL_GROUPS = [  # (group, header, summary, account types, sign in net income)
 _ALWAYS_PNL = {"Income", "Expenses"}
 
 
-def _pnl_rows(req: Request, values: dict[str, list[Decimal]], ncols: int,
-              group_rows: Callable[[str, tuple[str, ...]], tuple[list[dict], list[Decimal]]] | None = None,
-              ) -> tuple[list[dict], list[Decimal], bool]:
+def _pnl_rows(req: Request, values: dict[str, list[Decimal]], ncols: int) -> tuple[list[dict], list[Decimal], bool]:
+    """P&L sections from debit-positive account values per column (QBO's group order)."""
     chart = req.chart
     natural = _natural(chart, values)
     rows: list[dict] = []
     totals: dict[str, list[Decimal]] = {}
     has_data = False
     for group, header, summary, types, _sign in PNL_GROUPS:
-        if group_rows is not None:
-            sub, total = group_rows(group, types)
-        else:
-            sub, total = _account_tree_rows(chart, _by_type(chart, types), natural, ncols)
+        sub, total = _account_tree_rows(chart, _by_type(chart, types), natural, ncols)
         totals[group] = total
         has_data = has_data or bool(sub)
         if sub or group in _ALWAYS_PNL:
@@ -482,15 +478,6 @@ def _pnl_rows(req: Request, values: dict[str, list[Decimal]], ncols: int,
     rows.append(_section(None, None, [_cd("Net Income")] + [_cd(money(v) if has_data else "") for v in net],
                          "NetIncome"))
     return rows, net, has_data
-
-
-def net_income(chart: Chart, postings: Iterable[Posting], start: dt.date | None, end: dt.date) -> Decimal:
-    """Credit-positive sum of income-statement postings in [start, end]."""
-    total = ZERO
-    for p in postings:
-        if p.txn_date <= end and (start is None or p.txn_date >= start) and not chart.is_balance_sheet(p.account_id):
-            total -= p.amount
-    return total
 
 
 def profit_and_loss(req: Request) -> dict:

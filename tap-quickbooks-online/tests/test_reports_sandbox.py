@@ -2,7 +2,6 @@
 split in halves when QBO answers "Unable to display more data" or 504, with the same rows."""
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
@@ -32,9 +31,14 @@ def _tap(sb, tmp_path, **extra):
 
 
 def _read(tap, name, realm_id):
+    """The stream's rows for one realm, after checking the realm tombstone that leads them."""
     stream = tap.streams[name]
     stream.backoff_base_seconds = 0.01
-    return stream, list(stream.get_records({"realm_id": realm_id}))
+    tombstone, *rows = stream.get_records({"realm_id": realm_id})
+    assert tombstone["realm_id"] == realm_id and tombstone["_sdc_deleted_at"]
+    assert tombstone["report_window"] is None and tombstone["row_key"] is None
+    assert all(row["row_key"] for row in rows)
+    return stream, rows
 
 
 @pytest.fixture(scope="module")
