@@ -120,6 +120,8 @@ def build_delta(hyper: HyperProcess, changes: Iterable[TableChange], delta_path:
     result = DeltaFile(delta_path)
     with _open_output(hyper, delta_path) as conn:
         for index, change in enumerate(changes):
+            if not change.touched_scopes:
+                continue  # nothing of this table changed: no scan, no actions
             alias = f"local{index}"
             conn.catalog.attach_database(change.local_path, alias=alias)
             local = local_table(conn, alias, change.stream)
@@ -130,15 +132,14 @@ def build_delta(hyper: HyperProcess, changes: Iterable[TableChange], delta_path:
             upserts = TableName(OUT, DELTA_SCHEMA, f"{prefix}_upserts")
             deletes = TableName(OUT, DELTA_SCHEMA, f"{prefix}_deletes")
 
-            # The touched scope keys, as text (the audit trail stores key values as text).
-            touched = TableName(f"touched_{index}")
+            # The touched scope keys arrive as text (the audit trail's JSON); typed like the local
+            # columns once, so the joins below are plain equi-joins on native types.
             scope = change.scope_columns
+            raw, touched = TableName(f"raw_{index}"), TableName(f"touched_{index}")
             conn.execute_command(
-                f"CREATE TEMPORARY TABLE {touched} ("
-                + ", ".join(f"{escape_name(c)} TEXT" for c in scope)
-                + ")"
+                f"CREATE TEMPORARY TABLE {raw} (" + ", ".join(f"{escape_name(c)} TEXT" for c in scope) + ")"
             )
-            with Inserter(conn, touched) as inserter:
+            with Inserter(conn, raw) as inserter:
                 seen: set[tuple[Any, ...]] = set()
                 for key in change.touched_scopes:
                     key = tuple(None if v is None else str(v) for v in key)
@@ -146,10 +147,12 @@ def build_delta(hyper: HyperProcess, changes: Iterable[TableChange], delta_path:
                         seen.add(key)
                         inserter.add_row(list(key))
                 inserter.execute()
-
-            join = " AND ".join(
-                f"CAST(l.{escape_name(c)} AS TEXT) IS NOT DISTINCT FROM t.{escape_name(c)}" for c in scope
+            conn.execute_command(
+                f"CREATE TEMPORARY TABLE {touched} AS SELECT DISTINCT "
+                + ", ".join(f"CAST({escape_name(c)} AS {types[c]}) AS {escape_name(c)}" for c in scope)
+                + f" FROM {raw}"
             )
+            join = " AND ".join(f"l.{escape_name(c)} = t.{escape_name(c)}" for c in scope)
             conn.catalog.create_table(TableDefinition(upserts, local_def.columns))
             upserted = conn.execute_command(
                 f"INSERT INTO {upserts} SELECT l.* FROM {local} l WHERE EXISTS (SELECT 1 FROM {touched} t WHERE {join})"
@@ -159,9 +162,9 @@ def build_delta(hyper: HyperProcess, changes: Iterable[TableChange], delta_path:
             )
             if change.replace_scope:
                 delete_filter = "TRUE"  # every touched parent loses its old rows first
-            else:  # only scopes gone from the local table
-                delete_filter = f"NOT EXISTS (SELECT 1 FROM {local} l WHERE {join})"
-            cols = ", ".join(f"CAST(t.{escape_name(c)} AS {types[c]})" for c in scope)
+            else:  # only scopes gone from the local table: not among the (small) upserts just selected
+                delete_filter = f"NOT EXISTS (SELECT 1 FROM {upserts} l WHERE {join})"
+            cols = ", ".join(f"t.{escape_name(c)}" for c in scope)
             deleted = conn.execute_command(f"INSERT INTO {deletes} SELECT {cols} FROM {touched} t WHERE {delete_filter}")
 
             target = {"target-schema": target_table[0], "target-table": target_table[1]}
@@ -178,6 +181,7 @@ def build_delta(hyper: HyperProcess, changes: Iterable[TableChange], delta_path:
             result.rows_upserted += upserted
             result.rows_deleted += deleted
             conn.execute_command(f"DROP TABLE {touched}")
+            conn.execute_command(f"DROP TABLE {raw}")
             conn.catalog.detach_database(alias)
     return result
 

@@ -137,7 +137,7 @@ class Publisher:
                 for unit in units:
                     result, datasource = self._publish_unit(session, hyper, tmp, project, unit, run_id)
                     report.results.append(result)
-                    if datasource is not None and result.outcome != "failed":
+                    if datasource is not None and result.outcome == "succeeded":  # skipped: nothing new
                         published.append((unit, datasource))
                 self._refresh(session, project, published, report, run_id)
         except PublishError as exc:

@@ -69,7 +69,11 @@ PUBLISH_SETTINGS = th.PropertiesList(
         th.StringType,
         default="QBO {stream}",
         title="Datasource name template",
-        description="Published datasource name per stream; `{stream}` is replaced by the stream name.",
+        description=(
+            "Published datasource name per stream; `{stream}` is replaced by the stream name. A name "
+            "without `{stream}` publishes every stream into one multi-table datasource (table "
+            "`Extract.<stream>` each)."
+        ),
     ),
     th.Property(
         "publish_mode",
@@ -107,7 +111,10 @@ PUBLISH_SETTINGS = th.PropertiesList(
         th.BooleanType,
         default=True,
         title="Wait for jobs",
-        description="Wait for publish/update/refresh jobs and record their outcome.",
+        description=(
+            "Wait for refresh jobs and record their outcome. Publish and update-data jobs are always "
+            "awaited: a run's changes count as published only once Tableau applied them."
+        ),
     ),
     th.Property("job_timeout_seconds", th.IntegerType, default=1800, title="Job timeout (seconds)"),
     th.Property(
