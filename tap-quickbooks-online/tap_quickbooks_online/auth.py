@@ -4,9 +4,19 @@
 from tap_quickbooks_online.auth import TokenManager, ReauthorizationRequired
 tm = TokenManager(config, logger)   # thread-safe, shared by all streams
 tm.access_token(realm_id)           # valid access token, refreshed when < 5 min are left
-tm.invalidate(realm_id)             # after a 401 (fault code 3200): refresh on the next call
+tm.invalidate(realm_id, rejected_token=None)  # after a 401 (code 3200): refresh on the next call;
+                                    # with the rejected token, a token another thread already
+                                    # replaced it with is kept (no second refresh)
 tm.realm_ids()                      # realms of the config (`realm_ids`, `realms`) + the token store
+tm.revoke(realm_id)                 # revoke the grant at Intuit and drop it from the store
 ```
+Errors: `ReauthorizationRequired` (no usable refresh token: message names the realm and says to run
+`tap-quickbooks-online authorize`), `InvalidClientCredentials`, `OAuthError` (their base; a
+`singer_sdk.exceptions.FatalAPIError`), `TokenConfigError` (bad `refresh_token`/`realms` config),
+`token_store.TokenStoreError`. None of their messages contains a secret.
+
+Config: `client_id`, `client_secret`, `refresh_token` (+ exactly one id in `realm_ids`), or
+`realms: [{realm_id, refresh_token}]`, `oauth_base_url`, `token_store`, `user_agent`.
 
 How tokens flow
 * Intuit access tokens live 1 hour; refresh tokens rotate (a refresh may return a new refresh
