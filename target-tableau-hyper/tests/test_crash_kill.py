@@ -188,7 +188,7 @@ def test_kill_nine_at_random_points_then_rerun_gives_exact_source_data(tmp_path)
     kills = 0
     with HyperProcess(Telemetry.DO_NOT_SEND_USAGE_DATA_TO_TABLEAU, parameters={"log_config": ""}) as hp:
         for attempt in range(7):
-            states, rc = run_once(config, schema_lines + messages[resume:], kill_after=rnd.uniform(1.0, 5.0))
+            states, rc = run_once(config, schema_lines + messages[resume:], kill_after=rnd.uniform(1.5, 8.0))
             kills += rc == -signal.SIGKILL
             tables = read_tables(hp, out_dir)  # every file opens after the kill
             for stream, rows in tables.items():
