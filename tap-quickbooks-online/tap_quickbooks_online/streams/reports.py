@@ -17,9 +17,12 @@ Replace semantics (full refresh per window)
     split into) and the key is ``["realm_id", "report_window", "row_key"]`` where ``row_key`` is
     deterministic within the window (GL: account + transaction type + id + date + occurrence;
     summary reports: period + section path + label). A re-run with the same settings therefore
-    upserts the same keys, replacing the previous values. Rows that vanish (a deleted
-    transaction) are not deleted by an upsert: a target that must drop them should delete a
-    window's rows before loading it again (rows of one window arrive together).
+    upserts the same keys. Rows that vanish (a deleted or voided transaction) would survive an
+    upsert, so every report stream uses the parent-scoped replace of docs/architecture.md with
+    the realm as the parent: the schema says ``"x-parent-key": ["realm_id"]`` and, before a
+    realm's rows, the stream emits a tombstone (``realm_id`` set, ``report_window``/``row_key``
+    null, ``_sdc_deleted_at`` set). The target then drops the realm's previous report rows and
+    keeps exactly this run's, so Tableau never sums a stale GL row.
     The aging reports are snapshots "as of" the run date: ``report_window`` is that date.
 
 Drill-down
@@ -53,11 +56,12 @@ class ReportWindowTooLarge(Exception):
 
 
 def _schema(properties: dict[str, dict], keys: list[str]) -> dict:
-    props = {"realm_id": KEY_STRING, "report_window": KEY_STRING, "row_key": KEY_STRING,
+    # report_window and row_key are null only in the realm tombstone (see "Replace semantics").
+    props = {"realm_id": KEY_STRING, "report_window": STRING, "row_key": STRING,
              "window_start": DATE, "window_end": DATE, "accounting_method": STRING}
     props.update(properties)
     props["_sdc_deleted_at"] = {"type": ["string", "null"], "format": "date-time"}
-    return {"type": "object", "properties": props, "required": keys}
+    return {"type": "object", "properties": props, "required": keys[:1]}
 
 
 # --- windows --------------------------------------------------------------------------------------
@@ -187,9 +191,18 @@ class ReportStream(QuickBooksStream):
             yield from self.fetch_window(realm_id, a, b, depth + 1)
 
     # records -----------------------------------------------------------------------------------
+    def _generate_schema_messages(self) -> t.Iterator[t.Any]:
+        # The SDK's catalog round-trip drops unknown schema keywords; the target needs this one.
+        for message in super()._generate_schema_messages():
+            message.schema = {**message.schema, "x-parent-key": ["realm_id"]}
+            yield message
+
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         realm_id = (context or {})["realm_id"]
         self.prepare(realm_id)
+        # Replace, not upsert: the realm's earlier rows go, this run's rows follow.
+        yield {"realm_id": realm_id, "report_window": None, "row_key": None,
+               "_sdc_deleted_at": dt.datetime.now(dt.timezone.utc).isoformat()}
         for w_start, w_end in self.windows(realm_id):
             window = f"{w_start.isoformat()}..{w_end.isoformat()}"
             for _a, _b, report in self.fetch_window(realm_id, w_start, w_end):
