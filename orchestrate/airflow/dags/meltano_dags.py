@@ -57,6 +57,8 @@ def default_args() -> dict:
 
 def build_dags() -> dict[str, DAG]:
     settings = GeneratorSettings.from_env()
+    # A single-slot pool shared by every task keeps loads into the same output strictly one at a time.
+    pool = {"pool": os.environ["MELTANO_AIRFLOW_POOL"]} if os.environ.get("MELTANO_AIRFLOW_POOL") else {}
     dags: dict[str, DAG] = {}
     for spec in build_dag_specs(load_schedules(settings), settings):
         dag = DAG(
@@ -78,6 +80,7 @@ def build_dags() -> dict[str, DAG]:
                     env=dict(task.env),
                     append_env=True,  # keep PATH, MELTANO_*, TAP_*/TARGET_* secrets from the worker
                     cwd=str(settings.project_root),
+                    **pool,
                 )
                 for task in spec.tasks
             }
