@@ -52,7 +52,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def setup(qbo_sandbox, tmp_path):
+def consent_env(qbo_sandbox, tmp_path):
     sb = qbo_sandbox
     redirect = f"http://localhost:{free_port()}/callback"
     sb.control("POST", "/_sandbox/oauth", json={"add_redirect_uri": redirect})
@@ -93,8 +93,8 @@ def consent(sb, url: str, realm_index: int, decision: str) -> tuple[str, request
     return location, requests.get(location, timeout=30)
 
 
-def test_authorize_adds_realms_one_at_a_time(setup):
-    sb, config, config_file = setup
+def test_authorize_adds_realms_one_at_a_time(consent_env):
+    sb, config, config_file = consent_env
     realms = sb.realm_ids()
     proc, url = start_cli(config_file)
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
@@ -133,8 +133,8 @@ def test_authorize_adds_realms_one_at_a_time(setup):
     assert tm.access_token(realms[0]) == store.load(realms[0]).access_token
 
 
-def test_authorized_token_beats_older_config_seed(setup):
-    sb, config, config_file = setup
+def test_authorized_token_beats_older_config_seed(consent_env):
+    sb, config, config_file = consent_env
     creds = sb.credentials()
     realm = creds["realms"][0]["realm_id"]
     seeded = {**config, "realms": [{"realm_id": realm, "refresh_token": creds["realms"][0]["refresh_token"]}]}
@@ -150,8 +150,8 @@ def test_authorized_token_beats_older_config_seed(setup):
     assert tm.refresh_count == 1
 
 
-def test_denied_consent_fails_cleanly(setup):
-    sb, config, config_file = setup
+def test_denied_consent_fails_cleanly(consent_env):
+    sb, config, config_file = consent_env
     proc, url = start_cli(config_file)
     _, landing = consent(sb, url, 0, "deny")
     out, err = proc.communicate(timeout=60)
@@ -159,8 +159,8 @@ def test_denied_consent_fails_cleanly(setup):
     assert open_token_store(config["token_store"]).realm_ids() == []
 
 
-def test_unregistered_redirect_is_refused_by_the_consent_page(setup, tmp_path):
-    sb, config, config_file = setup
+def test_unregistered_redirect_is_refused_by_the_consent_page(consent_env, tmp_path):
+    sb, config, config_file = consent_env
     other = {**config, "redirect_uri": f"http://localhost:{free_port()}/elsewhere"}
     config_file.write_text(json.dumps(other))
     proc, url = start_cli(config_file)
@@ -170,8 +170,8 @@ def test_unregistered_redirect_is_refused_by_the_consent_page(setup, tmp_path):
     proc.communicate()
 
 
-def test_list_and_revoke_commands(setup, capsys):
-    sb, config, config_file = setup
+def test_list_and_revoke_commands(consent_env, capsys):
+    sb, config, config_file = consent_env
     proc, url = start_cli(config_file)
     consent(sb, url, 0, "approve")
     assert proc.wait(timeout=60) == 0
