@@ -135,3 +135,26 @@ def test_summary_report_streams(sandbox, tmp_path, first_year):
     for rows in (bs, cf, ar, ap):
         keys = [(r["realm_id"], r["report_window"], r["row_key"]) for r in rows]
         assert len(set(keys)) == len(keys)
+
+
+def test_a_timeout_splits_the_window(sandbox, tmp_path, first_year, monkeypatch):
+    from tap_quickbooks_online.streams.reports import TrialBalanceStream
+
+    settings = {"report_start_date": f"{first_year}-01-01", "report_window_months": 24}
+    tap, realm_id = _tap(sandbox, tmp_path, **settings)
+    _read(tap, "trial_balance", realm_id)  # the sandbox's ledger is now cached: answers are quick
+    # only the delayed answer may exceed the client timeout (with a wide margin on a busy machine)
+    monkeypatch.setattr(TrialBalanceStream, "timeout", property(lambda self: 4))
+    sandbox.control("POST", "/_sandbox/faults", json={"kind": "slow", "delay_s": 10, "count": 1,
+                                                      "path": "reports/TrialBalance"})
+    try:
+        tap2, _ = _tap(sandbox, tmp_path, **settings)
+        stream, rows = _read(tap2, "trial_balance", realm_id)
+    finally:
+        sandbox.control("DELETE", "/_sandbox/faults")
+    assert stream.window_splits >= 1
+    # each part is a trial balance of its own that nets to zero
+    parts = defaultdict(Decimal)
+    for r in rows:
+        parts[r["as_of"]] += r["balance"]
+    assert len(parts) >= 2 and set(parts.values()) == {ZERO}
