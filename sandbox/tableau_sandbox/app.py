@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tableau_sandbox import api, control
+from tableau_sandbox import control, rest
 from tableau_sandbox.faults import ConcurrencyLimiter, HttpFaults
 from tableau_sandbox.flavors import get_flavor
 from tableau_sandbox.hyperfiles import HyperService
@@ -50,7 +50,7 @@ async def _method_not_allowed(request: Request, exc) -> Response:
 
 def create_app(flavor: str = "server", data_dir: Path | None = None) -> Starlette:
     sandbox = Sandbox(flavor, data_dir)
-    routes: list[Route] = api.routes() + control.routes()
+    routes: list[Route] = rest.routes() + control.routes()
 
     @contextlib.asynccontextmanager
     async def lifespan(app):

@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from tableau_sandbox import api
+from tableau_sandbox.rest.tasks import add_schedule, add_task
+from tableau_sandbox.rest.workbooks import create_workbook as make_workbook
 from tableau_sandbox.clock import iso
 from tableau_sandbox.webhooks import EVENTS
 
@@ -160,7 +161,7 @@ async def create_workbook(request: Request) -> Response:
     missing = [d for d in ds_ids if d not in store.datasources]
     if missing:
         raise ValueError(f"unknown datasource_ids {missing}")
-    wb = api.create_workbook(sb, store.site.id, store.user.id, data["name"], project_id, ds_ids)
+    wb = make_workbook(sb, store.site.id, store.user.id, data["name"], project_id, ds_ids)
     return JSONResponse({"id": wb.id, "name": wb.name, "datasource_ids": wb.datasource_ids}, status_code=201)
 
 
@@ -170,7 +171,7 @@ async def create_schedule(request: Request) -> Response:
     if sb.store.flavor.is_cloud:
         return _err(409, "Tableau Cloud has no server schedules; give tasks a frequency instead")
     data = await _json(request)
-    s = api.add_schedule(sb, data["name"], data.get("type", "Extract"), data.get("frequency", "Daily"),
+    s = add_schedule(sb, data["name"], data.get("type", "Extract"), data.get("frequency", "Daily"),
                          data.get("start_time", "23:00:00"), data.get("weekdays"), data.get("interval_hours"))
     return JSONResponse({"id": s.id, "name": s.name}, status_code=201)
 
@@ -193,7 +194,7 @@ async def create_task(request: Request) -> Response:
             schedule_id = next(iter(store.schedules), None)
         if schedule_id not in store.schedules:
             raise ValueError(f"unknown schedule_id {schedule_id}")
-    task = api.add_task(sb, store.site.id, ds_id, wb_id, schedule_id, data.get("frequency", "Daily"),
+    task = add_task(sb, store.site.id, ds_id, wb_id, schedule_id, data.get("frequency", "Daily"),
                         data.get("start_time", "23:00:00"))
     return JSONResponse({"id": task.id, "schedule_id": task.schedule_id}, status_code=201)
 
