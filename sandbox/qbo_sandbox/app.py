@@ -830,6 +830,8 @@ class ApiGate:
         lim = sb.limits[realm_id]
         if lim.enabled:
             win = sb._window[realm_id]
+            if win and win[-1] > now:  # the clock was set back: start a new window
+                win.clear()
             while win and win[0] <= now - 60:
                 win.popleft()
             if len(win) >= lim.requests_per_minute or sb._inflight[realm_id] >= lim.concurrent:

@@ -87,6 +87,7 @@ POSTING_AND_BALANCE = ("JournalEntry", "Invoice", "SalesReceipt", "Payment", "Cr
 
 
 def compute(realm) -> None:
+    realm._balances_computing = True
     chart = _chart(realm)
     b = Balances()
     for entity in POSTING_AND_BALANCE:
@@ -99,7 +100,13 @@ def compute(realm) -> None:
 
 def apply_change(realm, entity: str, old: dict | None, new: dict | None) -> None:
     """Adjust balances for one changed transaction (old → new; None for create/delete)."""
-    if not realm.balances_ready.is_set() or entity not in POSTING_AND_BALANCE:
+    if entity not in POSTING_AND_BALANCE:
+        return
+    if not realm.balances_ready.is_set():
+        if not getattr(realm, "_balances_computing", False):
+            return  # not computed yet: the first full pass will see this change
+        realm.balances_ready.wait()  # a pass is running: let it finish, then apply the delta
+    if not hasattr(realm, "_balances"):
         return
     b, chart = realm._balances, realm._chart
     if old is not None:

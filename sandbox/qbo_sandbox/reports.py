@@ -287,6 +287,8 @@ class _LedgerCache:
         self.lock = threading.Lock()
         self.version: dict[str, int] = defaultdict(int)
         self.ledgers: dict[str, tuple[int, Ledger]] = {}
+        # one load at a time per realm: concurrent requests wait for it instead of loading again
+        self.loading: dict[str, threading.Lock] = defaultdict(threading.Lock)
         store.listeners.append(self.on_change)
 
     def on_change(self, realm_id: str, *_args: Any) -> None:
@@ -294,16 +296,25 @@ class _LedgerCache:
             self.version[realm_id] += 1
             self.ledgers.pop(realm_id, None)
 
-    def get(self, store: Any, realm_id: str) -> Ledger:
+    def _hit(self, realm_id: str) -> tuple[int, Ledger | None, threading.Lock]:
         with self.lock:
             version = self.version[realm_id]
             hit = self.ledgers.get(realm_id)
-        if hit is not None and hit[0] == version:
-            return hit[1]
-        ledger = load_ledger(store, realm_id)
-        with self.lock:
-            if self.version[realm_id] == version:  # no change while it was being read
-                self.ledgers[realm_id] = (version, ledger)
+            loader = self.loading[realm_id]
+        return version, (hit[1] if hit is not None and hit[0] == version else None), loader
+
+    def get(self, store: Any, realm_id: str) -> Ledger:
+        version, ledger, loader = self._hit(realm_id)
+        if ledger is not None:
+            return ledger
+        with loader:
+            version, ledger, _ = self._hit(realm_id)  # loaded by the request we waited for?
+            if ledger is not None:
+                return ledger
+            ledger = load_ledger(store, realm_id)
+            with self.lock:
+                if self.version[realm_id] == version:  # no change while it was being read
+                    self.ledgers[realm_id] = (version, ledger)
         return ledger
 
 

@@ -168,8 +168,10 @@ class Realm:
             if self.balances_ready.is_set():
                 return
             from . import balances
-            balances.compute(self)
-            self.balances_ready.set()
+            try:
+                balances.compute(self)
+            finally:  # never leave writers waiting on a pass that failed
+                self.balances_ready.set()
 
 
 class BaseRec:
