@@ -216,3 +216,31 @@ def test_foreign_currency_accounts_show_their_own_currency(demo):
         else:
             assert nat == home
     assert seen > 10
+
+
+def test_ledger_cache_loads_once_and_drops_on_change(monkeypatch):
+    import threading
+
+    from qbo_sandbox import reports as R
+
+    store = Store(realms=1, size="demo", seed=3, clock=SandboxClock())
+    realm = store.realms()[0]
+    loads = []
+    real_load = R.load_ledger
+
+    def counting_load(s, r):
+        loads.append(r)
+        return real_load(s, r)
+
+    monkeypatch.setattr(R, "load_ledger", counting_load)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        build_report(store, realm, "TrialBalance", {"end_date": "2030-01-01"}))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(loads) == 1 and len(results) == 4 and all(r["Rows"] == results[0]["Rows"] for r in results)
+    store.notify(realm, "Invoice", "1", "Update", 0.0)  # what every write through the API does
+    build_report(store, realm, "TrialBalance", {"end_date": "2030-01-01"})
+    assert len(loads) == 2
