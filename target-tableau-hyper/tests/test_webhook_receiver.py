@@ -214,3 +214,30 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_event_that_cannot_be_confirmed_is_rejected_not_trusted(tableau_sandbox, tmp_path):
+    setup = Setup(tableau_sandbox, tmp_path, receiver_jwt=False)
+    ds_id = setup.publish("run1", {1: 0})
+    body = json.dumps(setup.event(ds_id)).encode()
+    # Tableau unreachable
+    down = PublishConfig.from_mapping({**setup.receiver_config,
+                                       "tableau_server_url": f"http://127.0.0.1:{_free_port()}"})
+    verdict = WebhookReceiver(down, setup.engine).handle(SECRET, body)
+    assert (verdict.status, verdict.outcome) == (503, "rejected") and "cannot reach Tableau" in verdict.reason
+    # our identity busy in a long publish: the delivery does not wait forever, and is not trusted
+    from target_tableau_hyper.publishing.session import SessionLock, TableauSession
+
+    config = PublishConfig.from_mapping(setup.receiver_config)
+    lock = SessionLock(config.identity)
+    lock.acquire()
+    try:
+        busy = WebhookReceiver(config, setup.engine,
+                               session_factory=lambda c: TableauSession(c, lock_timeout_seconds=0.3))
+        verdict = busy.handle(SECRET, body)
+    finally:
+        lock.release()
+    assert verdict.status == 503 and "another run is still signed in" in verdict.reason
+    # once Tableau can be asked, the same (genuine) event is accepted: the failures left no claim
+    assert setup.receiver.handle(SECRET, body).outcome == "accepted"
+    assert [e["outcome"] for e in setup.events()] == ["rejected", "rejected", "accepted"]

@@ -121,7 +121,10 @@ class Publisher:
     # --- entry point -----------------------------------------------------------------------------
     def run(self, run_id: str, hyper_files: Mapping[str, str]) -> PublishReport:
         report = PublishReport(run_id)
-        units = make_units(self.config, hyper_files)
+        missing = sorted(stream for stream, path in hyper_files.items() if not os.path.exists(path))
+        if missing:  # a stream announced but never written has nothing to publish yet
+            logger.info("no local file yet for %s; not published this run", ", ".join(missing))
+        units = make_units(self.config, {s: p for s, p in hyper_files.items() if s not in missing})
         known_runs = getattr(self.changes, "known_runs", None)
         for unit in units:
             for stream in unit.streams:

@@ -78,7 +78,7 @@ class WebhookReceiver:
         config: PublishConfig,
         engine: sa.Engine,
         *,
-        session_factory: Callable[[PublishConfig], TableauSession] = TableauSession,
+        session_factory: Callable[[PublishConfig], TableauSession] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ):
         if not config.webhook_secret or len(config.webhook_secret) < 16:
@@ -87,7 +87,9 @@ class WebhookReceiver:
                                kind="config")
         self.config = config
         self.engine = engine
-        self.session_factory = session_factory
+        # Short lock wait: a delivery must not hang behind a long publish holding the same identity;
+        # it is then rejected with 503 (unconfirmable), never accepted unconfirmed.
+        self.session_factory = session_factory or (lambda c: TableauSession(c, lock_timeout_seconds=20))
         self.clock = clock
         self._site_id: str | None = None
 
