@@ -58,7 +58,15 @@ def extract_totals(hyper: HyperProcess, output_dir: Path, realm_id: str, start: 
     """Balances as of `end` and income/expense over [start, end], summed from GL posting rows."""
 
     def natural_sum(where: str, *params: str) -> Decimal:
-        sql = f"SELECT COALESCE(SUM(natural_amount), 0) FROM {TABLE} WHERE realm_id = {_lit(realm_id)} AND {where}"
+        # home_amount is debit-positive in the home currency (natural_amount of a foreign-currency
+        # account is in that currency); flip credit-natural accounts to read as QBO prints them.
+        natural_home = (
+            "CASE WHEN account_classification IN ('Asset', 'Expense') THEN home_amount ELSE -home_amount END"
+        )
+        sql = (
+            f"SELECT COALESCE(SUM({natural_home}), 0) FROM {TABLE} "
+            f"WHERE realm_id = {_lit(realm_id)} AND {where}"
+        )
         for p in params:
             sql = sql.replace("?", _lit(p), 1)
         return Decimal(conn.execute_scalar_query(sql))
