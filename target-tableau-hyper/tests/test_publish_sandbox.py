@@ -290,3 +290,34 @@ def test_one_multi_table_datasource(tableau_cloud_sandbox, tmp_path, hyper):
     assert second.ok and second.results[0].mode == "incremental"
     assert h.stored(ds_id, table="invoices") == h.local("invoices")
     assert h.stored(ds_id, table="invoice_lines") == h.local("invoice_lines")
+
+
+def test_streams_sharing_the_targets_multi_table_file(tableau_sandbox, tmp_path, hyper):
+    """The core's `multi_table_file` puts every stream in one file (`Extract.<stream>`); with a
+    per-stream datasource name each stream still gets its own single-table datasource."""
+    from target_tableau_hyper.publishing.hyperfiles import build_combined
+
+    h = Harness(tableau_sandbox, tmp_path, hyper)
+    shared = str(tmp_path / "qbo.hyper")
+
+    def write(run_id, invoices, lines, touched, parents):
+        h.invoices(run_id, invoices, touched)
+        h.lines(run_id, lines, parents)
+        build_combined(hyper, [("invoices", h.files["invoices"]), ("invoice_lines", h.files["invoice_lines"])],
+                       shared)
+
+    write("run1", {1: 0, 2: 0}, [["r1", "1", 0, Decimal("1.00")]], [1, 2], ["1"])
+    h.files = {"invoices": shared, "invoice_lines": shared}
+    first = h.publish("run1")
+    assert first.ok and {r.mode for r in first.results} == {"overwrite"}
+    ids = {r.datasource_name: r.datasource_id for r in first.results}
+
+    write("run2", {1: 1, 3: 0}, [["r1", "1", 0, Decimal("1.50")], ["r1", "3", 0, Decimal("3.00")]], [1, 2, 3],
+          ["1", "3"])
+    singles = {"invoices": str(tmp_path / "invoices.hyper"), "invoice_lines": str(tmp_path / "invoice_lines.hyper")}
+    h.files = {"invoices": shared, "invoice_lines": shared}
+    second = h.publish("run2")
+    assert second.ok and {r.mode for r in second.results} == {"incremental"}
+    h.files = singles
+    assert h.stored(ids["QBO invoices"]) == h.local("invoices")
+    assert h.stored(ids["QBO invoice_lines"]) == h.local("invoice_lines")
