@@ -35,6 +35,9 @@ class TableauSandboxServer:
         self.app = create_app(self.flavor, self.data_dir)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit TCP_NODELAY: without it, keep-alive responses written in two parts
+        # wait ~40 ms on Nagle + delayed ACK (measured 50 ms vs 10 ms per request on this machine).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((self.host, 0))
         port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
