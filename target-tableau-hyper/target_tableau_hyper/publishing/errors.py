@@ -134,4 +134,7 @@ def explain(exc: BaseException, *, server_url: str = "", site: str = "", what: s
         return PublishError(f"{prefix}Tableau kept rate-limiting the requests (HTTP 429).{said}", code, kind="rate_limit")
     if code.startswith("404"):
         return PublishError(f"{prefix}not found.{said}", code, kind="not_found")
-    return PublishError(f"{prefix}{type(exc).__name__}.{said}", code or None)
+    if isinstance(exc, TSC.ServerResponseError):
+        return PublishError(f"{prefix}Tableau refused the request.{said}", code or None)
+    # not a Tableau answer (e.g. a local Hyper error): keep its own words, shortened
+    return PublishError(f"{prefix}{type(exc).__name__}: {str(exc)[:500]}")
