@@ -14,7 +14,9 @@ single second holds more than 1000 changes of one entity, CDC cannot page past i
 falls back to the query endpoint (changes are still read; a delete in that second is not).
 
 CDC only reaches 30 days back. Bookmarks older than that (judged against the server's own
-clock, the `time` field of its responses) make the stream do a full resync instead.
+clock, the `time` field of its responses) make the stream do a full resync instead. Before any
+response of the realm has been seen the local clock stands in; if QBO then rejects the window
+(code 4001) the cache re-plans with the server time that rejection carried.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import threading
 import typing as t
 
 from tap_quickbooks_online import timeutil
+from tap_quickbooks_online.errors import QBOAPIError
 
 if t.TYPE_CHECKING:
     from tap_quickbooks_online.streams.entities import EntityStream
@@ -57,8 +60,13 @@ class CdcCache:
 
     # ---- window --------------------------------------------------------------------------
     def window_start(self, stream: EntityStream, realm_id: str) -> datetime.datetime:
-        now = self.tap.server_now(stream, realm_id)
+        now, _ = self.tap.server_now_estimate(realm_id)
         return now - CDC_WINDOW + CDC_WINDOW_MARGIN
+
+    def server_time(self, realm_id: str) -> datetime.datetime | None:
+        """Server time of the realm's CDC response: every change before it was returned."""
+        realm = self._realms.get(realm_id)
+        return realm.server_time if realm else None
 
     def outside_window(self, stream: EntityStream, realm_id: str,
                        since: datetime.datetime) -> bool:
@@ -110,14 +118,22 @@ class CdcCache:
 
     def _load(self, stream: EntityStream, realm_id: str, realm: _RealmChanges) -> None:
         realm.loaded = True
-        window_start = self.window_start(stream, realm_id)
-        participants = self._participants(realm_id, window_start)
+        participants = self._participants(realm_id, self.window_start(stream, realm_id))
         if not participants:
             return
+        try:
+            body = self._call(stream, realm_id, sorted(participants), min(participants.values()))
+        except QBOAPIError as exc:
+            if not (exc.fault and "4001" in exc.fault.codes):
+                raise
+            # The server's clock says the window is older than 30 days: re-plan with it.
+            participants = self._participants(realm_id, self.window_start(stream, realm_id))
+            if not participants:
+                return
+            body = self._call(stream, realm_id, sorted(participants), min(participants.values()))
         since = min(participants.values())
         realm.since = since
         entities = sorted(participants)
-        body = self._call(stream, realm_id, entities, since)
         realm.server_time = self._server_time(body)
         for entity in entities:
             realm.objects[entity] = []

@@ -201,6 +201,12 @@ class QuickBooksStream(RESTStream):
             return QueryResult(body["QueryResponse"].QueryResponse) if envelope else body
 
         fault = parse_fault(response.content)
+        if fault is not None and response.content[:1] == b"{":
+            try:
+                error_body = decode_json(response.content)
+                self._tap.note_server_time(realm_id, error_body.get("time"))
+            except (msgspec.DecodeError, AttributeError):
+                pass
         message = describe_fault(fault, status=status, method="GET", path=where,
                                  intuit_tid=tid, secrets=secrets)
         if fault is None and response.content:

@@ -28,7 +28,12 @@ if t.TYPE_CHECKING:
 ENVIRONMENT_MISMATCH_CODES = {"3100", "130"}
 TOKEN_EXPIRED_CODE = "3200"
 
-_TOKEN_LIKE = re.compile(r"(Token expired:\s*)\S+|\b[A-Za-z0-9_\-\.]{32,}\b")
+# "Token expired: <fragment>" (QBO's 401 detail), and long mixed-case+digit strings (tokens);
+# intuit_tid values (lowercase hex and dashes) are kept: support needs them.
+_TOKEN_LIKE = re.compile(
+    r"(Token expired:\s*)\S+"
+    r"|\b(?=[\w.\-]*[A-Z])(?=[\w.\-]*[a-z])(?=[\w.\-]*\d)[\w.\-]{40,}"
+)
 
 
 def redact(text: str, secrets: t.Iterable[str] = ()) -> str:

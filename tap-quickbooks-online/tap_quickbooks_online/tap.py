@@ -196,25 +196,34 @@ class TapQuickBooksOnline(Tap):
         return sum(self.request_counts.values())
 
     def note_server_time(self, realm_id: str, value: t.Any) -> None:
-        """Remember the server clock (the `time` field of QBO response envelopes)."""
-        if not isinstance(value, str):
-            return
+        """Remember the server clock: the `time` field of QBO bodies (ISO text, or epoch
+        milliseconds in the lowercase `fault` envelope)."""
         try:
-            server = timeutil.parse(value)
-        except ValueError:
+            if isinstance(value, str):
+                server = timeutil.parse(value)
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                server = datetime.datetime.fromtimestamp(value / 1000, datetime.timezone.utc)
+            else:
+                return
+        except (ValueError, OverflowError):
             return
         self._server_times[realm_id] = (server, time.monotonic())
 
-    def server_now(self, stream: t.Any, realm_id: str) -> datetime.datetime:
-        """The server's current time for a realm (one cheap request if none seen yet)."""
+    def server_now_estimate(self, realm_id: str) -> tuple[datetime.datetime, bool]:
+        """(The server's current time for a realm, whether it was seen from the server).
+
+        Falls back to the local clock until a response from that realm has been seen."""
         known = self._server_times.get(realm_id)
         if known is None:
-            stream.query(realm_id, "SELECT * FROM CompanyInfo")
-            known = self._server_times.get(realm_id)
-        if known is None:
-            return datetime.datetime.now(datetime.timezone.utc)
+            return datetime.datetime.now(datetime.timezone.utc), False
         server, at = known
-        return server + datetime.timedelta(seconds=time.monotonic() - at)
+        return server + datetime.timedelta(seconds=time.monotonic() - at), True
+
+    def server_now(self, stream: t.Any, realm_id: str) -> datetime.datetime:
+        """The server's current time for a realm (one cheap request if none seen yet)."""
+        if realm_id not in self._server_times:
+            stream.query(realm_id, "SELECT * FROM CompanyInfo")
+        return self.server_now_estimate(realm_id)[0]
 
     # ---- runs ---------------------------------------------------------------------------
     def sync_all(self) -> None:

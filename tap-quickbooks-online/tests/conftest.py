@@ -3,6 +3,7 @@ pytest plugin: `qbo_sandbox`, `qbo_sandbox_factory`)."""
 
 from __future__ import annotations
 
+import copy
 import decimal
 import io
 import json
@@ -38,6 +39,7 @@ class TapRun:
     raw: str
     tap: TapQuickBooksOnline
     logs: str = ""
+    error: BaseException | None = None
     records: dict[str, list[dict]] = field(default_factory=dict)
 
     @property
@@ -62,12 +64,13 @@ def catalog_for(tap: TapQuickBooksOnline, streams: list[str]) -> dict:
 
 
 def run_tap(config: dict, streams: list[str] | None = None, state: dict | None = None,
-            *, prefetch: bool = True) -> TapRun:
+            *, prefetch: bool = True, expect_error: type[BaseException] | None = None) -> TapRun:
     """Run a full sync in-process; returns parsed messages (Decimal numbers) and captured logs."""
     catalog = None
     if streams is not None:
         catalog = catalog_for(TapQuickBooksOnline(config=config), streams)
-    tap = TapQuickBooksOnline(config=config, catalog=catalog, state=state or {})
+    tap = TapQuickBooksOnline(config=config, catalog=catalog,
+                              state=copy.deepcopy(state) if state else {})
     tap.prefetch_enabled = prefetch
     log_buffer = io.StringIO()
     handler = logging.StreamHandler(log_buffer)
@@ -75,16 +78,25 @@ def run_tap(config: dict, streams: list[str] | None = None, state: dict | None =
     root = logging.getLogger()
     root.addHandler(handler)
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    error = None
     try:
         with redirect_stdout(out):
-            tap.sync_all()
+            try:
+                tap.sync_all()
+            except BaseException as exc:
+                if expect_error is None or not isinstance(exc, expect_error):
+                    raise
+                error = exc
             out.flush()
     finally:
         root.removeHandler(handler)
+    if expect_error is not None and error is None:
+        msg = f"the sync did not fail with {expect_error.__name__}"
+        raise AssertionError(msg)
     out.seek(0)
     raw = out.read()
     messages = [json.loads(line, parse_float=decimal.Decimal) for line in raw.splitlines() if line]
-    run = TapRun(messages=messages, raw=raw, tap=tap, logs=log_buffer.getvalue())
+    run = TapRun(messages=messages, raw=raw, tap=tap, logs=log_buffer.getvalue(), error=error)
     for message in messages:
         if message["type"] == "RECORD":
             run.records.setdefault(message["stream"], []).append(message["record"])

@@ -29,6 +29,7 @@ import msgspec
 
 from tap_quickbooks_online import timeutil
 from tap_quickbooks_online.client import QuickBooksStream, value
+from tap_quickbooks_online.errors import QBOAPIError
 from tap_quickbooks_online.prefetch import run_ahead
 from tap_quickbooks_online.progress import StreamProgress
 from tap_quickbooks_online.schema_objects import entity_schema
@@ -45,6 +46,8 @@ class _MetaData(msgspec.Struct):
 
 
 _metadata_decoder = msgspec.json.Decoder(_MetaData)
+#: state flag of a partition whose full read (first sync or resync) has not finished yet
+RESYNC_MARKER = "full_read_in_progress"
 
 
 def last_updated(obj: dict) -> str | None:
@@ -61,6 +64,9 @@ class EntityStream(QuickBooksStream):
     entity: str = ""
     name_list: bool = False  # has `Active`: include inactive records explicitly
     cdc_capable: bool = True
+    #: entities a company may not have (multicurrency off, no attachments feature): a 400
+    #: "unknown entity" on the first query means "no records", not a failed run
+    optional_entity: bool = False
     primary_keys: t.ClassVar[list[str]] = ["realm_id", "Id"]
     replication_key = "updated_at"
     is_sorted = True
@@ -79,9 +85,17 @@ class EntityStream(QuickBooksStream):
             self.progress = StreamProgress(self.name, self.logger,
                                            interval=self._tap.progress_interval)
             self._requests_at_start = self._tap.total_requests()
-        for page in self._pages(realm_id, context):
-            yield from page
-            self.progress.advance(len(page))
+        emitted = False
+        try:
+            for page in self._pages(realm_id, context):
+                emitted = True
+                yield from page
+                self.progress.advance(len(page))
+        except QBOAPIError as exc:
+            if not (self.optional_entity and exc.status == 400 and not emitted):
+                raise
+            self.logger.warning("%s: realm %s does not serve %s, so the stream has no records "
+                                "there (%s)", self.name, realm_id, self.entity, exc)
 
     def _pages(self, realm_id: str, context: Context | None) -> t.Iterator[list[dict]]:
         state = self.get_context_state(context)
@@ -91,25 +105,44 @@ class EntityStream(QuickBooksStream):
 
         if bookmark is None:
             since = timeutil.parse(start_date) if start_date else None
-            yield from self._query_pages(realm_id, since)
-            return
-
-        since = timeutil.parse(bookmark) - lookback
+        elif state.get(RESYNC_MARKER):
+            # An initial sync or full resync was interrupted: resume it where it stopped.
+            since = timeutil.parse(bookmark)
+            self.logger.info("%s realm %s: resuming an interrupted full read from %s",
+                             self.name, realm_id, bookmark)
+        else:
+            since = timeutil.parse(bookmark) - lookback
+            if self.cdc_capable:
+                changes = self._tap.cdc_cache.changes(self, realm_id, since)
+                if changes is not None:
+                    yield from self._cdc_pages(realm_id, changes)
+                    self._advance_quiet_bookmark(
+                        self._tap.cdc_cache.server_time(realm_id), context)
+                    return
+                if self._tap.cdc_cache.outside_window(self, realm_id, since):
+                    self.logger.warning(
+                        "%s realm %s: bookmark %s is older than QBO's 30-day CDC window, so "
+                        "hard deletes since then cannot be read; doing a full resync from %s",
+                        self.name, realm_id, bookmark, start_date or "the beginning",
+                    )
+                    since = timeutil.parse(start_date) if start_date else None
+        started: list[datetime.datetime] = []
         if self.cdc_capable:
-            changes = self._tap.cdc_cache.changes(self, realm_id, since)
-            if changes is not None:
-                yield from self._cdc_pages(realm_id, changes)
-                return
-            if self._tap.cdc_cache.outside_window(self, realm_id, since):
-                self.logger.warning(
-                    "%s realm %s: bookmark %s is older than QBO's 30-day CDC window, so hard "
-                    "deletes since then cannot be read; doing a full resync from %s",
-                    self.name, realm_id, bookmark, start_date or "the beginning",
-                )
-                full_since = timeutil.parse(start_date) if start_date else None
-                yield from self._query_pages(realm_id, full_since)
-                return
-        yield from self._query_pages(realm_id, since)
+            state[RESYNC_MARKER] = True
+        yield from self._query_pages(realm_id, since, started)
+        self._advance_quiet_bookmark(started[0] if started else None, context)
+        state.pop(RESYNC_MARKER, None)
+
+    def _advance_quiet_bookmark(self, server_time: datetime.datetime | None,
+                                context: Context | None) -> None:
+        """Every change up to `server_time` has been read (the CDC response time, or the
+        server time of the first query page: later changes get later timestamps and are read
+        by the next run). Move the bookmark up to just before it, so a quiet entity's bookmark
+        never ages out of the 30-day CDC window (which would force a full resync)."""
+        if server_time is None:
+            return
+        floor = timeutil.iso(server_time - datetime.timedelta(seconds=60))
+        self._increment_stream_state({"updated_at": floor}, context=context)
 
     def _cdc_pages(self, realm_id: str, changes: list[dict]) -> t.Iterator[list[dict]]:
         self.progress.add_total(realm_id, len(changes))
@@ -146,16 +179,17 @@ class EntityStream(QuickBooksStream):
         total = response.get("totalCount")
         return int(total) if total is not None else None
 
-    def _query_pages(self, realm_id: str, since: datetime.datetime | None
-                     ) -> t.Iterator[list[dict]]:
+    def _query_pages(self, realm_id: str, since: datetime.datetime | None,
+                     started: list | None = None) -> t.Iterator[list[dict]]:
         first_literal = timeutil.qbo_literal(since) if since else None
         if self._tap.prefetch_enabled:
-            yield from run_ahead(lambda: self._raw_query_pages(realm_id, first_literal),
+            yield from run_ahead(lambda: self._raw_query_pages(realm_id, first_literal, started),
                                  depth=2, name=f"{self.name}-{realm_id}")
         else:
-            yield from self._raw_query_pages(realm_id, first_literal)
+            yield from self._raw_query_pages(realm_id, first_literal, started)
 
-    def _raw_query_pages(self, realm_id: str, since: str | None) -> t.Iterator[list[dict]]:
+    def _raw_query_pages(self, realm_id: str, since: str | None,
+                         started: list | None = None) -> t.Iterator[list[dict]]:
         """Keyset pages of normalized records (runs in the prefetch thread)."""
         page_size = int(self.config.get("page_size", 1000))
         cursor = since  # QBO literal of the lowest timestamp still to read
@@ -168,6 +202,9 @@ class EntityStream(QuickBooksStream):
             raw = response.rows(self.entity)
             if first:
                 first = False
+                now, from_server = self._tap.server_now_estimate(realm_id)
+                if started is not None and from_server:
+                    started.append(now)
                 total = len(raw) if len(raw) < page_size else self.count(realm_id, since)
                 self.progress.add_total(realm_id, total)
             page = []
@@ -272,7 +309,8 @@ class ExchangeRateStream(EntityStream):
                                  ("SourceCurrencyCode", "TargetCurrencyCode", "AsOfDate"))
         return super().normalize(realm_id, obj)
 
-    def _raw_query_pages(self, realm_id: str, since: str | None) -> t.Iterator[list[dict]]:
+    def _raw_query_pages(self, realm_id: str, since: str | None,
+                         started: list | None = None) -> t.Iterator[list[dict]]:
         # Ordered by nothing QBO can sort on: read all pages, then emit sorted by updated_at.
         page_size = int(self.config.get("page_size", 1000))
         start, records = 1, []
@@ -297,7 +335,7 @@ ENTITY_TABLE: list[tuple[str, str, bool, bool]] = [
     ("attachables", "Attachable", False, True),
     ("bill_payments", "BillPayment", False, True),
     ("bills", "Bill", False, True),
-    ("budgets", "Budget", False, True),
+    ("budgets", "Budget", True, False),
     ("classes", "Class", True, True),
     ("credit_memos", "CreditMemo", False, True),
     ("currencies", "CompanyCurrency", True, True),
@@ -334,9 +372,12 @@ def _make(name: str, entity: str, name_list: bool, cdc: bool,
                                       "cdc_capable": cdc, "__module__": __name__})
 
 
+OPTIONAL_ENTITIES = {"Attachable", "CompanyCurrency", "CustomerType", "Exchangerate"}
 ENTITY_STREAMS: list[type[EntityStream]] = [_make(*row) for row in ENTITY_TABLE] + [
     _make("company_info", "CompanyInfo", False, False, SingletonStream),
     _make("preferences", "Preferences", False, False, SingletonStream),
     _make("exchange_rates", "Exchangerate", False, False, ExchangeRateStream),
 ]
+for _cls in ENTITY_STREAMS:
+    _cls.optional_entity = _cls.entity in OPTIONAL_ENTITIES
 STREAMS_BY_NAME = {cls.name: cls for cls in ENTITY_STREAMS}
