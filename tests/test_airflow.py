@@ -536,3 +536,71 @@ def test_failing_task_fails_the_dag_run(airflow_home, tmp_path):
     assert result.returncode != 0
     assert re.search(r"DagRun Finished: dag_id=tiny-manual.*state=failed", result.log), result.log[-6000:]
 
+
+# ---------------------------------------------------------------------------------------------
+# The real pipeline through Airflow
+# ---------------------------------------------------------------------------------------------
+
+
+def ensure_pipeline_plugins_installed() -> None:
+    """`meltano install` of the tap and target when their virtualenvs are missing (fresh machine)."""
+    for kind, name in (("extractor", "tap-quickbooks-online"), ("loader", "target-tableau-hyper")):
+        if not (ROOT / ".meltano" / f"{kind}s" / name / "venv" / "bin" / name).exists():
+            result = run([MELTANO, "install", kind, name], env=clean_env(), cwd=ROOT, timeout=900)
+            assert result.returncode == 0, result.log[-6000:]
+
+
+def pipeline_env(qbo, tableau, tmp_path: Path) -> dict[str, str]:
+    """The dev environment's inputs (as in scripts/demo.py), with every output under tmp_path."""
+    qbo_creds = qbo.credentials()
+    tab_creds = tableau.credentials()
+    realms = [{"realm_id": r["realm_id"], "refresh_token": r["refresh_token"]} for r in qbo_creds["realms"]]
+    return {
+        "MELTANO_ENVIRONMENT": "dev",
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path}/meltano.db",  # state of this test only
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "QBO_SANDBOX_URL": qbo.base_url,
+        "TAP_QUICKBOOKS_ONLINE_CLIENT_ID": qbo_creds["client_id"],
+        "TAP_QUICKBOOKS_ONLINE_CLIENT_SECRET": qbo_creds["client_secret"],
+        "TAP_QUICKBOOKS_ONLINE_REALMS": json.dumps(realms),
+        "TAP_QUICKBOOKS_ONLINE_TOKEN_STORE": str(tmp_path / "tokens.json"),
+        "TARGET_TABLEAU_HYPER_OUTPUT_DIR": str(tmp_path / "output"),
+        "TARGET_TABLEAU_HYPER_PUBLISH": "true",
+        "TARGET_TABLEAU_HYPER_TABLEAU_SERVER_URL": tableau.base_url,
+        "TARGET_TABLEAU_HYPER_TABLEAU_SITE": tab_creds["site_content_url"],
+        "TARGET_TABLEAU_HYPER_TABLEAU_PROJECT": tab_creds["project"],
+        "TARGET_TABLEAU_HYPER_TABLEAU_TOKEN_NAME": tab_creds["pat"]["token_name"],
+        "TARGET_TABLEAU_HYPER_TABLEAU_TOKEN_SECRET": tab_creds["pat"]["token_secret"],
+    }
+
+
+@pytest.mark.slow
+def test_qbo_to_tableau_dag_runs_against_the_sandboxes(airflow_home, tmp_path):
+    """`meltano invoke airflow dags test daily-full`: job qbo-to-tableau, QBO sandbox → .hyper → Tableau sandbox."""
+    from qbo_sandbox.testing import QboSandboxServer
+    from tableau_sandbox.testing import TableauSandboxServer
+
+    ensure_pipeline_plugins_installed()
+    with QboSandboxServer(realms=1, size="demo", seed=11) as qbo, TableauSandboxServer(flavor="server") as tableau:
+        settings = pipeline_env(qbo, tableau, tmp_path)
+        env = meltano_invoke_env(airflow_home, MELTANO_AIRFLOW_SCHEDULE_CACHE=tmp_path / "cache.json", **settings)
+        result = run([MELTANO, "invoke", "airflow", "dags", "test", "daily-full"], env=env, cwd=ROOT, timeout=1500)
+        assert result.returncode == 0, result.log[-6000:]
+        assert re.search(r"DagRun Finished: dag_id=daily-full.*state=success", result.log), result.log[-6000:]
+        assert "exec " + str(MELTANO) + " run tap-quickbooks-online target-tableau-hyper" in result.log
+
+        hyper_files = {p.name for p in (tmp_path / "output").glob("*.hyper")}
+        # daily-full is the whole tap: entities, their lines and the reports.
+        assert {"invoices.hyper", "invoice_lines.hyper", "general_ledger.hyper", "profit_and_loss.hyper"} <= hyper_files
+        published = tableau.control("GET", "/_sandbox/state")["datasources"]
+        assert published, "nothing was published to the Tableau sandbox"
+
+        states = run([MELTANO, "state", "list"], env=clean_env(**settings), cwd=ROOT, timeout=300)
+        assert "dev:tap-quickbooks-online-to-target-tableau-hyper" in states.stdout, states.log[-4000:]
+
+        # Secrets travel in the environment only, never into Airflow's task logs.
+        secrets = [settings["TAP_QUICKBOOKS_ONLINE_CLIENT_SECRET"], settings["TARGET_TABLEAU_HYPER_TABLEAU_TOKEN_SECRET"]]
+        secrets += [r["refresh_token"] for r in json.loads(settings["TAP_QUICKBOOKS_ONLINE_REALMS"])]
+        logs = result.log + "".join(p.read_text(errors="replace") for p in airflow_home.rglob("*.log"))
+        assert not [s for s in secrets if s in logs]
+    assert processes_with_env(str(tmp_path)) == []
