@@ -88,7 +88,7 @@ class Mutator:
             for rec in realm.iter_recs(entity):
                 kf.update(rec.obj.keys())
                 n += 1
-                if n >= 60:
+                if n >= 400:  # enough to see every variant (foreign currency, voided, linked...)
                     break
             self._known_fields[entity] = kf
         return kf
