@@ -139,7 +139,7 @@ def test_schema_change_falls_back_to_overwrite(tableau_sandbox, tmp_path, hyper)
     h.changes.touched[("invoices", "run2")] = [("r1", "1"), ("r1", "2")]
     report = h.publish("run2")
     assert report.ok and report.results[0].mode == "overwrite"
-    assert report.results[0].reason == "the columns changed since the last publish"
+    assert report.results[0].reason == "the columns or keys changed since the last publish"
     assert tableau_sandbox.rows(ds_id)["columns"] == ["realm_id", "Id", "DocNumber", "TotalAmt", "Balance"]
     assert h.stored(ds_id) == h.local("invoices")
 

@@ -18,9 +18,8 @@ import json
 import logging
 import os
 import tempfile
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 import sqlalchemy as sa
 import tableauserverclient as TSC
@@ -149,6 +148,15 @@ class Publisher:
         return report
 
     # --- one datasource --------------------------------------------------------------------------
+    def _signature(self, hyper, unit: PublishUnit) -> str:
+        """Columns and keys of every stream of the datasource: any change means overwrite."""
+        out = {}
+        for stream, path in unit.streams.items():
+            keys = self.changes.stream_keys(stream)
+            out[stream] = {"columns": json.loads(schema_signature(hyper, path, stream)),
+                           "keys": [keys.key_columns, keys.scope_columns] if keys else None}
+        return json.dumps(out, sort_keys=True)
+
     def _decide_mode(self, unit: PublishUnit, datasource, signature: str) -> tuple[str, str]:
         if self.config.publish_mode == "overwrite":
             return "overwrite", "publish_mode is overwrite"
@@ -160,7 +168,7 @@ class Publisher:
         if last.datasource_id and last.datasource_id != datasource.id:
             return "overwrite", "the datasource was replaced on Tableau since the last publish"
         if last.schema_signature != signature:
-            return "overwrite", "the columns changed since the last publish"
+            return "overwrite", "the columns or keys changed since the last publish"
         for stream in unit.streams:
             if self.changes.stream_keys(stream) is None:
                 return "overwrite", f"stream {stream} has no key properties"
@@ -188,7 +196,7 @@ class Publisher:
         bytes_before = session.bytes_sent
         datasource = None
         try:
-            signature = json.dumps({s: json.loads(schema_signature(hyper, p, s)) for s, p in unit.streams.items()})
+            signature = self._signature(hyper, unit)
             datasource = find_datasource(session, name, project.id)
             mode, reason = self._decide_mode(unit, datasource, signature)
             touched: dict[str, list] = {}
