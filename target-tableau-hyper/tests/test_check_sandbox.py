@@ -82,6 +82,9 @@ def test_missing_permission(tableau_cloud_sandbox, tmp_path, capsys):
     code, out = run_check(tmp_path, capsys, sandbox_config(tableau_cloud_sandbox))
     assert code == 1 and "FAIL  permission:" in out and "permission denied" in out and "403004" in out
     assert "ok    project:" in out
+    # without the dry publish the permission is not proven, and the output says so
+    code, out = run_check(tmp_path, capsys, sandbox_config(tableau_cloud_sandbox), "--no-dry-publish")
+    assert code == 0 and "skip  permission: dry publish disabled" in out
 
 
 def test_unusable_config(tmp_path, capsys):
