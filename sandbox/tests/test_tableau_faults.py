@@ -185,3 +185,22 @@ def test_clock_control(tableau_sandbox):
                      headers={"X-Tableau-Auth": server.auth_token}, timeout=10)
     el = ET.fromstring(r.content).find("t:projects/t:project", NS)
     assert el.get("id") == created.id and el.get("createdAt").startswith("2031-05-05T05:05")
+
+
+def test_unexpected_error_still_answers_tableau_xml(tableau_sandbox, monkeypatch):
+    import tableau_sandbox.rest.projects as projects_module
+
+    server = sign_in(tableau_sandbox)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(projects_module, "project_el", broken)
+    with pytest.raises(InternalServerError) as err:
+        server.projects.get()
+    assert err.value.code == 500
+    r = requests.get(f"{tableau_sandbox.base_url}/api/3.25/sites/{server.site_id}/projects",
+                     headers={"X-Tableau-Auth": server.auth_token}, timeout=10)
+    assert ET.fromstring(r.content).find("t:error", NS).get("code") == "500000"
+    monkeypatch.undo()
+    assert server.projects.get()[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from tableau_sandbox.app import Sandbox
 
 
+logger = logging.getLogger("tableau_sandbox")
 _VERSION = re.compile(r"^[23]\.\d{1,2}$")
 MB = 1024 * 1024
 DATASOURCE_TYPES = ("hyper", "tdsx", "tds", "tde", "parquet")
@@ -87,6 +89,10 @@ def endpoint(scope: str | None = None, authenticated: bool = True, site_scoped: 
             except ApiError as exc:
                 response = error_response(exc.status, exc.code, exc.summary, exc.detail,
                                           version if _VERSION.match(version) else "3.25", exc.headers)
+            except Exception as exc:  # a sandbox bug still answers in Tableau's error envelope
+                logger.exception("unhandled error in %s", route_name)
+                response = error_response(500, "500000", "Internal Server Error",
+                                          f"Unexpected sandbox error ({type(exc).__name__}).")
             finally:
                 if slot is not None:
                     sb.concurrency.release(slot)
