@@ -21,6 +21,7 @@ from operator import attrgetter
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from target_tableau_hyper.errors import InputError, MissingKeyError
@@ -64,6 +65,7 @@ class PreparedBatch:
     audit_keys: t.Any  # per record: JSON array text of the key (parent key for P); list or Arrow array
     dropped: list[bool] = field(default_factory=list)  # True if dropped by parent tombstone
     full_table: pa.Table | None = None  # every record's columns (before dedup), for the audit
+    source_text: dict = field(default_factory=dict)  # column → original text (date-times)
 
 
 class Batch:
@@ -71,8 +73,9 @@ class Batch:
 
     def __init__(self, model: StreamModel) -> None:
         self.model = model
-        self.rows: list[t.Any] = []
+        self.rows: list[t.Any] = []  # decoded records, or raw RECORD lines (bytes)
         self.lines: list[int] = []
+        self.n_raw = 0
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -80,6 +83,77 @@ class Batch:
     def add(self, row: t.Any, line: int) -> None:
         self.rows.append(row)
         self.lines.append(line)
+
+    def add_raw(self, raw_line: bytes, line: int) -> None:
+        """A whole RECORD line, parsed later by Arrow's JSON reader (hot path)."""
+        self.rows.append(raw_line if raw_line.endswith(b"\n") else raw_line + b"\n")
+        self.lines.append(line)
+        self.n_raw += 1
+
+    # --- building the Arrow table ---------------------------------------------------------
+    def _build(self, columns: t.Sequence[Column], metadata: dict | None) -> tuple[pa.Table, dict]:
+        """All records as an Arrow table (+ the original text of date-time columns)."""
+        if self.n_raw and self.n_raw == len(self.rows) and self.model.arrow_line_schema is not None:
+            try:
+                return self._arrow_from_json(columns, metadata)
+            except (pa.ArrowException, ValueError, OverflowError):
+                pass  # any doubt: the msgspec path below validates each record exactly
+        if self.n_raw:
+            self._decode_raw()
+        return self._arrow(columns, metadata), {}
+
+    def _arrow_from_json(self, columns: t.Sequence[Column], metadata: dict | None) -> tuple[pa.Table, dict]:
+        model = self.model
+        data = b"".join(self.rows)
+        read = pa_json.read_json(
+            pa.BufferReader(data),
+            parse_options=pa_json.ParseOptions(
+                explicit_schema=model.arrow_line_schema, unexpected_field_behavior="ignore"
+            ),
+        )
+        if read.num_rows != len(self.rows):
+            raise ValueError("row count mismatch")
+        if pc.any(pc.not_equal(read.column("type"), "RECORD")).as_py() or pc.any(
+            pc.not_equal(read.column("stream"), model.stream)
+        ).as_py():
+            raise ValueError("not a RECORD of this stream")
+        record = read.column("record").combine_chunks()
+        if record.null_count:
+            raise ValueError("null record")
+        fields = dict(zip([f.name for f in record.type], record.flatten()))
+        arrays, names, source_text = [], [], {}
+        n = len(self.rows)
+        for col in columns:
+            arr = fields.get(col.name)
+            if arr is None:
+                value = (metadata or {}).get(col.name)
+                arr = pa.array([value] * n, type=col.arrow_type)
+            elif col.kind == "timestamptz":
+                source_text[col.name] = arr
+                arr = pc.cast(arr, col.arrow_type)
+            elif col.kind == "date":
+                arr = pc.cast(arr, col.arrow_type)
+            arrays.append(arr)
+            names.append(col.name)
+        return pa.Table.from_arrays(arrays, names=names), source_text
+
+    def _decode_raw(self) -> None:
+        from target_tableau_hyper.reader import record_error
+
+        decode = self.model.line_decoder.decode
+        rows = self.rows
+        for i, item in enumerate(rows):
+            if isinstance(item, bytes):
+                try:
+                    msg = decode(item)
+                except msgspec.ValidationError as exc:
+                    raise record_error(exc, self.model.stream, self.lines[i]) from None
+                except msgspec.DecodeError as exc:
+                    raise InputError(f"malformed JSON ({exc})", stream=self.model.stream, line=self.lines[i]) from None
+                if msg.record is None:
+                    raise InputError("RECORD message needs 'record'", stream=self.model.stream, line=self.lines[i])
+                rows[i] = msg.record
+        self.n_raw = 0
 
     # --- classification --------------------------------------------------------------
     def prepare(self, columns: t.Sequence[Column], *, keyed: bool, metadata: dict | None = None) -> PreparedBatch:
@@ -90,7 +164,7 @@ class Batch:
         staged = list(columns)
         if not any(c.name == DELETED_AT for c in staged):
             staged.append(Column(DELETED_AT, "timestamptz"))  # staged only, to classify
-        table = self._arrow(staged, metadata)
+        table, source_text = self._build(staged, metadata)
         has_deletes = table.column(DELETED_AT).null_count != n
         null_keys = any(table.column(k).null_count for k in keys)
         simple = not has_deletes and not null_keys
@@ -102,7 +176,7 @@ class Batch:
             dropped = [False] * n
             audit_keys = self._audit_keys_vectorized(table, keys)
         else:
-            ops, kept, dropped = self._classify(keyed)
+            ops, kept, dropped = self._classify(table, keyed)
             audit_keys = None
         if audit_keys is None:
             audit_keys = self._audit_keys(ops)
@@ -121,16 +195,19 @@ class Batch:
             audit_keys=audit_keys,
             dropped=dropped,
             full_table=full_table,
+            source_text=source_text,
         )
 
-    def _classify(self, keyed: bool) -> tuple[list[str], list[bool], list[bool]]:
+    def _classify(self, table: pa.Table, keyed: bool) -> tuple[list[str], list[bool], list[bool]]:
         """Per record op (U/D/P); last version per key; lines before a later parent tombstone."""
         model = self.model
-        rows, lines = self.rows, self.lines
-        n = len(rows)
+        lines = self.lines
+        n = table.num_rows
         keys = model.key_properties
-        deleted_vals = list(map(attrgetter(model.attr(DELETED_AT)), rows))
-        key_tuples: list[tuple] = list(map(model.getter(keys), rows)) if keys else [()] * n
+        deleted_vals = table.column(DELETED_AT).to_pylist()
+        key_tuples: list[tuple] = (
+            list(zip(*(table.column(k).to_pylist() for k in keys))) if keys else [()] * n
+        )
         parent_idx = [keys.index(p) for p in model.parent_key]
         ops = [OP_UPSERT] * n
         for i in range(n):

@@ -50,6 +50,39 @@ def _needs_full_validation(prop: dict) -> bool:
     return False
 
 
+_CONSTRAINTS = ("enum", "const", "pattern", "maxLength", "minLength", "minimum", "maximum",
+                "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems") + _COMPOSITE
+
+
+def _arrow_plain(column: Column, prop: dict) -> bool:
+    """True when Arrow's JSON reader validates this property as strictly as msgspec."""
+    from target_tableau_hyper.types import KIND_BIGINT, KIND_BOOL, KIND_DATE, KIND_NUMERIC, KIND_TEXT, KIND_TIMESTAMPTZ
+
+    if any(k in prop for k in _CONSTRAINTS):
+        return False
+    if column.kind == KIND_TEXT:
+        types = prop.get("type")
+        return types == "string" or (isinstance(types, list) and [x for x in types if x != "null"] == ["string"])
+    return column.kind in (KIND_BIGINT, KIND_NUMERIC, KIND_BOOL, KIND_DATE, KIND_TIMESTAMPTZ)
+
+
+def _arrow_read_type(column: Column) -> t.Any:
+    import pyarrow as pa
+
+    if column.kind in ("date", "timestamptz"):
+        return pa.string()  # parsed (and checked) by an Arrow cast after reading
+    return column.arrow_type
+
+
+def _line_decoder(struct: t.Any) -> msgspec.json.Decoder:
+    envelope = msgspec.defstruct(
+        "RecordLine",
+        [("type", str), ("stream", str), ("record", t.Optional[struct], None),
+         ("time_extracted", t.Any, None), ("version", t.Any, None)],
+    )
+    return msgspec.json.Decoder(envelope, float_hook=decimal.Decimal)
+
+
 def _without_multiple_of(node: t.Any) -> t.Any:
     """multipleOf is enforced as a decimal scale when staging (fastjsonschema would divide a
     Decimal by a float)."""
@@ -75,6 +108,10 @@ class StreamModel:
     field_of: dict[str, str] = field(default_factory=dict)  # property → struct attribute
     full_validator: t.Callable | None = None
     loose_text: set[str] = field(default_factory=set)  # TEXT columns fed by non-string JSON
+    # Arrow JSON path: schema of a whole RECORD line, set when every property is a plain
+    # type Arrow's JSON reader checks exactly (no JSON/mixed columns, no extra keywords).
+    arrow_line_schema: t.Any = None
+    line_decoder: t.Any = None  # msgspec decoder of a whole RECORD line (fallback, errors)
 
     @classmethod
     def build(
@@ -144,6 +181,18 @@ class StreamModel:
         full = None
         if validate and any(_needs_full_validation(p) for p in properties.values()):
             full = fastjsonschema.compile(_without_multiple_of({**schema, "properties": properties}))
+        arrow_ok = validate and full is None and not loose and all(
+            _arrow_plain(c, prop) for c, prop in zip(columns_all, properties.values())
+        )
+        arrow_line_schema = None
+        if arrow_ok:
+            import pyarrow as pa
+
+            arrow_line_schema = pa.schema([
+                ("type", pa.string()),
+                ("stream", pa.string()),
+                ("record", pa.struct([(c.name, _arrow_read_type(c)) for c in columns_all])),
+            ])
         columns = [
             c
             for c in columns_all
@@ -161,6 +210,8 @@ class StreamModel:
             field_of=field_of,
             full_validator=full,
             loose_text=loose,
+            arrow_line_schema=arrow_line_schema,
+            line_decoder=_line_decoder(struct),
         )
 
     # --- decoding --------------------------------------------------------------------

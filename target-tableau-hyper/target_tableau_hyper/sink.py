@@ -100,6 +100,11 @@ class HyperSink(BatchSink):
         self._batch_records_read += 1  # = tally_record_read(), inlined (hot path)
         self._total_records_read += 1
 
+    def add_raw(self, line: bytes, number: int) -> None:
+        self._batch.add_raw(line, number)
+        self._batch_records_read += 1
+        self._total_records_read += 1
+
     def process_record(self, record: dict, context: dict) -> None:
         """SDK path (records handed over as dicts): validate, decode, buffer."""
         self._seq -= 1
@@ -196,6 +201,8 @@ class HyperSink(BatchSink):
         n = prepared.n_records
         if name is None:
             return pa.nulls(n, pa.string())
+        if name in prepared.source_text:
+            return prepared.source_text[name]
         table = prepared.full_table
         if table is not None and name in table.column_names and name != "MetaData":
             col = table.column(name)

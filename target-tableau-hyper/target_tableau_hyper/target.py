@@ -22,7 +22,7 @@ from target_tableau_hyper.audit import AuditLog, default_url
 from target_tableau_hyper.errors import InputError, RecordBeforeSchemaError
 from target_tableau_hyper.hyper_store import HyperEngine
 from target_tableau_hyper.publishing.settings import PUBLISH_SETTINGS
-from target_tableau_hyper.reader import RecordEnvelope, SingerInputReader, fast_record_decoder
+from target_tableau_hyper.reader import RecordEnvelope, SingerInputReader
 from target_tableau_hyper.records import DELETED_AT
 from target_tableau_hyper.sink import HyperSink
 from target_tableau_hyper.types import MAX_NUMERIC_PRECISION_V2, parse_sql_numeric
@@ -193,7 +193,14 @@ class TargetTableauHyper(Target):
             sink = self._sinks_active[stream]
             self._fast_sinks[stream] = sink
             if sink.model.full_validator is None:
-                fast[key] = (fast_record_decoder(sink.model.struct), sink, self.drain_one)
+                prefixes = ()
+                if sink.model.arrow_line_schema is not None:
+                    name = json.dumps(stream).encode()
+                    prefixes = (
+                        b'{"type":"RECORD","stream":' + name + b',"record":{',
+                        b'{"type": "RECORD", "stream": ' + name + b', "record": {',
+                    )
+                fast[key] = (sink.model.line_decoder, sink, self.drain_one, prefixes)
         self.message_reader.on_tick = self._handle_max_record_age
 
     def _process_record_message(self, message: t.Any) -> None:

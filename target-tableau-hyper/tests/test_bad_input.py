@@ -21,7 +21,7 @@ GOOD = (
 
 CASES = [
     # file, line, stream, field, words in the message
-    ("bad_malformed_json.singer", 3, None, None, "malformed JSON"),
+    ("bad_malformed_json.singer", 3, "invoices", None, "malformed JSON"),
     ("bad_record_before_schema.singer", 3, "customers", None, "before its SCHEMA"),
     ("bad_schema_violation.singer", 3, "invoices", "TotalAmt", "Invalid decimal string"),
     ("bad_missing_key.singer", 3, "invoices", "Id", "missing or null"),
