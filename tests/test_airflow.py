@@ -321,7 +321,8 @@ def test_per_realm_layout_gives_one_task_per_realm_job_with_its_own_state(tmp_pa
     for task, realm in zip(full.tasks, ["9130355", "4620816365"]):
         assert task.argv == (str(MELTANO), "run", "--state-id-suffix", f"realm-{realm}",
                              "tap-quickbooks-online", "target-tableau-hyper")
-        assert task.env == {"TAP_QUICKBOOKS_ONLINE_REALM_IDS": json.dumps([realm])}  # generator keys stay out
+        # Only this realm (the tap syncs realm_ids plus `realms`, hence the empty list); generator keys stay out.
+        assert task.env == {"TAP_QUICKBOOKS_ONLINE_REALM_IDS": json.dumps([realm]), "TAP_QUICKBOOKS_ONLINE_REALMS": "[]"}
         assert task.upstream == ()  # realms are independent: one failing realm does not hold up the others
     assert full.max_active_tasks == 4
 
@@ -329,8 +330,23 @@ def test_per_realm_layout_gives_one_task_per_realm_job_with_its_own_state(tmp_pa
     load, check = hourly.tasks
     assert check.upstream == (load.task_id,)  # within a realm, the job's order holds
     assert check.argv[1:5] == ("run", "--state-id-suffix", "realm-9130355", "target-tableau-hyper:check")
-    assert load.env == {"SOME_FLAG": "1", "TAP_QUICKBOOKS_ONLINE_REALM_IDS": '["9130355"]'}
+    assert load.env == {"SOME_FLAG": "1", "TAP_QUICKBOOKS_ONLINE_REALM_IDS": '["9130355"]',
+                        "TAP_QUICKBOOKS_ONLINE_REALMS": "[]"}
     assert hourly.max_active_tasks == 1  # default: realms one after another (one writer per .hyper)
+
+
+@pytest.mark.slow
+def test_realm_task_env_limits_the_tap_config_to_that_realm(tmp_path):
+    """What Meltano hands the tap (and the inherited entities tap) under a realm task's environment."""
+    (task, *_), = [s.tasks for s in ms.build_dag_specs(REALM_SCHEDULES, settings_for(tmp_path, tmp_path))
+                   if s.dag_id == "hourly-entities-per-realm"]
+    configured = {"TAP_QUICKBOOKS_ONLINE_REALMS": json.dumps([{"realm_id": "1", "refresh_token": "not-used"}])}
+    env = clean_env(**{**configured, **task.env})  # the task's env wins over the worker's, as in BashOperator
+    for plugin in ("tap-quickbooks-online", "tap-quickbooks-online--entities"):
+        dumped = run([MELTANO, "invoke", "--dump=config", plugin], env=env, cwd=ROOT, timeout=300)
+        assert dumped.returncode == 0, dumped.log[-4000:]
+        config = json.loads(dumped.stdout)
+        assert config["realm_ids"] == ["9130355"] and config["realms"] == []
 
 
 @pytest.mark.parametrize("value", ["", "12 34", "1,1", "../x", '["a", "b/c"]'])

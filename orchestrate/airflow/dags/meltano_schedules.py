@@ -10,7 +10,7 @@
   which Airflow shows as the DAG file's import error;
 - builds one DAG per schedule and one task per job task (`meltano run <blocks>`), chained in job
   order, and, for schedules whose env has MELTANO_AIRFLOW_REALM_IDS, one chain per realm with
-  `meltano run --state-id-suffix=realm-<id>` and the tap limited to that realm.
+  `meltano run --state-id-suffix realm-<id>` and the tap limited to that realm.
 """
 
 from __future__ import annotations
@@ -36,8 +36,12 @@ REALM_IDS_KEY = "MELTANO_AIRFLOW_REALM_IDS"  # "123,456" or '["123", "456"]'
 MAX_ACTIVE_TASKS_KEY = "MELTANO_AIRFLOW_MAX_ACTIVE_TASKS"  # parallel realm chains per DAG run
 GENERATOR_KEYS = frozenset({REALM_IDS_KEY, MAX_ACTIVE_TASKS_KEY})
 
-# The tap setting a realm task overrides (Meltano reads kind: array settings from JSON env values).
-REALM_SETTING_ENV = "TAP_QUICKBOOKS_ONLINE_REALM_IDS"
+# What a realm task sets for the tap (Meltano reads kind: array settings from JSON env values; the
+# namespace variables apply to tap-quickbooks-online and every plugin inheriting from it). The tap
+# syncs realm_ids *plus* every entry of `realms`, so `realms` is emptied: a realm task's tokens
+# come from the token store.
+REALM_IDS_ENV = "TAP_QUICKBOOKS_ONLINE_REALM_IDS"
+REALMS_ENV = "TAP_QUICKBOOKS_ONLINE_REALMS"
 
 _REALM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TASK_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -278,7 +282,7 @@ def _job_dag(entry: Mapping[str, Any], settings: GeneratorSettings) -> DagSpec:
     tasks: list[TaskSpec] = []
     if REALM_IDS_KEY in env:
         for realm in parse_realm_ids(env[REALM_IDS_KEY], name):
-            realm_env = {**task_env, REALM_SETTING_ENV: json.dumps([realm])}
+            realm_env = {**task_env, REALM_IDS_ENV: json.dumps([realm]), REALMS_ENV: "[]"}
             suffix = ["--state-id-suffix", f"realm-{realm}"]
             tasks += _chain(settings, blocks, realm_env, suffix, prefix=f"realm-{realm}.")
         max_active_tasks = int(env.get(MAX_ACTIVE_TASKS_KEY) or 1)
