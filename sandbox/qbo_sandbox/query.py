@@ -408,7 +408,12 @@ def execute(realm: Realm, q: Query) -> Result:
         if fast is not None:
             return fast
     pred = make_predicate(q)
-    matches = [r for r in realm.iter_recs(q.entity) if pred(r.obj)]
+    ids = _id_lookup(q)
+    if ids is not None:  # WHERE Id = … / Id IN (…): direct reads, no scan
+        recs = (realm.get_rec(q.entity, i) for i in dict.fromkeys(ids))
+        matches = [r for r in recs if r is not None and pred(r.obj)]
+    else:
+        matches = [r for r in realm.iter_recs(q.entity) if pred(r.obj)]
     if q.order:
         for path, desc in reversed(q.order):
             matches.sort(key=lambda r, k=_sort_key(path): k(r.obj), reverse=desc)
@@ -418,6 +423,15 @@ def execute(realm: Realm, q: Query) -> Result:
     if q.count:
         return Result(q.entity, count=len(matches))
     return Result(q.entity, rows=matches[q.start - 1: q.start - 1 + q.max_results], start=q.start)
+
+
+def _id_lookup(q: Query) -> list[str] | None:
+    for path, op, val in q.where:
+        if _is_id(path) and op == "=":
+            return [str(val)]
+        if _is_id(path) and op == "in":
+            return [str(v) for v in val]
+    return None
 
 
 def _fast_path(realm: Realm, q: Query) -> Result | None:

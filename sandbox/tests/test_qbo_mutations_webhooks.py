@@ -146,3 +146,55 @@ def test_webhooks_signed_batched_and_retried(qbo_sandbox):
         assert [d["status"] for d in deliveries[:2]] == [500, 200] and deliveries[1]["attempt"] == 2
     finally:
         srv.shutdown()
+
+
+def test_cloudevents_format_and_entity_filter(qbo_sandbox):
+    sb = qbo_sandbox
+    got = []
+
+    class H(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            got.append((self.rfile.read(int(self.headers["Content-Length"])), dict(self.headers)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+    srv = HTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        sb.control("POST", "/_sandbox/webhooks", json={
+            "url": f"http://127.0.0.1:{srv.server_address[1]}/ce", "format": "cloudevents",
+            "verifier_token": "tok123", "entities": ["Invoice"], "batch_window_s": 0.2})
+        realm = sb.realm_ids()[1]
+        api = sb.api(realm)
+        inv = api.query("select * from Invoice maxresults 1").json()["QueryResponse"]["Invoice"][0]
+        sb.control("POST", "/_sandbox/mutate", json={"realm": realm, "entity": "Customer", "op": "create",
+                                                    "data": {"DisplayName": "Not Delivered Co"}})
+        assert api.post("/invoice", json={"Id": inv["Id"], "SyncToken": inv["SyncToken"]},
+                        operation="void").status_code == 200
+        deadline = time.time() + 10
+        while not got and time.time() < deadline:
+            time.sleep(0.05)
+        body, headers = got[0]
+        assert headers["intuit-signature"] == sign(body, "tok123")
+        events = json.loads(body)
+        ref = json.loads((REF / "webhook-cloudevents.json").read_text())
+        assert [set(e) for e in events] == [set(ref[0])]
+        assert events[0]["type"] == "qbo.invoice.voided.v1" and events[0]["intuitentityid"] == inv["Id"]
+        assert events[0]["intuitaccountid"] == realm
+    finally:
+        srv.shutdown()
+
+
+def test_read_companyinfo_preferences_and_unknown(qbo_sandbox):
+    realm = qbo_sandbox.realm_ids()[0]
+    api = qbo_sandbox.api(realm)
+    ci = api.get(f"/companyinfo/{realm}").json()
+    assert ci["CompanyInfo"]["CompanyName"] and "time" in ci
+    prefs = api.get("/preferences").json()["Preferences"]
+    assert prefs["CurrencyPrefs"]["MultiCurrencyEnabled"] is True
+    missing = api.get("/invoice/987654321")
+    assert missing.status_code == 400 and missing.json()["Fault"]["Error"][0]["code"] == "610"
+    by_id = api.query("select * from Invoice where Id in ('101', '100')").json()["QueryResponse"]["Invoice"]
+    assert sorted(i["Id"] for i in by_id) == ["100", "101"]
