@@ -256,3 +256,19 @@ def test_json_wire_format(tableau_cloud_sandbox):
     assert empty["pagination"]["totalAvailable"] == "0"
     err = requests.get(f"{sb.base_url}/api/3.22/sites/{site_id}/datasources/nope", headers=headers, timeout=10)
     assert err.status_code == 404 and err.json()["error"]["code"] == "404011"
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_sites_by_id_and_content_url(tableau_sandbox_factory, flavor):
+    sb = tableau_sandbox_factory(flavor)
+    creds = sb.credentials()
+    server = signed_in(sb, creds)
+    by_id = server.sites.get_by_id(server.site_id)
+    assert by_id.id == server.site_id and by_id.content_url == creds["site_content_url"]
+    # TSC's get_by_content_url only works when the server URL contains the content URL, so raw REST here
+    base = f"{sb.base_url}/api/3.25/sites"
+    headers = {"X-Tableau-Auth": server.auth_token}
+    r = requests.get(f"{base}/{creds['site_content_url']}?key=contentUrl", headers=headers, timeout=10)
+    assert ET.fromstring(r.content).find("t:site", NS).get("id") == server.site_id
+    r = requests.get(f"{base}/someone-elses-site?key=contentUrl", headers=headers, timeout=10)
+    assert r.status_code == 404 and ET.fromstring(r.content).find("t:error", NS).get("code") == "404000"
