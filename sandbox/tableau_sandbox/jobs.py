@@ -131,8 +131,8 @@ class JobRunner:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.store.lock:
-                busy = any(j.finish_code is None and j.held is None or
-                           (j.finish_code is None and j.held is not None and j.held.is_set())
+                # held jobs do not count: they wait for the test to release them
+                busy = any(j.finish_code is None and (j.held is None or j.held.is_set())
                            for j in self.store.jobs.values())
             if not busy:
                 return True
