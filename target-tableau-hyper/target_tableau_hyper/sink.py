@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import typing as t
 import uuid
 from operator import attrgetter
@@ -123,6 +124,14 @@ class HyperSink(BatchSink):
         target.submit_load(lambda: self._load(current, truncate))
 
     def _load(self, current: Batch, truncate: bool) -> None:
+        started = time.perf_counter()
+        self._load_batch(current, truncate)
+        self.logger.info(
+            "loaded batch: stream=%s records=%d seconds=%.3f", self.stream_name, len(current),
+            time.perf_counter() - started,
+        )
+
+    def _load_batch(self, current: Batch, truncate: bool) -> None:
         target = self.hyper_target
         batch_started = batch_mod.now_utc()
         metadata = {
