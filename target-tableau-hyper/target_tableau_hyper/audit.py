@@ -19,8 +19,10 @@ Tables (all timestamps are UTC ISO-8601 text, `…+00:00`):
 `audit_batches` — one row per committed batch (PK batch_id)
     batch_id TEXT | run_id | stream | committed_at | records | inserted | updated | deleted
     | first_line, last_line INT (input line numbers the batch covers)
+    | first_record_id, last_record_id INT (the batch's audit_records ids, consecutive; SQLite)
 
-`audit_records` — one row per RECORD message loaded (index (stream, record_key), (run_id, stream))
+`audit_records` — one row per RECORD message loaded (indexes (stream, record_key) and
+    (run_id, stream))
     id INT PK | run_id | batch_id | stream | record_key TEXT (JSON array of the key property
     values in key order, e.g. `["9130","145"]`; for `parent_delete` the parent key values in
     `x-parent-key` order) | operation TEXT | source_updated_at TEXT (`updated_at`, else
@@ -36,7 +38,8 @@ Tables (all timestamps are UTC ISO-8601 text, `…+00:00`):
     For incremental publishing, a run's changed keys per stream are
     `SELECT DISTINCT record_key, operation FROM audit_records WHERE run_id=? AND stream=?
      AND operation IN ('insert','update','delete','parent_delete')` (the final table state
-    for those keys is in the .hyper file).
+    for those keys is in the .hyper file); helper: `changed_keys(engine, run_id, stream)`.
+    Lines are recorded in message order; `line` is the input line number of the message.
 
 `audit_states` — every STATE the target emitted
     id INT PK | run_id | emitted_at | state TEXT (JSON)
@@ -44,7 +47,9 @@ Tables (all timestamps are UTC ISO-8601 text, `…+00:00`):
 Rows of a batch are written after the batch is committed to the .hyper file and before any
 STATE covering it is emitted. A crash between the two leaves that batch out of the audit; its
 records are re-sent by the tap on the rerun (the state did not move) and audited then.
-Per-record rows are bulk-inserted (one executemany per batch, one transaction).
+Per-record rows are bulk-inserted per batch in one transaction: on SQLite one INSERT … SELECT
+from json_each(batch as JSON) (parsed by SQLite, no per-row Python binding), elsewhere one
+executemany.
 """
 
 from __future__ import annotations
@@ -118,9 +123,8 @@ records = sa.Table(
     sa.Column("source_updated_at", sa.String(40)),
     sa.Column("sync_token", sa.String(64)),
     sa.Column("line", sa.BigInteger),
-    # One index only (record lookups). A run's/batch's rows are found through the id range
-    # kept in audit_batches (ids of one batch are consecutive), which costs no index upkeep.
-    sa.Index("ix_audit_records_stream_key", "stream", "record_key"),
+    sa.Index("ix_audit_records_stream_key", "stream", "record_key"),  # `audit record`
+    sa.Index("ix_audit_records_run_stream", "run_id", "stream"),  # a run's changes (publishing)
 )
 states = sa.Table(
     "audit_states",
