@@ -109,6 +109,8 @@ class QuickBooksStream(RESTStream):
     #: base of the exponential backoff in seconds (tests lower it)
     backoff_base_seconds: float = 1.0
     backoff_cap_seconds: float = 60.0
+    #: longest Retry-After honoured as sent (a server asking for more gets this)
+    retry_after_cap_seconds: float = 300.0
     max_tries: int = 6
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -232,7 +234,8 @@ class QuickBooksStream(RESTStream):
         while True:
             retry_after = getattr(exc, "retry_after", None)
             if retry_after is not None:
-                wait = min(float(retry_after), cap) + random.uniform(0, base / 4)  # noqa: S311
+                wait = min(float(retry_after), self.retry_after_cap_seconds) + \
+                    random.uniform(0, base / 4)  # noqa: S311
             else:
                 ceiling = min(cap, base * (2**attempt))
                 wait = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not crypto
