@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -256,13 +257,14 @@ class WebhookReceiver:
 
     def _confirm_by_job(self, session, luid: str, event_type: str, created: datetime) -> tuple[bool, str] | None:
         """The most recent refresh job we started for this resource: its finish code must agree."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(audit.refreshes.c.job_id)
-                .where(audit.refreshes.c.target_id == luid, audit.refreshes.c.job_id.is_not(None))
-                .order_by(audit.refreshes.c.id.desc()).limit(1)
-            ).first()
-        if row is None:
+        row = self._latest_refresh(luid)
+        # A refresh we are starting right now may finish (and Tableau may call) before its job id is
+        # written: give the publisher a moment rather than fall back to the weaker updatedAt check.
+        deadline = time.monotonic() + 5
+        while row is not None and row.job_id is None and row.outcome == "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            row = self._latest_refresh(luid)
+        if row is None or row.job_id is None:
             return None
         job = session.call(f"confirming job {row.job_id}", lambda srv: srv.jobs.get_by_id(row.job_id), attempts=2)
         expected = next((code for suffix, code in EXPECTED_FINISH.items() if event_type.endswith(suffix)), None)
@@ -273,6 +275,14 @@ class WebhookReceiver:
             return False, f"job {job.id} has not finished"
         ok = int(job.finish_code) == expected
         return ok, f"job {job.id} finish code {job.finish_code}"
+
+    def _latest_refresh(self, luid: str):
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(audit.refreshes.c.job_id, audit.refreshes.c.outcome)
+                .where(audit.refreshes.c.target_id == luid)
+                .order_by(audit.refreshes.c.id.desc()).limit(1)
+            ).first()
 
     # --- after acceptance ------------------------------------------------------------------------
     def _act(self, session: TableauSession, event: dict, project_id: str) -> str | None:
