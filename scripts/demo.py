@@ -98,7 +98,7 @@ def main() -> None:
     with QboSandboxServer(realms=2, size="demo", seed=42) as qbo, TableauSandboxServer(flavor="cloud") as tableau:
         print(f"QBO sandbox:     {qbo.base_url}\nTableau sandbox: {tableau.base_url}", flush=True)
         env = pipeline_env(qbo, tableau)
-        meltano("install", env=env)
+        meltano("install", "tap-quickbooks-online", "tap-quickbooks-online--entities", "target-tableau-hyper", env=env)
         # Each demo starts a new sandbox company, so the dev state and extracts of an earlier demo
         # describe books that no longer exist: start the dev environment afresh.
         meltano("state", "clear", "--force", STATE_ID, env=env)
