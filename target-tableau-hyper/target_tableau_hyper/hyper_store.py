@@ -310,6 +310,8 @@ class HyperTable:
         q = escape_name
         keyed = bool(self.key_properties) and load_method != "append-only"
         with AttachedFile(self.engine, self.path) as conn:
+            # Current column types (a newer sink of the stream may have widened them since).
+            self.table_columns = self._read_columns(conn) or self.table_columns
             # The staged batch goes to a connection-local temporary table first (Hyper does
             # not mix DDL and DML in one transaction); only the file's changes are transactional.
             conn.execute_command(

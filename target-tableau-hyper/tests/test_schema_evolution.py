@@ -88,3 +88,20 @@ def test_widening_that_overflows_is_rolled_back(run_target, hyper_reader):
     data = hyper_reader(run_target.out_dir / "s.hyper")
     assert data["columns"]["qty"] == "BIG_INT" and data["rows"][0]["qty"] == 10**17
     assert json  # keep import
+
+
+def test_widening_in_same_run_while_old_batch_is_buffered(run_target, hyper_reader):
+    as_string = {**BASE, "qty": {"type": ["string", "null"]}}
+    # the first record is still buffered in the old sink when the new schema widens the column
+    run_target([_schema(BASE), _rec(id=1, qty=5), _schema(as_string), _rec(id=2, qty="x")])
+    data = hyper_reader(run_target.out_dir / "s.hyper", order_by='"id"')
+    assert data["columns"]["qty"] == "TEXT"
+    assert [r["qty"] for r in data["rows"]] == ["5", "x"]
+
+
+def test_record_metadata_columns(run_target, hyper_reader):
+    run = run_target([_schema(BASE), _rec(id=1, qty=5)], add_record_metadata=True)
+    data = hyper_reader(run_target.out_dir / "s.hyper")
+    row = data["rows"][0]
+    assert data["columns"]["_sdc_batched_at"] == "TIMESTAMP_TZ"
+    assert row["_sdc_batched_at"] is not None and row["_sdc_sync_started_at"] == run.target.initialized_at
