@@ -35,7 +35,7 @@ from .wire import (auth_fault_body, decode, encode, fault_body, intuit_tid, pars
                    throttle_json, throttle_xml)
 
 JSON_CT = "application/json;charset=utf-8"
-CDC_UNSUPPORTED = {"TimeActivity", "TaxAgency", "TaxCode", "TaxRate"}
+CDC_UNSUPPORTED = {"TimeActivity", "TaxAgency", "TaxCode", "TaxRate", "ExchangeRate"}
 CDC_MAX_PER_ENTITY = 1000
 CDC_MAX_AGE_DAYS = 30
 DEFAULT_REDIRECTS = ["http://localhost:8080/callback", "http://127.0.0.1:8080/callback",

@@ -207,11 +207,17 @@ class Company:
         self.lists["Vendor"] = self._vendors(n_vendors)
         self.lists["Employee"] = self._employees(n_employees)
         self.lists["Budget"] = self._budgets()
+        self.lists["CompanyCurrency"] = self._company_currencies()
+        self.lists["CustomerType"] = self._customer_types()
+        self.lists["Attachable"] = self._attachables()
         self.lists["CompanyInfo"] = [self._company_info()]
         self.lists["Preferences"] = [self._preferences()]
         # Lookups for the transaction generator: active parties only.
         self.active_customers = [c for c in self.lists["Customer"] if c["Active"]]
         self.usd_customers = [c for c in self.active_customers if c["CurrencyRef"]["value"] == "USD"]
+        for k, c in enumerate(self.lists["Customer"]):
+            if not c.get("Job") and k % 3 == 0:
+                c["CustomerTypeRef"] = {"value": str(1 + k % 3)}
         self.active_vendors = [v for v in self.lists["Vendor"] if v["Active"]]
         self.usd_vendors = [v for v in self.active_vendors if v["CurrencyRef"]["value"] == "USD"]
         self.active_employees = [e for e in self.lists["Employee"] if e["Active"]]
@@ -492,6 +498,37 @@ class Company:
                  "BudgetDetail": details}
             b.update(header(bid, created, created))
             out.append(b)
+        return out
+
+    def _company_currencies(self) -> list[dict]:
+        out = []
+        for id_, code in (("1", "CAD"), ("2", "EUR")):
+            created = self._t(0, 1)
+            c = {"Code": code, "Name": CURRENCIES[code]["name"], "Active": True}
+            c.update(header(id_, created, created))
+            out.append(c)
+        return out
+
+    def _customer_types(self) -> list[dict]:
+        out = []
+        for id_, name, active in (("1", "OEM", True), ("2", "Distributor", True), ("3", "Retail", True),
+                                  ("4", "Government", False)):
+            created = self._t(0, 2)
+            c = {"Name": name, "Active": active}
+            c.update(header(id_, created, created))
+            out.append(c)
+        return out
+
+    def _attachables(self) -> list[dict]:
+        """Notes attached to the first invoices (transaction ids 100, 101, 106 are always invoices)."""
+        out = []
+        for k, (txn, note) in enumerate((("100", "Signed delivery receipt on file"),
+                                         ("101", "Customer PO scanned"), ("106", "Inspection report"))):
+            created = int(self.start + (k + 1) * 3 * DAY)
+            a = {"Note": note, "AttachableRef": [{"EntityRef": {"type": "Invoice", "value": txn},
+                                                  "IncludeOnSend": False}]}
+            a.update(header(str(k + 1), created, created))
+            out.append(a)
         return out
 
     def _company_info(self) -> dict:

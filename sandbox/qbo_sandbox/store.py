@@ -36,10 +36,11 @@ from .wire import encode, money
 
 DAY = 86400
 NAME_ENTITIES = ("Account", "Class", "Department", "Term", "PaymentMethod", "TaxAgency", "TaxRate", "TaxCode",
-                 "Item", "Customer", "Vendor", "Employee", "Budget", "CompanyInfo", "Preferences")
+                 "Item", "Customer", "Vendor", "Employee", "Budget", "CompanyCurrency", "CustomerType",
+                 "Attachable", "ExchangeRate", "CompanyInfo", "Preferences")
 #: Name-list entities whose queries return only active records unless the query filters on Active.
 ACTIVE_FILTERED = ("Account", "Class", "Department", "Term", "PaymentMethod", "Item", "Customer", "Vendor",
-                   "Employee", "TaxCode", "TaxRate", "Budget")
+                   "Employee", "TaxCode", "TaxRate", "Budget", "CompanyCurrency", "CustomerType")
 ALL_ENTITIES = NAME_ENTITIES + TXN_ENTITIES
 #: URL path segment (lower case, as QBO uses: /invoice, /journalentry) → entity name.
 PATH_ENTITY = {e.lower(): e for e in ALL_ENTITIES}
@@ -81,8 +82,9 @@ class Realm:
         cache = 200_000 if size == "demo" else 30_000
         self.gen = TxnGenerator(self.company, seed, index, CYCLES[size], cache)
         self.lock = threading.RLock()
+        self.company.lists["ExchangeRate"] = _exchange_rates(self.gen)
         self.names: dict[str, dict[str, Rec]] = {
-            e: {o["Id"]: Rec(o) for o in self.company.lists[e]} for e in NAME_ENTITIES}
+            e: {_key(o): Rec(o) for o in self.company.lists[e]} for e in NAME_ENTITIES}
         self.overlay: dict[tuple[str, str], Rec] = {}   # current version of changed/created txns
         self.deleted: dict[tuple[str, str], float] = {}  # (entity, id) → deletion time (API deletes)
         self.created_order: dict[str, list[str]] = defaultdict(list)  # txn ids created via the API
@@ -144,7 +146,7 @@ class Realm:
 
     def iter_recs(self, entity: str) -> Iterator:
         if entity in self.names:
-            yield from sorted(self.names[entity].values(), key=lambda r: _id_key(r.obj["Id"]))
+            yield from sorted(self.names[entity].values(), key=lambda r: _id_key(_key(r.obj)))
             return
         if entity not in SLOT_POS:
             raise KeyError(entity)
@@ -188,6 +190,31 @@ class BaseRec:
     @property
     def data(self) -> bytes:
         return self.realm._base_bytes(self.i)
+
+
+def _key(obj: dict) -> str:
+    """Id, or for ExchangeRate (which has none in QBO) ``<source>-<target>-<AsOfDate>``."""
+    if "Id" in obj:
+        return obj["Id"]
+    return f"{obj.get('SourceCurrencyCode')}-{obj.get('TargetCurrencyCode')}-{obj.get('AsOfDate')}"
+
+
+def _exchange_rates(gen) -> list[dict]:
+    """Monthly CAD/EUR → USD rates over the data period: the rates the documents use."""
+    import datetime as dt
+    from .wire import PACIFIC, qbo_timestamp
+    out = []
+    d = dt.datetime.fromtimestamp(gen.start, PACIFIC).date().replace(day=1)
+    end = dt.datetime.fromtimestamp(gen.end, PACIFIC).date()
+    while d <= end:
+        t = dt.datetime(d.year, d.month, d.day, 2, tzinfo=PACIFIC).timestamp()
+        for cur in ("CAD", "EUR"):
+            rate = gen.rate(cur, d.isoformat())
+            out.append({"SourceCurrencyCode": cur, "TargetCurrencyCode": "USD", "Rate": rate.normalize(),
+                        "AsOfDate": d.isoformat(), "domain": "QBO", "sparse": False, "SyncToken": "0",
+                        "MetaData": {"LastUpdatedTime": qbo_timestamp(t)}})
+        d = (d + dt.timedelta(days=32)).replace(day=1)
+    return out
 
 
 def _id_key(id_: str):

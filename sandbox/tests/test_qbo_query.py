@@ -109,3 +109,13 @@ def test_invalid_queries_get_a_4000_fault_naming_the_problem(api, text, needle):
     assert err["Message"] == "Error parsing query" and err["code"] == "4000"
     assert err["Detail"].startswith(("QueryParserError", "QueryValidationError"))
     assert needle in err["Detail"]
+
+
+def test_other_lists_the_tap_reads(api):
+    rates = rows(api.query("SELECT * FROM exchangerate STARTPOSITION 1 MAXRESULTS 1000"), "ExchangeRate")
+    assert rates and all("Id" not in r and r["TargetCurrencyCode"] == "USD" for r in rates)
+    assert {r["SourceCurrencyCode"] for r in rates} == {"CAD", "EUR"}
+    assert {c["Code"] for c in rows(api.query("select * from CompanyCurrency"), "CompanyCurrency")} == {"CAD", "EUR"}
+    assert rows(api.query("select * from CustomerType"), "CustomerType")
+    att = rows(api.query("select * from Attachable"), "Attachable")
+    assert att and att[0]["AttachableRef"][0]["EntityRef"]["type"] == "Invoice"
