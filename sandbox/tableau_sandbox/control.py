@@ -226,6 +226,21 @@ async def permissions(request: Request) -> Response:
 
 
 @handler
+async def user_role(request: Request) -> Response:
+    store = _sb(request).store
+    data = await _json(request)
+    role = data["site_role"]
+    allowed = {"Creator", "Explorer", "ExplorerCanPublish", "Viewer", "Unlicensed", "SiteAdministratorCreator",
+               "SiteAdministratorExplorer", "ServerAdministrator"}
+    if role not in allowed:
+        raise ValueError(f"site_role must be one of {sorted(allowed)}")
+    with store.lock:
+        user = store.users[_user_id(store, data.get("user"))]
+        user.site_role = role
+    return JSONResponse({"id": user.id, "name": user.name, "site_role": user.site_role})
+
+
+@handler
 async def counters(request: Request) -> Response:
     sb = _sb(request)
     with sb.store.lock:
@@ -310,6 +325,7 @@ def routes() -> list[Route]:
         Route(p + "/schedules", create_schedule, methods=["POST"]),
         Route(p + "/tasks", create_task, methods=["POST"]),
         Route(p + "/permissions", permissions, methods=["GET", "POST", "DELETE"]),
+        Route(p + "/users/role", user_role, methods=["POST"]),
         Route(p + "/counters", counters, methods=["GET"]),
         Route(p + "/webhooks/deliveries", deliveries, methods=["GET"]),
         Route(p + "/idle", idle, methods=["POST"]),

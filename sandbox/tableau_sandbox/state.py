@@ -251,7 +251,8 @@ class Store:
         if self.flavor.has_default_site:
             default = Site(new_id(), "Default", "")
             self.sites[default.id] = default
-        self.user = User(new_id(), "publisher@example.com", self.site.id, "Creator")
+        # A site administrator (Creator licence): webhooks need an administrator on Tableau.
+        self.user = User(new_id(), "publisher@example.com", self.site.id, "SiteAdministratorCreator")
         self.users[self.user.id] = self.user
         for site in self.sites.values():
             self.projects_add(site.id, "default", "The default project that was automatically created by Tableau.",

@@ -16,44 +16,45 @@ import requests
 from tableau_sandbox.clock import iso
 from tableau_sandbox.state import Delivery, Store, Webhook, new_id
 
-# API event name -> (legacy webhook-source element suffix, payload "resource")
+# Tableau's trigger events: API event name -> (webhook-source element, payload "resource"), from
+# "Webhooks Events and Payloads" (help.tableau.com/current/developer/webhooks/...webhooks-events-payload.html).
 EVENTS: dict[str, tuple[str, str]] = {
-    "DatasourceRefreshStarted": ("datasource-refresh-started", "DATASOURCE"),
-    "DatasourceRefreshSucceeded": ("datasource-refresh-succeeded", "DATASOURCE"),
-    "DatasourceRefreshFailed": ("datasource-refresh-failed", "DATASOURCE"),
-    "DatasourceUpdated": ("datasource-updated", "DATASOURCE"),
-    "DatasourceCreated": ("datasource-created", "DATASOURCE"),
-    "DatasourceDeleted": ("datasource-deleted", "DATASOURCE"),
-    "WorkbookUpdated": ("workbook-updated", "WORKBOOK"),
-    "WorkbookCreated": ("workbook-created", "WORKBOOK"),
-    "WorkbookDeleted": ("workbook-deleted", "WORKBOOK"),
-    "WorkbookRefreshStarted": ("workbook-refresh-started", "WORKBOOK"),
-    "WorkbookRefreshSucceeded": ("workbook-refresh-succeeded", "WORKBOOK"),
-    "WorkbookRefreshFailed": ("workbook-refresh-failed", "WORKBOOK"),
+    "AdminPromoted": ("webhook-event-user-promoted-admin", "USER"),
+    "AdminDemoted": ("webhook-event-user-demoted-admin", "USER"),
+    "DatasourceUpdated": ("webhook-source-event-datasource-updated", "DATASOURCE"),
+    "DatasourceCreated": ("webhook-source-event-datasource-created", "DATASOURCE"),
+    "DatasourceDeleted": ("webhook-source-event-datasource-deleted", "DATASOURCE"),
+    "DatasourceRefreshStarted": ("webhook-source-event-datasource-refresh-started", "EXTRACTS"),
+    "DatasourceRefreshSucceeded": ("webhook-source-event-datasource-refresh-succeeded", "EXTRACTS"),
+    "DatasourceRefreshFailed": ("webhook-source-event-datasource-refresh-failed", "EXTRACTS"),
+    "LabelCreated": ("webhook-source-event-label-created", "DATASOURCE/WORKBOOK"),
+    "LabelUpdated": ("webhook-source-event-label-updated", "DATASOURCE/WORKBOOK"),
+    "LabelDeleted": ("webhook-source-event-label-LabelDeleted", "DATASOURCE/WORKBOOK"),
+    "SiteCreated": ("webhook-source-event-site-created", "SITE"),
+    "SiteUpdated": ("webhook-source-event-site-updated", "SITE"),
+    "SiteDeleted": ("webhook-source-event-site-deleted", "SITE"),
+    "UserDeleted": ("webhook-source-event-user-deleted", "USER"),
+    "ViewDeleted": ("webhook-source-event-view-deleted", "VIEW"),
+    "WorkbookUpdated": ("webhook-source-event-workbook-updated", "WORKBOOK"),
+    "WorkbookCreated": ("webhook-source-event-workbook-created", "WORKBOOK"),
+    "WorkbookDeleted": ("webhook-source-event-workbook-deleted", "WORKBOOK"),
+    "WorkbookRefreshStarted": ("webhook-source-event-workbook-refresh-started", "EXTRACTS"),
+    "WorkbookRefreshSucceeded": ("webhook-source-event-workbook-refresh-succeeded", "EXTRACTS"),
+    "WorkbookRefreshFailed": ("webhook-source-event-workbook-refresh-failed", "EXTRACTS"),
 }
-# Refresh events report the extract as their resource (see reference/README.md, events table).
-for _name in list(EVENTS):
-    if "Refresh" in _name:
-        EVENTS[_name] = (EVENTS[_name][0], "EXTRACTS")
-
-_BY_LEGACY = {legacy: api for api, (legacy, _) in EVENTS.items()}
+_BY_TAG = {tag: api for api, (tag, _) in EVENTS.items()}
+_BY_SHORT = {tag.split("-event-", 1)[1]: api for api, (tag, _) in EVENTS.items()}
 
 
-def event_from_xml_name(tag_or_attr: str) -> str | None:
+def event_from_xml_name(name: str) -> str | None:
     """Accept ``DatasourceCreated``, ``webhook-source-event-datasource-created`` or ``datasource-created``."""
-    if tag_or_attr in EVENTS:
-        return tag_or_attr
-    name = tag_or_attr
-    for prefix in ("webhook-source-event-", "webhook-event-"):
-        if name.startswith(prefix):
-            name = name[len(prefix):]
     if name in EVENTS:
         return name
-    return _BY_LEGACY.get(name)
+    return _BY_TAG.get(name) or _BY_SHORT.get(name)
 
 
 def legacy_tag(event: str) -> str:
-    return "webhook-source-event-" + EVENTS[event][0]
+    return EVENTS[event][0]
 
 
 def destination_allowed(url: str) -> bool:

@@ -223,7 +223,8 @@ def test_tags_and_users(tableau_sandbox, orders):
     tagged = list(server.datasources.filter(tags="finance"))
     assert [d.id for d in tagged] == [ds.id]
     me = server.users.get_by_id(server.user_id)
-    assert me.name == tableau_sandbox.credentials()["connected_app"]["username"] and me.site_role == "Creator"
+    assert me.name == tableau_sandbox.credentials()["connected_app"]["username"]
+    assert me.site_role == "SiteAdministratorCreator"
     assert [u.id for u in server.users.get()[0]] == [server.user_id]
 
 

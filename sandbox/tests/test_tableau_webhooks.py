@@ -172,3 +172,31 @@ def test_unreachable_destination_is_recorded(tableau_sandbox, tmp_path):
     server.datasources.publish(TSC.DatasourceItem(project.id, name="Orders"), path, "CreateNew")
     deliveries = tableau_sandbox.deliveries()
     assert len(deliveries) == 1 and deliveries[0]["status_code"] is None and deliveries[0]["error"]
+
+
+def test_webhooks_need_a_site_administrator(tableau_sandbox):
+    server, _ = sign_in(tableau_sandbox)
+    hook = make_webhook(server, "ok", "datasource-created", "https://example.com/hook")
+    tableau_sandbox.control("POST", "/_sandbox/users/role", json={"site_role": "Creator"})
+    with pytest.raises(ServerResponseError) as err:
+        make_webhook(server, "not admin", "datasource-created", "https://example.com/hook")
+    assert err.value.code == "403000"
+    with pytest.raises(ServerResponseError):
+        server.webhooks.get()
+    tableau_sandbox.control("POST", "/_sandbox/users/role", json={"site_role": "SiteAdministratorCreator"})
+    assert [w.id for w in server.webhooks.get()[0]] == [hook.id]
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("AdminPromoted", "AdminPromoted"), ("webhook-event-user-promoted-admin", "AdminPromoted"),
+    ("webhook-source-event-view-deleted", "ViewDeleted"), ("workbook-created", "WorkbookCreated"),
+])
+def test_all_documented_event_names_are_accepted(tableau_sandbox, name, expected):
+    server, _ = sign_in(tableau_sandbox)
+    body = (f'<tsRequest><webhook name="h" event="{name}"><webhook-destination>'
+            f'<webhook-destination-http method="POST" url="https://example.com/x"/></webhook-destination>'
+            f'</webhook></tsRequest>')
+    r = requests.post(f"{tableau_sandbox.base_url}/api/3.25/sites/{server.site_id}/webhooks", data=body,
+                      headers={"X-Tableau-Auth": server.auth_token}, timeout=10)
+    assert r.status_code == 201
+    assert ET.fromstring(r.content).find("t:webhook", NS).get("event") == expected

@@ -133,3 +133,11 @@ def check_permission(ctx: Ctx, project_id: str, capability: str) -> None:
     if (ctx.session.user_id, project_id, capability) in ctx.store.denied:
         raise errors.forbidden(errors.FORBIDDEN_PUBLISH,
                                f"The user does not have the '{capability}' permission on project '{project_id}'.")
+
+
+def require_site_admin(ctx: Ctx, what: str) -> None:
+    """Webhooks (and other site settings) are for site or server administrators only."""
+    assert ctx.session is not None
+    user = ctx.store.users.get(ctx.session.user_id)
+    if user is None or not user.site_role.startswith(("SiteAdministrator", "ServerAdministrator")):
+        raise errors.forbidden("403000", f"Only site or server administrators can manage {what}.")

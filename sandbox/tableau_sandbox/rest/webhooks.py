@@ -10,11 +10,12 @@ from tableau_sandbox.elements import webhook_el
 from tableau_sandbox.state import Webhook, new_id
 from tableau_sandbox.webhooks import destination_allowed, event_from_xml_name
 from tableau_sandbox.xmlresp import parse_request, sub
-from tableau_sandbox.rest.base import Ctx, site_item, endpoint
+from tableau_sandbox.rest.base import Ctx, require_site_admin, site_item, endpoint
 
 
 @endpoint("tableau:webhooks:read")
 async def list_webhooks(ctx: Ctx) -> Response:
+    require_site_admin(ctx, "webhooks")
     with ctx.store.lock:
         root = ctx.root()
         el = sub(root, "webhooks")
@@ -26,6 +27,7 @@ async def list_webhooks(ctx: Ctx) -> Response:
 
 @endpoint("tableau:webhooks:read")
 async def get_webhook(ctx: Ctx) -> Response:
+    require_site_admin(ctx, "webhooks")
     with ctx.store.lock:
         w = site_item(ctx, ctx.store.webhooks, ctx.request.path_params["webhook_id"], errors.NOT_FOUND_WEBHOOK,
                       "Webhook")
@@ -36,6 +38,7 @@ async def get_webhook(ctx: Ctx) -> Response:
 
 @endpoint("tableau:webhooks:create")
 async def create_webhook(ctx: Ctx) -> Response:
+    require_site_admin(ctx, "webhooks")
     req = parse_request(await ctx.request.body())
     wel = req.find("webhook")
     if wel is None or not wel.get("name"):
@@ -70,6 +73,7 @@ async def create_webhook(ctx: Ctx) -> Response:
 
 @endpoint("tableau:webhooks:delete")
 async def delete_webhook(ctx: Ctx) -> Response:
+    require_site_admin(ctx, "webhooks")
     with ctx.store.lock:
         w = site_item(ctx, ctx.store.webhooks, ctx.request.path_params["webhook_id"], errors.NOT_FOUND_WEBHOOK,
                       "Webhook")
@@ -79,6 +83,7 @@ async def delete_webhook(ctx: Ctx) -> Response:
 
 @endpoint("tableau:webhooks:read")
 async def test_webhook(ctx: Ctx) -> Response:
+    require_site_admin(ctx, "webhooks")
     with ctx.store.lock:
         w = site_item(ctx, ctx.store.webhooks, ctx.request.path_params["webhook_id"], errors.NOT_FOUND_WEBHOOK,
                       "Webhook")
