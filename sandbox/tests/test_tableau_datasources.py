@@ -10,7 +10,7 @@ import pytest
 import requests
 import tableauserverclient as TSC
 from tableauhyperapi import SqlType
-from tableauserverclient.server.endpoint.exceptions import ServerResponseError
+from tableauserverclient.server.endpoint.exceptions import JobFailedException, ServerResponseError
 from urllib3.fields import RequestField
 from urllib3.filepost import encode_multipart_formdata
 
@@ -118,7 +118,12 @@ def test_publish_rejects_a_file_that_is_not_hyper(tableau_sandbox, tmp_path):
     with pytest.raises(ServerResponseError) as err:
         server.datasources.publish(TSC.DatasourceItem(project.id, name="Bogus"), bogus, "CreateNew")
     assert err.value.code.startswith("400")
+    job = server.datasources.publish(TSC.DatasourceItem(project.id, name="Bogus"), bogus, "CreateNew", as_job=True)
+    with pytest.raises(JobFailedException) as failed:  # asynchronously, the job fails with the reason
+        server.jobs.wait_for_job(job)
+    assert "not a valid .hyper file" in " ".join(failed.value.job.notes)
     assert list(TSC.Pager(server.datasources)) == []
+    assert list((tableau_sandbox.sandbox.store.data_dir / "work").iterdir()) == []
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
