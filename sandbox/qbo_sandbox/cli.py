@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     sock.bind((args.host, args.port))
     port = sock.getsockname()[1]
     sb.base_url = f"http://{args.host}:{port}"
-    config = uvicorn.Config(build_app(sb), log_level=args.log_level, access_log=False, lifespan="off")
+    config = uvicorn.Config(build_app(sb), log_level=args.log_level, access_log=False, lifespan="off",
+                            timeout_keep_alive=30)
     server = uvicorn.Server(config)
 
     orig_startup = server.startup

@@ -229,8 +229,8 @@ class Store:
         self.size, self.seed = size, seed
         self.clock = clock
         now = clock.now() if clock else __import__("time").time()
-        if as_of is None:
-            as_of = now
+        if as_of is None:  # the start of the clock's UTC day: servers started the same day share data
+            as_of = float(int(now // DAY) * DAY)
         self.as_of = as_of
         self._realms: dict[str, Realm] = {}
         for k in range(realms):
