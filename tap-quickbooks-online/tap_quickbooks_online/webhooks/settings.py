@@ -109,7 +109,9 @@ class WebhookSettings:
         queue_url = config.get("webhook_queue_url") or default_queue_url(env)
         if not isinstance(queue_url, str) or "://" not in queue_url:
             raise SettingsError("webhook_queue_url must be a SQLAlchemy URL such as sqlite:///path/webhooks.db")
-        command = config.get("webhook_command") or list(DEFAULT_COMMAND)
+        command = config.get("webhook_command")
+        if command is None or command == "":
+            command = list(DEFAULT_COMMAND)
         if isinstance(command, str):
             text = command.strip()
             if text.startswith("["):
