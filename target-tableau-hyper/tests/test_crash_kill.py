@@ -18,6 +18,7 @@ import threading
 import time
 from decimal import Decimal
 
+import psutil
 import pytest
 from tableauhyperapi import Connection, HyperProcess, TableName, Telemetry
 
@@ -154,11 +155,23 @@ def run_once(config_path, lines: list[str], kill_after: float | None) -> tuple[l
         deadline = time.monotonic() + kill_after
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.02)
+        # hyperd puts itself in its own process group: kill the target's group and every
+        # descendant (hyperd included), like a machine losing the whole pipeline
+        try:
+            victims = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.Error:
+            victims = []
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        for victim in victims:
+            try:
+                victim.kill()
+            except psutil.Error:
+                pass
         rc = proc.wait(timeout=60)
+        psutil.wait_procs(victims, timeout=30)
     threads[1].join(timeout=30)
     return states, rc
 
