@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
+from concurrent.futures import ThreadPoolExecutor
 import datetime as dt
 import html
 import random
@@ -85,9 +87,39 @@ class Sandbox:
         self.webhooks = WebhookDispatcher(self.oauth.webhook_verifier_token)
         self.store.listeners.append(self.webhooks.on_change)
         self.base_url = ""
+        self._prefetch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qbo-prefetch")
+        self._prefetch_lock = threading.Lock()
+        self._prefetching: set = set()
         # Account/customer/vendor balances: computed in the background so the first request is fast.
         if size == "demo":  # large: computed when first needed (a full pass over every transaction)
             threading.Thread(target=self._warm, daemon=True).start()
+
+    def prefetch(self, realm, entity: str, rows) -> None:
+        """Generate the base documents of the next page in the background.
+
+        A client spends time between pages (parsing, writing); generating the next page's
+        documents then turns a cold page into a warm one. One job per (realm, entity) at a time.
+        """
+        from .store import BaseRec
+        last = rows[-1]
+        if not isinstance(last, BaseRec) or entity not in SLOT_POS:
+            return
+        key = (realm.id, entity)
+        with self._prefetch_lock:
+            if key in self._prefetching:
+                return
+            self._prefetching.add(key)
+
+        def job(start_i=last.i, n=len(rows)):
+            try:
+                arr = realm.base_live(entity)
+                pos = bisect.bisect_right(arr, start_i)
+                for i in arr[pos:pos + n]:
+                    realm._base_bytes(i)
+            finally:
+                with self._prefetch_lock:
+                    self._prefetching.discard(key)
+        self._prefetch_pool.submit(job)
 
     def _warm(self):
         for r in self.store.realms():
@@ -311,6 +343,8 @@ def _query_response(sb: Sandbox, realm, text: str, as_parts: bool = False) -> tu
     if res.count is not None:
         return encode({"QueryResponse": {"totalCount": res.count}, "time": qbo_time_ms(now)}), 0
     rows = res.rows
+    if rows and len(rows) == q.max_results and not q.fields:
+        sb.prefetch(realm, q.entity, rows)
     if not rows:
         return b'{"QueryResponse":{},"time":"' + qbo_time_ms(now).encode() + b'"}', 0
     if q.fields:
