@@ -128,6 +128,11 @@ class Sandbox:
             except Exception:  # noqa: BLE001 - a failure shows up on the request that needs it
                 pass
 
+    def close(self) -> None:
+        """Stop the background threads (webhook delivery, prefetch)."""
+        self.webhooks.stop()
+        self._prefetch_pool.shutdown(wait=False, cancel_futures=True)
+
     def credentials(self) -> dict:
         return {"client_id": self.oauth.client_id, "client_secret": self.oauth.client_secret,
                 "redirect_uris": list(self.oauth.redirect_uris),

@@ -103,7 +103,7 @@ class QboSandboxServer:
             self._thread.join(timeout=10)
             self._server = None
         if self.sandbox is not None:
-            self.sandbox.webhooks.stop()
+            self.sandbox.close()
         if self._proc is not None:
             self._proc.terminate()
             try:
