@@ -91,6 +91,9 @@ class TapQuickBooksOnline(Tap):
     progress_interval: float = 10.0
     #: overlap page fetch with record output (a worker thread per stream and realm)
     prefetch_enabled: bool = True
+    #: write RECORD messages with the compiled msgspec writer (False: the SDK's own path,
+    #: used by bench/bench_tap.py as the baseline)
+    fast_output: bool = True
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self._server_times: dict[str, tuple[datetime.datetime, float]] = {}

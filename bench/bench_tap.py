@@ -1,0 +1,180 @@
+"""Records/s of tap-quickbooks-online vs the Singer SDK's default record path, side by side.
+
+Both variants read the same invoices from the same local QBO sandbox (a subprocess, latency
+off, `--size large`), in separate child processes writing Singer messages to /dev/null:
+
+* ``ours``: the tap as shipped (rows kept as raw JSON, compiled msgspec RECORD writer,
+  page prefetch);
+* ``sdk``: the same tap with the SDK's default path switched back on: every value decoded
+  to Python (Decimal for fractions), the SDK's `_write_record_message` (selection pruning,
+  type conformance, RecordMessage, simplejson) and its message writer (flush per message),
+  no prefetch.
+
+``ours-cpu`` and ``sdk-cpu`` replay pages already fetched (no HTTP, no server time) through
+each record path: the tap's own CPU cost per record, which is what the SDK path loses on.
+The end-to-end lines are bounded by the sandbox's own serving speed as well. Peak RSS of each
+child is printed.
+
+    .venv/bin/python bench/bench_tap.py [--records 20000] [--with-lines]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def child(variant: str, base_url: str, start_date: str, with_lines: bool) -> None:
+    """Run one variant in this process and print one JSON line of results."""
+    from singer_sdk.io_base import SingerWriter  # noqa: PLC0415
+
+    from tap_quickbooks_online.tap import TapQuickBooksOnline  # noqa: PLC0415
+
+    creds = json.loads(os.environ["BENCH_CREDS"])
+    config = {
+        "client_id": creds["client_id"], "client_secret": creds["client_secret"],
+        "realms": [{"realm_id": r["realm_id"], "refresh_token": r["refresh_token"]}
+                   for r in creds["realms"]],
+        "api_base_url": base_url, "oauth_base_url": base_url,
+        "token_store": os.environ["BENCH_TOKENS"], "start_date": start_date,
+    }
+
+    class Baseline(TapQuickBooksOnline):
+        message_writer_class = SingerWriter
+        fast_output = False
+        prefetch_enabled = False
+
+    tap_class = Baseline if variant.startswith("sdk") else TapQuickBooksOnline
+    probe = tap_class(config=config)
+    catalog = probe.catalog_dict
+    wanted = {"invoices", "invoice_lines"} if with_lines else {"invoices"}
+    for entry in catalog["streams"]:
+        for md in entry["metadata"]:
+            if md["breadcrumb"] == []:
+                md["metadata"]["selected"] = entry["tap_stream_id"] in wanted
+    tap = tap_class(config=config, catalog=catalog)
+    stream = tap.streams["invoices"]
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the Singer output sink
+    if variant.endswith("-cpu"):
+        if os.environ.get("BENCH_PROFILE"):
+            import cProfile  # noqa: PLC0415
+            import pstats  # noqa: PLC0415
+
+            profiler = cProfile.Profile()
+            result = profiler.runcall(replay, tap, stream)
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(15)
+        else:
+            result = replay(tap, stream)
+    else:
+        started = time.perf_counter()
+        tap.sync_all()
+        elapsed = time.perf_counter() - started
+        result = {"records": stream.progress.done if stream.progress else 0, "seconds": elapsed}
+    result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sys.stdout = sys.__stdout__
+    print(json.dumps(result))
+
+
+def replay(tap, stream) -> dict:
+    """Fetch all pages first, then time only the record path over them."""
+    realm_id = tap.realm_ids[0]
+    from tap_quickbooks_online.progress import StreamProgress  # noqa: PLC0415
+
+    stream.progress = StreamProgress(stream.name, stream.logger)
+    responses = []
+    original = stream.query
+
+    def recording_query(realm, statement):
+        result = original(realm, statement)
+        responses.append((statement, result))
+        return result
+
+    stream.query = recording_query
+    for _ in stream._raw_query_pages(realm_id, tap.config["start_date"]):  # noqa: SLF001
+        pass
+    replayed = iter(responses)
+    stream.query = lambda realm, statement: next(replayed)[1]
+    line_stream = stream.line_stream if stream.line_stream.selected else None
+    started = time.perf_counter()
+    count = 0
+    for page in stream._raw_query_pages(realm_id, tap.config["start_date"]):  # noqa: SLF001
+        for record in page:
+            if line_stream is not None:
+                line_stream.emit_for_parent(record)
+            stream._write_record_message(record)  # noqa: SLF001
+            stream._increment_stream_state(record, context={"realm_id": realm_id})  # noqa: SLF001
+            count += 1
+    return {"records": count, "seconds": time.perf_counter() - started}
+
+
+def start_date_for(api, records: int) -> str:
+    """The LastUpdatedTime after which about `records` invoices were changed (bisection on
+    COUNT(*), which the sandbox answers fast)."""
+    import datetime  # noqa: PLC0415
+
+    def count_since(moment: datetime.datetime) -> int:
+        text = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = api.query("SELECT COUNT(*) FROM Invoice WHERE Metadata.LastUpdatedTime >= "
+                         f"'{text}'").json()
+        return int(body["QueryResponse"].get("totalCount", 0))
+
+    hi = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)
+    lo = hi - datetime.timedelta(days=800)
+    for _ in range(25):
+        mid = lo + (hi - lo) / 2
+        if count_since(mid) > records:
+            lo = mid
+        else:
+            hi = mid
+    return hi.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=20000,
+                        help="approximate number of invoices to read")
+    parser.add_argument("--with-lines", action="store_true", help="also emit invoice_lines")
+    parser.add_argument("--child", nargs=3, metavar=("VARIANT", "BASE_URL", "START_DATE"))
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child, with_lines=args.with_lines)
+        return
+
+    from qbo_sandbox.testing import QboSandboxServer  # noqa: PLC0415
+
+    with QboSandboxServer(realms=1, size="large", seed=42, subprocess_mode=True) as sb, \
+            tempfile.TemporaryDirectory() as tmp:
+        creds = sb.credentials()
+        realm_id = creds["realms"][0]["realm_id"]
+        start_date = start_date_for(sb.api(realm_id), args.records)
+        env = {**os.environ, "BENCH_CREDS": json.dumps(creds),
+               "BENCH_TOKENS": os.path.join(tmp, "tokens.json")}
+        results = {}
+        # ours-cpu first: it reads every page once before timing, which also warms the
+        # sandbox's per-object byte cache for the two end-to-end variants that follow.
+        for variant in ("ours-cpu", "sdk-cpu", "sdk", "ours"):
+            command = [sys.executable, __file__, "--child", variant, sb.base_url, start_date]
+            if args.with_lines:
+                command.append("--with-lines")
+            out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
+        what = "invoices + invoice_lines" if args.with_lines else "invoices"
+        print(f"tap-quickbooks-online record path, {what}, 1 realm, sandbox latency off")
+        for variant, r in results.items():
+            rate = r["records"] / r["seconds"] if r["seconds"] else 0.0
+            r["rate"] = rate
+            print(f"  {variant:9s} {r['records']:7d} invoices in {r['seconds']:7.2f} s = "
+                  f"{rate:9.0f} invoices/s   peak RSS {r['max_rss_mb']:6.1f} MB")
+        print(f"  ratio ours/sdk (end to end): {results['ours']['rate'] / results['sdk']['rate']:.1f}x")
+        print(f"  ratio ours-cpu/sdk-cpu (record path only, pages already fetched): "
+              f"{results['ours-cpu']['rate'] / results['sdk-cpu']['rate']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
