@@ -125,10 +125,12 @@ class EventQueue:
             rows = [{"dedup_key": k, "realm_id": e.realm_id, "entity": e.entity, "entity_id": e.entity_id,
                      "operation": e.operation, "last_updated": e.last_updated, "received_at": now}
                     for k, e in unique.items() if k not in known]
-            insert = _insert_ignoring_duplicates(conn.dialect.name)
             inserted = 0
-            for row in rows:  # one statement a row: its rowcount says whether a concurrent delivery won
-                inserted += max(conn.execute(insert, row).rowcount, 0)
+            if rows:
+                # One executemany; its rowcount is the rows really inserted (a concurrent delivery of
+                # the same change may have won between the check above and this insert).
+                result = conn.execute(_insert_ignoring_duplicates(conn.dialect.name), rows)
+                inserted = result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
         return EnqueueResult(queued=inserted, duplicates=len(events) - inserted)
 
     # --- running -------------------------------------------------------------------------------
