@@ -37,12 +37,13 @@ def test_requests_per_minute_limit_gives_429_3001(env):
 def test_concurrency_limit(env):
     sb, realm, api = env
     sb.control("POST", "/_sandbox/limits", json={"realm": realm, "concurrent": 2})
-    sb.control("POST", "/_sandbox/faults", json={"kind": "slow", "delay_s": 0.0, "count": 0})
-    sb.control("POST", "/_sandbox/latency", json={"enabled": True, "base_ms": 600, "per_row_ms": 0})
+    sb.control("POST", "/_sandbox/latency", json={"enabled": True, "base_ms": 2500, "per_row_ms": 0})
     results = []
     token = api.session.headers["Authorization"]
+    barrier = threading.Barrier(6)
 
     def call():
+        barrier.wait()
         r = requests.get(api.base + "/query", params={"query": "select count(*) from Term"},
                          headers={"Authorization": token})
         results.append(r.status_code)
@@ -56,12 +57,12 @@ def test_concurrency_limit(env):
 
 def test_latency_model_scales_with_rows(env):
     sb, realm, api = env
-    cfg = sb.control("POST", "/_sandbox/latency", json={"enabled": True, "base_ms": 1, "per_row_ms": 2})
-    assert cfg == {"enabled": True, "base_ms": 1.0, "per_row_ms": 2.0}
+    cfg = sb.control("POST", "/_sandbox/latency", json={"enabled": True, "base_ms": 1, "per_row_ms": 5})
+    assert cfg == {"enabled": True, "base_ms": 1.0, "per_row_ms": 5.0}
     big = api.query("select * from Invoice maxresults 200")
     small = api.query("select * from Invoice maxresults 1")
     assert big.status_code == small.status_code == 200
-    assert big.elapsed > small.elapsed  # 401 ms of modelled latency against 3 ms
+    assert big.elapsed > small.elapsed  # 1001 ms of modelled latency against 6 ms
     sb.control("POST", "/_sandbox/latency", json={"enabled": False})
 
 
