@@ -143,6 +143,8 @@ TINY_PROJECT = """\
               args: -c 'echo "$MARKER_VALUE $MELTANO_RUN_STATE_ID_SUFFIX" >> "$MARKER_FILE"'
             again:
               args: -c 'echo "again" >> "$MARKER_FILE"'
+            fail:
+              args: -c 'echo "failing on purpose" >&2; exit 3'
     jobs:
       - name: say-hi
         tasks:
@@ -152,10 +154,16 @@ TINY_PROJECT = """\
           - - marker:write
             - marker:again
           - marker:again
+      - name: steps-then-failure
+        tasks:
+          - - marker:write
+            - marker:again
+          - marker:fail
+          - marker:again
     schedules:
       - name: tiny-daily
         interval: '@daily'
-        job: two-steps
+        job: steps-then-failure
         env:
           MARKER_VALUE: from-airflow
       - name: tiny-once
@@ -198,6 +206,8 @@ def test_specs_from_real_meltano_schedule_list(tmp_path):
     assert first.argv[1:] == ("run", "marker:write", "marker:again") and first.upstream == ()
     assert second.argv[1:] == ("run", "marker:again") and second.upstream == (first.task_id,)
     assert first.task_id != second.task_id
+    daily = specs["tiny-daily"].tasks
+    assert [t.upstream for t in daily] == [(), (daily[0].task_id,), (daily[1].task_id,)]
 
 
 def fake_meltano(tmp_path: Path, schedules: dict) -> tuple[Path, Path, Path]:
@@ -522,7 +532,8 @@ def test_dags_as_airflow_loads_them(airflow_home, tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_job_runs_through_airflow_dags_test(airflow_home, tmp_path):
+def test_tiny_job_through_airflow_dags_test_runs_in_order_and_fails_loudly(airflow_home, tmp_path):
+    """One `airflow dags test` of a job: two-block task, then a failing task, then one that must not run."""
     project = write_project(tmp_path / "tiny", TINY_PROJECT)
     marker = tmp_path / "marker.txt"
     env = direct_airflow_env(
@@ -532,25 +543,14 @@ def test_tiny_job_runs_through_airflow_dags_test(airflow_home, tmp_path):
         MELTANO_AIRFLOW_SCHEDULE_CACHE=tmp_path / "cache.json",
     )
     result = run([AIRFLOW, "dags", "test", "tiny-daily"], env=env, cwd=project, timeout=600)
-    assert result.returncode == 0, result.log[-6000:]
-    assert re.search(r"DagRun Finished: dag_id=tiny-daily.*state=success", result.log), result.log[-6000:]
-    # Both job tasks ran, in order, with the schedule's env; the first one was a two-block `meltano run`.
-    assert marker.read_text() == "from-airflow \nagain\nagain\n"
-    assert processes_with_env(str(tmp_path)) == []
 
-
-@pytest.mark.slow
-def test_failing_task_fails_the_dag_run(airflow_home, tmp_path):
-    project = write_project(tmp_path / "tiny", TINY_PROJECT)
-    env = direct_airflow_env(
-        airflow_home, project,
-        MARKER_FILE=tmp_path / "no-such-dir" / "marker.txt",  # the job's shell command fails
-        MELTANO_DATABASE_URI=f"sqlite:///{tmp_path}/meltano.db",
-        MELTANO_AIRFLOW_SCHEDULE_CACHE=tmp_path / "cache.json",
-    )
-    result = run([AIRFLOW, "dags", "test", "tiny-manual"], env=env, cwd=project, timeout=600)
+    # The first job task ran both its blocks in one `meltano run`, with the schedule's env.
+    assert marker.read_text() == "from-airflow \nagain\n", result.log[-6000:]
+    # The failing `meltano run` failed the task and the DAG run, and the job stopped there.
+    assert "failing on purpose" in result.log
     assert result.returncode != 0
-    assert re.search(r"DagRun Finished: dag_id=tiny-manual.*state=failed", result.log), result.log[-6000:]
+    assert re.search(r"DagRun Finished: dag_id=tiny-daily.*state=failed", result.log), result.log[-6000:]
+    assert processes_with_env(str(tmp_path)) == []
 
 
 # ---------------------------------------------------------------------------------------------
