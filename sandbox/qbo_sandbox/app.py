@@ -531,7 +531,9 @@ def cdc_changes(sb: Sandbox, realm, entity: str, since: float) -> list[bytes]:
         g = realm.gen
         lo = max(0, g.index_at_or_after(since) - 1)  # a deletion comes half a step after its creation
         for i in range(lo, g.N):
-            if g.entity_of(i) != entity or len(items) > 4 * CDC_MAX_PER_ENTITY:
+            if len(items) > 4 * CDC_MAX_PER_ENTITY:
+                break  # base changes come in time order: later ones cannot make the first 1000
+            if g.entity_of(i) != entity:
                 continue
             id_ = g.txn_id(i)
             if (entity, id_) in realm.overlay or (entity, id_) in realm.deleted:
