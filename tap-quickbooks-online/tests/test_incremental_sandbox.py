@@ -114,16 +114,17 @@ def test_resume_mid_stream_after_interruption(qbo_sandbox, make_config, tap_run,
     monkeypatch.setattr(EntityStream, "STATE_MSG_FREQUENCY", 50)
     original_query = EntityStream.query
     calls = {"n": 0}
+    realm_a = sb.realm_ids()[0]
 
     def failing_query(self, realm_id, statement):
-        calls["n"] += 1
-        if calls["n"] == 8:  # realm A, 8th page of invoices
-            raise Interrupted("connection lost")
+        if realm_id == realm_a:
+            calls["n"] += 1
+            if calls["n"] == 8:  # realm A, 8th request (COUNT + 7 pages read)
+                raise Interrupted("connection lost")
         return original_query(self, realm_id, statement)
 
     monkeypatch.setattr(EntityStream, "query", failing_query)
     broken = tap_run(config, ["invoices"], expect_error=Interrupted)
-    realm_a = sb.realm_ids()[0]
     read_before = {r["Id"] for r in broken.records["invoices"] if r["realm_id"] == realm_a}
     mark = broken.bookmark("invoices", realm_a)
     assert mark and 500 <= len(read_before) < 800

@@ -30,7 +30,7 @@ import msgspec
 from tap_quickbooks_online import timeutil
 from tap_quickbooks_online.client import QuickBooksStream, value
 from tap_quickbooks_online.errors import QBOAPIError
-from tap_quickbooks_online.prefetch import run_ahead
+from tap_quickbooks_online.prefetch import Prefetcher
 from tap_quickbooks_online.progress import StreamProgress
 from tap_quickbooks_online.schema_objects import entity_schema
 
@@ -58,6 +58,24 @@ def last_updated(obj: dict) -> str | None:
     return meta.get("LastUpdatedTime") if meta else None
 
 
+class _RealmPlan:
+    """How one realm is read in this run: its pages, and what is known up to when."""
+
+    def __init__(self, pages: t.Iterable[list[dict]], *, full_read: bool,
+                 server_time: datetime.datetime | None = None,
+                 started: list[datetime.datetime] | None = None) -> None:
+        self.pages = pages
+        self.full_read = full_read
+        self._server_time = server_time
+        self._started = started
+
+    def read_until(self) -> datetime.datetime | None:
+        """Every change before this server time has been read (None: unknown)."""
+        if self._server_time is not None:
+            return self._server_time
+        return self._started[0] if self._started else None
+
+
 class EntityStream(QuickBooksStream):
     """A QBO entity read through `query` (and `cdc` for incremental runs)."""
 
@@ -77,17 +95,23 @@ class EntityStream(QuickBooksStream):
                          path=f"/v3/company/{{realm_id}}/query?{self.entity}")
         self.progress: StreamProgress | None = None
         self._requests_at_start = 0
+        self._ahead: dict[str, _RealmPlan] = {}
 
     # ---- sync plumbing -------------------------------------------------------------------
+    #: realms whose query pages are fetched ahead while an earlier realm is being written
+    realms_ahead: int = 3
+
     def get_records(self, context: Context | None) -> t.Iterable[dict]:
         realm_id = (context or {})["realm_id"]
         if self.progress is None:
             self.progress = StreamProgress(self.name, self.logger,
                                            interval=self._tap.progress_interval)
             self._requests_at_start = self._tap.total_requests()
+        self._start_realms_ahead(realm_id)
+        plan = self._ahead.pop(realm_id, None) or self._plan(realm_id)
         emitted = False
         try:
-            for page in self._pages(realm_id, context):
+            for page in plan.pages:
                 emitted = True
                 yield from page
                 self.progress.advance(len(page))
@@ -96,8 +120,26 @@ class EntityStream(QuickBooksStream):
                 raise
             self.logger.warning("%s: realm %s does not serve %s, so the stream has no records "
                                 "there (%s)", self.name, realm_id, self.entity, exc)
+            return
+        self._advance_quiet_bookmark(plan.read_until(), context)
+        if plan.full_read:
+            self.get_context_state(context).pop(RESYNC_MARKER, None)
 
-    def _pages(self, realm_id: str, context: Context | None) -> t.Iterator[list[dict]]:
+    def _start_realms_ahead(self, realm_id: str) -> None:
+        """Plan this realm and start fetching pages of the next few realms concurrently."""
+        if not self._tap.prefetch_enabled:
+            return
+        realms = self._tap.realm_ids
+        if realm_id not in realms:
+            return
+        position = realms.index(realm_id)
+        for other in realms[position:position + 1 + self.realms_ahead]:
+            if other not in self._ahead:
+                self._ahead[other] = self._plan(other)
+
+    def _plan(self, realm_id: str) -> _RealmPlan:
+        """Decide how to read one realm (see module docstring); query pages start fetching."""
+        context = {"realm_id": realm_id}
         state = self.get_context_state(context)
         bookmark = state.get("replication_key_value")
         start_date = self.config.get("start_date")
@@ -115,10 +157,9 @@ class EntityStream(QuickBooksStream):
             if self.cdc_capable:
                 changes = self._tap.cdc_cache.changes(self, realm_id, since)
                 if changes is not None:
-                    yield from self._cdc_pages(realm_id, changes)
-                    self._advance_quiet_bookmark(
-                        self._tap.cdc_cache.server_time(realm_id), context)
-                    return
+                    server_time = self._tap.cdc_cache.server_time(realm_id)
+                    return _RealmPlan(list(self._cdc_pages(realm_id, changes)),
+                                      full_read=False, server_time=server_time)
                 if self._tap.cdc_cache.outside_window(self, realm_id, since):
                     self.logger.warning(
                         "%s realm %s: bookmark %s is older than QBO's 30-day CDC window, so "
@@ -126,12 +167,25 @@ class EntityStream(QuickBooksStream):
                         self.name, realm_id, bookmark, start_date or "the beginning",
                     )
                     since = timeutil.parse(start_date) if start_date else None
-        started: list[datetime.datetime] = []
-        if self.cdc_capable:
+        full_read = self.cdc_capable
+        if full_read:
             state[RESYNC_MARKER] = True
-        yield from self._query_pages(realm_id, since, started)
-        self._advance_quiet_bookmark(started[0] if started else None, context)
-        state.pop(RESYNC_MARKER, None)
+        started: list[datetime.datetime] = []
+        literal = timeutil.qbo_literal(since) if since else None
+        if self._tap.prefetch_enabled:
+            pages: t.Iterable[list[dict]] = Prefetcher(
+                lambda: self._raw_query_pages(realm_id, literal, started),
+                depth=2, name=f"{self.name}-{realm_id}").start()
+        else:
+            pages = self._raw_query_pages(realm_id, literal, started)
+        return _RealmPlan(pages, full_read=full_read, started=started)
+
+    def _close_ahead(self) -> None:
+        for plan in self._ahead.values():
+            close = getattr(plan.pages, "close", None)
+            if close:
+                close()
+        self._ahead.clear()
 
     def _advance_quiet_bookmark(self, server_time: datetime.datetime | None,
                                 context: Context | None) -> None:
@@ -178,15 +232,6 @@ class EntityStream(QuickBooksStream):
         response = self.query(realm_id, f"SELECT COUNT(*) FROM {self.entity}{where}")
         total = response.get("totalCount")
         return int(total) if total is not None else None
-
-    def _query_pages(self, realm_id: str, since: datetime.datetime | None,
-                     started: list | None = None) -> t.Iterator[list[dict]]:
-        first_literal = timeutil.qbo_literal(since) if since else None
-        if self._tap.prefetch_enabled:
-            yield from run_ahead(lambda: self._raw_query_pages(realm_id, first_literal, started),
-                                 depth=2, name=f"{self.name}-{realm_id}")
-        else:
-            yield from self._raw_query_pages(realm_id, first_literal, started)
 
     def _raw_query_pages(self, realm_id: str, since: str | None,
                          started: list | None = None) -> t.Iterator[list[dict]]:
@@ -265,6 +310,7 @@ class EntityStream(QuickBooksStream):
         try:
             yield from super()._sync_records(context, write_messages=write_messages)
         finally:
+            self._close_ahead()
             if self.progress is not None:
                 requests = self._tap.total_requests() - self._requests_at_start
                 self.logger.info("%s", self.progress.summary(requests))
