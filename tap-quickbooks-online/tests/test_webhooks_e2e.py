@@ -1,7 +1,7 @@
 """End to end through the webhook path: a change in the QBO sandbox reaches the `.hyper` file.
 
-QBO sandbox → signed webhook → receiver (the real `tap-quickbooks-online webhooks serve` process)
-→ durable queue → debounced trigger → real `meltano run tap-quickbooks-online target-tableau-hyper`
+QBO sandbox → signed webhook → receiver (started as Meltano starts it: `meltano invoke
+tap-quickbooks-online:webhooks`, settings from `TAP_QUICKBOOKS_ONLINE_*`) → durable queue → debounced trigger → real `meltano run tap-quickbooks-online target-tableau-hyper`
 in a temporary copy of this project → `invoices.hyper`. Only the invoices stream is selected
 (`TAP_QUICKBOOKS_ONLINE__SELECT`) to keep the runs short.
 """
@@ -68,11 +68,18 @@ def test_change_in_qbo_reaches_hyper_through_webhook(project_template, tmp_path)
         select_note = f'SELECT "PrivateNote" FROM "Extract"."Extract" WHERE realm_id = \'{realm}\' AND "Id" = \'{invoice_id}\''
         assert hyper_rows(invoices, select_note, tmp_path / "hyper-logs") != [[note]]
 
-        config = {"webhook_verifier_token": creds["webhook_verifier_token"],
-                  "webhook_queue_url": f"sqlite:///{tmp_path}/webhooks.db",
-                  "webhook_command": [MELTANO, "run", "tap-quickbooks-online", "target-tableau-hyper"],
-                  "webhook_command_cwd": str(root), "webhook_debounce_seconds": 1, "webhook_max_delay_seconds": 10}
-        with WebhookReceiverServer(config, subprocess_mode=True, env=project.env) as rx:
+        # Only the settings without a default are given; queue and working directory are the defaults
+        # under $MELTANO_PROJECT_ROOT (`meltano` itself is not on this test's PATH, so the command is).
+        command = [MELTANO, "run", "tap-quickbooks-online", "target-tableau-hyper"]
+        receiver_env = {**project.env,
+                        "TAP_QUICKBOOKS_ONLINE_WEBHOOK_VERIFIER_TOKEN": creds["webhook_verifier_token"],
+                        "TAP_QUICKBOOKS_ONLINE_WEBHOOK_COMMAND": json.dumps(command),
+                        "TAP_QUICKBOOKS_ONLINE_WEBHOOK_DEBOUNCE_SECONDS": "1",
+                        "TAP_QUICKBOOKS_ONLINE_WEBHOOK_MAX_DELAY_SECONDS": "10"}
+        config = {"webhook_verifier_token": "-",
+                  "webhook_queue_url": f"sqlite:///{root}/.meltano/run/tap-quickbooks-online/webhooks.db"}
+        launch = [MELTANO, "invoke", "tap-quickbooks-online:webhooks", "--host", "127.0.0.1", "--port", "0"]
+        with WebhookReceiverServer(config, subprocess_mode=True, env=receiver_env, launch=launch, cwd=str(root)) as rx:
             qbo.control("POST", "/_sandbox/webhooks", json={"url": rx.url, "format": "legacy", "batch_window_s": 0.2})
             qbo.control("DELETE", "/_sandbox/counters")
             qbo.control("POST", "/_sandbox/mutate", json={"realm": realm, "entity": "Invoice", "op": "update",

@@ -131,3 +131,30 @@ def test_queue_dedups_and_marks_done_up_to_watermark(tmp_path):
     assert queue.enqueue([a]).duplicates == 1
     assert queue.purge_done(older_than_s=-1) == 2
     assert queue.enqueue([a]).queued == 1
+
+
+def test_cli_accepts_options_in_any_order():
+    from tap_quickbooks_online.webhooks.cli import build_parser
+
+    for argv in (["--config", "a.json", "serve", "--port", "0"], ["serve", "--config", "a.json", "--port", "0"]):
+        args = build_parser().parse_args(argv)
+        assert (args.action, args.config, args.port) == ("serve", ["a.json"], 0)
+
+
+def test_cli_refuses_to_start_without_a_verifier_token(tmp_path, monkeypatch, capsys):
+    from tap_quickbooks_online.webhooks.cli import main
+
+    for name in list(__import__("os").environ):
+        if name.startswith("TAP_QUICKBOOKS_ONLINE_"):
+            monkeypatch.delenv(name)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"client_id": "x", "webhook_queue_url": f"sqlite:///{tmp_path}/q.db"}))
+    assert main(["--config", str(config), "serve"]) == 2
+    assert "webhook_verifier_token is required" in capsys.readouterr().err
+    config.write_text("[1]")
+    assert main(["serve", "--config", str(config)]) == 2
+    monkeypatch.setenv("TAP_QUICKBOOKS_ONLINE_WEBHOOK_VERIFIER_TOKEN", "from-env")
+    monkeypatch.setenv("TAP_QUICKBOOKS_ONLINE_WEBHOOK_DEBOUNCE_SECONDS", "soon")
+    assert main(["serve", "--config", "ENV"]) == 2
+    err = capsys.readouterr().err
+    assert "webhook_debounce_seconds must be a number" in err and "from-env" not in err

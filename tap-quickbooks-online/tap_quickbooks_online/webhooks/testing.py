@@ -12,10 +12,12 @@ can be killed with a signal); `rx.process` is the Popen, in its own process grou
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -34,8 +36,13 @@ from tap_quickbooks_online.webhooks.trigger import RunTrigger
 
 class WebhookReceiverServer:
     def __init__(self, config: dict, *, subprocess_mode: bool = False, host: str = "127.0.0.1",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, launch: list[str] | None = None, cwd: str | None = None) -> None:
+        """`launch` (subprocess mode): the command that starts the receiver instead of the tap's CLI with a
+        config file, e.g. `meltano invoke tap-quickbooks-online:webhooks --port 0` (settings then come
+        from `env`; `config` still tells this harness where the queue is)."""
         self.config = dict(config)
+        self.launch = launch
+        self.cwd = cwd
         self.subprocess_mode = subprocess_mode
         self.host = host
         self.env = env
@@ -90,7 +97,8 @@ class WebhookReceiverServer:
         exe = shutil.which("tap-quickbooks-online", path=str(Path(sys.executable).parent)) or "tap-quickbooks-online"
         # --config first, as Meltano does
         cmd = [exe, "webhooks", "--config", str(config_path), "serve", "--host", self.host, "--port", "0"]
-        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        self.process = subprocess.Popen(self.launch or cmd, cwd=self.cwd, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True,
                                         env={**(self.env or os.environ), "PYTHONUNBUFFERED": "1"},
                                         start_new_session=True)
         deadline = time.monotonic() + 60
@@ -137,13 +145,16 @@ class WebhookReceiverServer:
             self._thread.join(timeout=30)
             self._server = None
         if self.process is not None:
-            if self.process.poll() is None:
-                self.process.terminate()
-                try:
-                    self.process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait()
+            # The whole process group: a launcher (meltano invoke) and the command a run started.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
             self.process = None
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
