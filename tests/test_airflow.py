@@ -443,7 +443,7 @@ for overlay in json.loads(sys.argv[2]):
     os.environ.update(saved)
     report = {"import_errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": {}}
     for dag_id, dag in bag.dags.items():
-        schedule = getattr(dag, "schedule", None)
+        schedule = getattr(dag, "schedule", None) or getattr(dag, "schedule_interval", None)  # Airflow 3 / 2
         report["dags"][dag_id] = {
             "schedule": schedule if isinstance(schedule, (str, type(None))) else repr(schedule),
             "catchup": dag.catchup,
