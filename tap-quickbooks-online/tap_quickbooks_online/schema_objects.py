@@ -208,7 +208,8 @@ SALES_COMMON = (TXN_COMMON + " CustomerRef CustomerMemo BillAddr ShipAddr ShipFr
                 "ClassRef SalesTermRef DueDate ShipDate ShipMethodRef TrackingNum "
                 "PrintStatus EmailStatus BillEmail BillEmailCc BillEmailBcc "
                 "ApplyTaxAfterDiscount DeliveryInfo Balance HomeBalance DepositToAccountRef "
-                "PaymentMethodRef PaymentRefNum FreeFormAddress ProjectRef RecurDataRef")
+                "PaymentMethodRef PaymentRefNum FreeFormAddress ProjectRef RecurDataRef "
+                "ARAccountRef")
 PURCHASE_COMMON = TXN_COMMON + " VendorRef APAccountRef SalesTermRef DueDate Balance ProjectRef"
 NAME_COMMON = "Name Active FullyQualifiedName ParentRef"
 PERSON = ("Title GivenName MiddleName FamilyName Suffix DisplayName CompanyName "

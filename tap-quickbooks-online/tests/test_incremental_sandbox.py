@@ -138,3 +138,33 @@ def test_resume_mid_stream_after_interruption(qbo_sandbox, make_config, tap_run,
     total = sum(1 for _ in sb.sandbox.store.iter_entities(realm_a, "Invoice"))
     assert len(read_before | {r["Id"] for r in got}) == total
     assert len(got) < total
+
+
+def test_cdc_window_split_when_an_entity_hits_1000(qbo_sandbox_factory, make_config, tap_run):
+    """A large company: 10 days of invoices are more than CDC's 1000 per call."""
+    import datetime  # noqa: PLC0415
+
+    sb = qbo_sandbox_factory(realms=1, size="large", seed=3)
+    realm_id = sb.realm_ids()[0]
+    now = datetime.datetime.fromisoformat(sb.control("GET", "/_sandbox/clock")["now"])
+    since = (now - datetime.timedelta(days=10)).astimezone(datetime.timezone.utc)
+    since_text = since.replace(microsecond=0).isoformat()
+    expected = sb.api(realm_id).query(
+        "SELECT COUNT(*) FROM Invoice WHERE Metadata.LastUpdatedTime >= "
+        f"'{since_text}'").json()["QueryResponse"]["totalCount"]
+    assert expected > 1000
+    state = {"bookmarks": {"invoices": {"partitions": [
+        {"context": {"realm_id": realm_id}, "replication_key": "updated_at",
+         "replication_key_value": since_text}]}}}
+    sb.control("DELETE", "/_sandbox/counters")
+    run = tap_run(make_config(sb), ["invoices"], state=state)
+    ids = [r["Id"] for r in run.records["invoices"]]
+    assert len(ids) == len(set(ids))
+    # every current invoice changed in the window, plus the deletions CDC reports
+    live = [r for r in run.records["invoices"] if not r.get("_sdc_deleted_at")]
+    assert len(live) == expected
+    calls = sb.control("GET", "/_sandbox/counters")["requests"]
+    assert calls.get("cdc", 0) >= 2 and "query" not in calls
+    assert "hit the 1000-object cap; splitting the window" in run.logs
+    stamps = [r.get("updated_at") or r["_sdc_deleted_at"] for r in run.records["invoices"]]
+    assert stamps == sorted(stamps)
