@@ -47,9 +47,8 @@ Tables (all timestamps are UTC ISO-8601 text, `…+00:00`):
 Rows of a batch are written after the batch is committed to the .hyper file and before any
 STATE covering it is emitted. A crash between the two leaves that batch out of the audit; its
 records are re-sent by the tap on the rerun (the state did not move) and audited then.
-Per-record rows are bulk-inserted per batch in one transaction: on SQLite one INSERT … SELECT
-from json_each(batch as JSON) (parsed by SQLite, no per-row Python binding), elsewhere one
-executemany.
+Per-record rows are bulk-inserted per batch: one executemany in one transaction (measured
+cheaper in CPU than an INSERT … SELECT FROM json_each of the batch as JSON).
 """
 
 from __future__ import annotations
@@ -158,6 +157,9 @@ def make_engine(url: str) -> sa.Engine:
         def _pragmas(dbapi_conn, _record):  # noqa: ANN001
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a killed process loses nothing committed (only an OS crash/power
+            # loss could drop the last transactions); FULL would fsync every batch.
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
     return engine
@@ -230,22 +232,13 @@ class AuditLog:
         with self._lock, self.engine.begin() as conn:
             first_id = last_id = None
             if n_records:
+                n = len(cols[0])
+                rows = list(zip([self.run_id] * n, [batch_id] * n, [stream] * n, *cols))
+                conn.exec_driver_sql(self._insert_records_sql, rows)
                 if self.engine.dialect.name == "sqlite":
-                    # One statement, rows parsed by SQLite's JSON1 (no per-row Python binding).
-                    payload = _JSON.encode(list(zip(*cols))).decode()
-                    conn.exec_driver_sql(
-                        "INSERT INTO audit_records (run_id, batch_id, stream, record_key, operation,"
-                        " source_updated_at, sync_token, line) SELECT ?, ?, ?, j.value->>0,"
-                        " j.value->>1, j.value->>2, j.value->>3, j.value->>4 FROM json_each(?) j",
-                        (self.run_id, batch_id, stream, payload),
-                    )
+                    # one executemany in one transaction: the batch's ids are consecutive
                     last_id = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar()
-                    first_id = last_id - n_records + 1
-                else:
-                    rows = [
-                        (self.run_id, batch_id, stream, *values) for values in zip(*cols)
-                    ]
-                    conn.exec_driver_sql(self._insert_records_sql, rows)
+                    first_id = last_id - n + 1
             conn.execute(
                 batches.insert().values(
                     batch_id=batch_id, run_id=self.run_id, stream=stream, committed_at=utcnow(),
