@@ -289,3 +289,32 @@ def test_killed_receiver_finishes_queued_events_after_restart(qbo_sandbox, creds
     assert [r["status"] for r in runs] == ["interrupted", "succeeded"]
     assert {e["entity_id"] for e in events} == set(ids) and all(e["run_id"] == runs[1]["run_id"] for e in events)
     assert fake.invocations()[-1]["changes"] == {realms[0]: ["Invoice"]}
+
+
+def test_restarted_receiver_waits_for_a_run_left_running_by_its_predecessor(qbo_sandbox, creds, tmp_path):
+    """SIGKILL of the receiver alone orphans its `meltano run`: the new receiver must not run beside it."""
+    realms = [r["realm_id"] for r in creds["realms"]]
+    fake = FakePipeline(tmp_path, gate=True)
+    config = receiver_config(tmp_path, creds["webhook_verifier_token"], fake, realms)
+    rx = WebhookReceiverServer(config, subprocess_mode=True).start()
+    try:
+        register(qbo_sandbox, rx.url, max_attempts=1)
+        qbo_sandbox.sandbox.webhooks.on_change(realms[0], "Invoice", "7", "Update", 1_767_225_600)
+        assert wait_for(lambda: len(fake.invocations()) == 1)
+        orphan = fake.invocations()[0]["pid"]
+        os.kill(rx.process.pid, signal.SIGKILL)  # the receiver only: its run goes on
+        rx.process.wait()
+        os.kill(orphan, 0)  # still running
+        with WebhookReceiverServer(config, subprocess_mode=True) as rx2:
+            time.sleep(1.5)  # several debounce periods: a run would have started by now
+            assert len(fake.invocations()) == 1 and rx2.queue.waiting_count() == 1
+            fake.gate.touch()  # the orphan finishes; then the new receiver runs the waiting event
+            assert wait_for(lambda: rx2.queue.waiting_count() == 0)
+            runs = rx2.queue.runs()
+            log_text = "".join(rx2.output)
+    finally:
+        rx.stop()
+    calls = fake.invocations()
+    assert len(calls) == 2 and not any(c["overlap"] for c in calls)
+    assert [r["status"] for r in runs] == ["interrupted", "succeeded"]
+    assert f"waiting for run process {orphan}" in log_text

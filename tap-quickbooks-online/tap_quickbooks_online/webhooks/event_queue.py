@@ -9,7 +9,9 @@ Tables (created on first use):
   kept `webhook_retention_days` so a late retry or a replay of an old delivery is recognised.
 * `qbo_webhook_runs` — one row per triggered run: `started_at`, `finished_at`, `max_seq` (the
   events it covers: every waiting row with `seq ≤ max_seq`), `events`, `exit_code`, `status`
-  (`running`, `succeeded`, `failed`, `interrupted` = the receiver died during the run).
+  (`running`, `succeeded`, `failed`, `interrupted` = the receiver died during the run), and the
+  `host` + `pid` of the command, so a restarted receiver waits until a run its predecessor left
+  behind has exited before it starts one (never two runs at once, even across a crash).
 
 A run covers a *watermark*, not a list: events that arrive while it runs have a larger `seq` and
 stay waiting for the follow-up run, so nothing that the run may have missed is marked done.
@@ -53,6 +55,8 @@ runs_table = sa.Table(
     sa.Column("events", sa.Integer, nullable=False),
     sa.Column("exit_code", sa.Integer, nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("host", sa.String(255), nullable=True),  # where the command runs, and its process id:
+    sa.Column("pid", sa.Integer, nullable=True),  # a restarted receiver waits for an orphaned run
 )
 
 
@@ -171,6 +175,15 @@ class EventQueue:
                                   .where(events_table.c.done_at.is_(None), events_table.c.seq <= batch.max_seq)
                                   .values(done_at=now, run_id=run_id))
             return result.rowcount
+
+    def set_run_process(self, run_id: int, host: str, pid: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(runs_table.update().where(runs_table.c.run_id == run_id).values(host=host, pid=pid))
+
+    def unfinished_runs(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(runs_table)
+                                                           .where(runs_table.c.status == "running"))]
 
     def mark_interrupted_runs(self) -> int:
         """Runs left `running` by a receiver that died: their events are still waiting."""

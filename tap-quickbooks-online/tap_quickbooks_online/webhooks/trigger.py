@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -54,10 +55,13 @@ class RunTrigger:
         self._stopping = False
         self._proc: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
+        self._orphans: list[int] = []
         self.runs_started = self.runs_succeeded = self.runs_failed = 0
 
     # --- control -----------------------------------------------------------------------------
     def start(self) -> None:
+        self._orphans = [r["pid"] for r in self.queue.unfinished_runs()
+                         if r["pid"] and r["host"] == socket.gethostname() and _alive(r["pid"])]
         interrupted = self.queue.mark_interrupted_runs()
         if interrupted:
             log.warning("webhooks: %d run(s) were interrupted by a restart; their events are run again", interrupted)
@@ -102,7 +106,18 @@ class RunTrigger:
             due = max(due, self._retry_at)
         return due
 
+    def _wait_for_orphans(self) -> None:
+        """A run started by a receiver that died may still be going: never run beside it."""
+        deadline = time.monotonic() + self.run_timeout_s
+        for pid in self._orphans:
+            if _alive(pid):
+                log.warning("webhooks: waiting for run process %d left by the previous receiver", pid)
+            while _alive(pid) and not self._stopping and time.monotonic() < deadline:
+                time.sleep(0.2)
+        self._orphans = []
+
     def _loop(self) -> None:
+        self._wait_for_orphans()
         last_purge = 0.0
         while True:
             with self._cond:
@@ -169,6 +184,10 @@ class RunTrigger:
         except OSError as exc:
             log.error("webhooks: run %d could not start %s: %s", run_id, self.command[0], type(exc).__name__)
             return None
+        try:
+            self.queue.set_run_process(run_id, socket.gethostname(), proc.pid)
+        except Exception:  # bookkeeping only; the run itself goes on
+            log.exception("webhooks: could not record the process of run %d", run_id)
         with self._cond:
             self._proc = proc
             if self._stopping:
@@ -185,3 +204,13 @@ class RunTrigger:
                 self._proc = None
         log.info("webhooks: run %d exited %s after %.1f s", run_id, code, time.monotonic() - started)
         return code
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
