@@ -9,6 +9,8 @@ Side by side in one run, against the local QBO sandbox and a temporary copy of t
    Delay of a change = finish of the run that covered its event − the moment it was changed (the
    row is in the `.hyper` once that run succeeded; every changed row is then checked in the file).
 Requests are the sandbox's own counters (every `/v3/...` call the tap made).
+4. how fast the receiver acknowledges a delivery (what QBO waits for): signed deliveries of 1 and
+   of 100 events POSTed to an in-process receiver whose queue is a SQLite file (fsync per commit).
 
     .venv/bin/python bench/bench_webhooks.py [--changes 5] [--spacing 0.5] [--debounce 2]
 """
@@ -47,6 +49,26 @@ def hyper_notes(path: Path, realm: str, ids: list[str], log_dir: Path) -> dict[s
             rows = conn.execute_list_query(f'SELECT "Id", "PrivateNote" FROM "Extract"."Extract" '
                                            f"WHERE realm_id = '{realm}' AND \"Id\" IN ({id_list})")
     return {r[0]: r[1] for r in rows}
+
+
+def ack_latency(work: Path, events_per_delivery: int, deliveries: int = 40) -> list[float]:
+    import requests
+
+    from tap_quickbooks_online.webhooks.signature import sign
+
+    config = {"webhook_verifier_token": "bench-token", "webhook_queue_url": f"sqlite:///{work}/ack-{events_per_delivery}.db",
+              "webhook_command": ["true"], "webhook_debounce_seconds": 60, "webhook_max_delay_seconds": 60}
+    times = []
+    with WebhookReceiverServer(config) as rx, requests.Session() as http:
+        for d in range(deliveries):
+            body = json.dumps({"eventNotifications": [{"realmId": "1", "dataChangeEvent": {"entities": [
+                {"name": "Invoice", "id": str(d * events_per_delivery + i), "operation": "Update",
+                 "lastUpdated": "2026-01-02T03:04:05-0800"} for i in range(events_per_delivery)]}}]}).encode()
+            started = time.perf_counter()
+            r = http.post(rx.url, data=body, headers={"intuit-signature": sign(body, "bench-token")}, timeout=30)
+            times.append(time.perf_counter() - started)
+            assert r.status_code == 200 and r.json()["queued"] == events_per_delivery
+    return sorted(times)
 
 
 def timed_run(project: MeltanoProject) -> float:
@@ -116,6 +138,7 @@ def main() -> int:
                 events = [e for e in rx.queue.events() if e["entity"] == "Invoice" and e["entity_id"] in ids]
                 burst = qbo.control("GET", "/_sandbox/counters")
             notes = hyper_notes(project.output_dir / "invoices.hyper", realm, ids, work / "hyper-logs")
+        acks = {n: ack_latency(work, n) for n in (1, 100)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -133,6 +156,9 @@ def main() -> int:
     print(f"requests: burst / one poll = {burst['requests_total'] / max(poll['requests_total'], 1):.2f};  "
           f"polling every minute for an hour = {60 * poll['requests_total']} requests vs this burst's "
           f"{burst['requests_total']}")
+    for n, times in acks.items():
+        print(f"receiver ack, {n:3d} event(s)/delivery : median {1000 * statistics.median(times):.1f} ms, "
+              f"max {1000 * max(times):.1f} ms over {len(times)} deliveries")
     return 0
 
 

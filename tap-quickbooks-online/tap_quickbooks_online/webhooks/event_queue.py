@@ -131,10 +131,15 @@ class EventQueue:
                     for k, e in unique.items() if k not in known]
             inserted = 0
             if rows:
-                # One executemany; its rowcount is the rows really inserted (a concurrent delivery of
-                # the same change may have won between the check above and this insert).
-                result = conn.execute(_insert_ignoring_duplicates(conn.dialect.name), rows)
-                inserted = result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
+                # The rows really inserted (a concurrent delivery of the same change may have won
+                # between the check above and this insert): RETURNING where the database has it,
+                # as executemany rowcounts are not reliable across drivers.
+                statement = _insert_ignoring_duplicates(conn.dialect.name)
+                if conn.dialect.insert_executemany_returning and conn.dialect.name in ("sqlite", "postgresql"):
+                    inserted = len(conn.execute(statement.returning(events_table.c.seq), rows).all())
+                else:
+                    for row in rows:
+                        inserted += max(conn.execute(statement, row).rowcount, 0)
         return EnqueueResult(queued=inserted, duplicates=len(events) - inserted)
 
     # --- running -------------------------------------------------------------------------------
