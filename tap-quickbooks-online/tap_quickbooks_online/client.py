@@ -154,7 +154,20 @@ class QuickBooksStream(RESTStream):
             self._tap.token_manager.invalidate(realm_id, exc.access_token)
             return send(realm_id, url, path, envelope)
 
-    def _send_once(self, realm_id: str, url: str, path: str, envelope: bool) -> t.Any:
+    def api_post(self, realm_id: str, path: str, body: t.Any) -> bytes:
+        """POST JSON to `{base}/v3/company/{realm}/{path}`; returns the raw JSON body."""
+        params = {"minorversion": self.config.get("minor_version", 75)}
+        url = f"{self.url_base}/v3/company/{realm_id}/{path}?{urlencode(params)}"
+        payload = msgspec.json.encode(body)
+        send = self.request_decorator(self._send_once)
+        try:
+            return send(realm_id, url, path, False, payload)
+        except QBOTokenRejected as exc:
+            self._tap.token_manager.invalidate(realm_id, exc.access_token)
+            return send(realm_id, url, path, False, payload)
+
+    def _send_once(self, realm_id: str, url: str, path: str, envelope: bool,
+                   payload: bytes | None = None) -> t.Any:
         tap = self._tap
         token = tap.token_manager.access_token(realm_id)
         headers = {
@@ -163,8 +176,16 @@ class QuickBooksStream(RESTStream):
             "User-Agent": self.user_agent,
         }
         with tap.limiters.for_realm(realm_id):
-            response = tap.http_session().get(url, headers=headers, timeout=self.timeout)
+            if payload is None:
+                response = tap.http_session().get(url, headers=headers, timeout=self.timeout)
+            else:
+                headers["Content-Type"] = "application/json"
+                response = tap.http_session().post(url, data=payload, headers=headers,
+                                                   timeout=self.timeout)
         tap.request_counts[realm_id] = tap.request_counts.get(realm_id, 0) + 1
+        if payload is not None:
+            self._check_response(response, realm_id, path, token, False)
+            return response.content
         return self._check_response(response, realm_id, path, token, envelope)
 
     def _check_response(self, response: requests.Response, realm_id: str, path: str,

@@ -18,6 +18,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_quickbooks_online import timeutil
+from tap_quickbooks_online.batch import BatchQueryCache
 from tap_quickbooks_online.cdc import CdcCache
 from tap_quickbooks_online.client import API_HOSTS, ThreadLocalSessions, value
 from tap_quickbooks_online.fast_records import SingerBytesWriter, flush_stdout
@@ -91,6 +92,8 @@ class TapQuickBooksOnline(Tap):
     progress_interval: float = 10.0
     #: overlap page fetch with record output (a worker thread per stream and realm)
     prefetch_enabled: bool = True
+    #: first pages of the streams CDC does not cover come in one /batch request per realm
+    batch_enabled: bool = True
     #: write RECORD messages with the compiled msgspec writer (False: the SDK's own path,
     #: used by bench/bench_tap.py as the baseline)
     fast_output: bool = True
@@ -191,6 +194,10 @@ class TapQuickBooksOnline(Tap):
     @cached_property
     def cdc_cache(self) -> CdcCache:
         return CdcCache(self)
+
+    @cached_property
+    def batch_cache(self) -> BatchQueryCache:
+        return BatchQueryCache(self)
 
     def http_session(self) -> t.Any:
         return self._sessions.get()

@@ -168,3 +168,33 @@ def test_cdc_window_split_when_an_entity_hits_1000(qbo_sandbox_factory, make_con
     assert "hit the 1000-object cap; splitting the window" in run.logs
     stamps = [r.get("updated_at") or r["_sdc_deleted_at"] for r in run.records["invoices"]]
     assert stamps == sorted(stamps)
+
+
+def test_daily_run_of_every_entity_stream_costs_two_requests_per_realm(
+        qbo_sandbox, make_config, tap_run):
+    from tap_quickbooks_online.streams.entities import ENTITY_STREAMS  # noqa: PLC0415
+    from tap_quickbooks_online.streams.lines import LINE_TABLE  # noqa: PLC0415
+
+    sb = qbo_sandbox
+    streams = [cls.name for cls in ENTITY_STREAMS] + [name for name, _ in LINE_TABLE]
+    config = make_config(sb)
+    first = tap_run(config, streams)
+    realm_a = sb.realm_ids()[0]
+    # (less than the access-token lifetime: a sandbox clock jump the tap's own clock does not
+    # see would otherwise add one 401-and-refresh per realm to the count)
+    sb.control("POST", "/_sandbox/clock", json={"advance": 1800})
+    some_bill = next(r for r in first.records["bills"] if r["realm_id"] == realm_a)
+    sb.control("POST", "/_sandbox/mutate", json={
+        "realm": realm_a, "entity": "Bill", "op": "update", "id": some_bill["Id"],
+        "data": {"PrivateNote": "next day"}})
+    sb.control("DELETE", "/_sandbox/counters")
+    second = tap_run(config, streams, state=first.state)
+    requests = sb.control("GET", "/_sandbox/counters")["requests"]
+    # per realm: one CDC call for all CDC entities, one batch with the first page of every
+    # other entity stream
+    assert requests == {"cdc": 2, "batch": 2}
+    assert [r["PrivateNote"] for r in second.records["bills"]
+            if r["Id"] == some_bill["Id"] and r["realm_id"] == realm_a] == ["next day"]
+    assert second.records["company_info"]  # singletons are re-read whole (one row)
+    assert "tax_codes" not in second.records  # unchanged since the bookmark
+    assert second.bookmark("tax_codes", realm_a) >= first.bookmark("tax_codes", realm_a)

@@ -152,6 +152,8 @@ class EntityStream(QuickBooksStream):
             since = timeutil.parse(bookmark)
             self.logger.info("%s realm %s: resuming an interrupted full read from %s",
                              self.name, realm_id, bookmark)
+        elif not self.cdc_capable:
+            since = self.query_since(realm_id)
         else:
             since = timeutil.parse(bookmark) - lookback
             if self.cdc_capable:
@@ -180,6 +182,22 @@ class EntityStream(QuickBooksStream):
             pages = self._raw_query_pages(realm_id, literal, started)
         return _RealmPlan(pages, full_read=full_read, started=started)
 
+    def query_since(self, realm_id: str) -> datetime.datetime | None:
+        """Lower bound of the query-path read of a stream CDC does not cover."""
+        state = self.get_context_state({"realm_id": realm_id})
+        bookmark = state.get("replication_key_value")
+        start_date = self.config.get("start_date")
+        if bookmark is None:
+            return timeutil.parse(start_date) if start_date else None
+        lookback = datetime.timedelta(seconds=int(self.config.get("lookback_seconds", 0) or 0))
+        return timeutil.parse(bookmark) - lookback
+
+    def first_statement(self, realm_id: str) -> str | None:
+        """The first query this (non-CDC) stream will send for the realm in this run."""
+        since = self.query_since(realm_id)
+        literal = timeutil.qbo_literal(since) if since else None
+        return self.select(literal, 1, int(self.config.get("page_size", 1000)))
+
     def _close_ahead(self) -> None:
         for plan in self._ahead.values():
             close = getattr(plan.pages, "close", None)
@@ -195,7 +213,7 @@ class EntityStream(QuickBooksStream):
         never ages out of the 30-day CDC window (which would force a full resync)."""
         if server_time is None:
             return
-        floor = timeutil.iso(server_time - datetime.timedelta(seconds=60))
+        floor = timeutil.iso((server_time - datetime.timedelta(seconds=60)).replace(microsecond=0))
         self._increment_stream_state({"updated_at": floor}, context=context)
 
     def _cdc_pages(self, realm_id: str, changes: list[dict]) -> t.Iterator[list[dict]]:
@@ -243,7 +261,12 @@ class EntityStream(QuickBooksStream):
         skip = 0  # records at `cursor` already read, used only for > page_size ties
         first = True
         while True:
-            response = self.query(realm_id, self.select(cursor, skip + 1, page_size))
+            statement = self.select(cursor, skip + 1, page_size)
+            response = None
+            if first and not self.cdc_capable and self._tap.batch_enabled:
+                response = self._tap.batch_cache.take(self, realm_id, statement)
+            if response is None:
+                response = self.query(realm_id, statement)
             raw = response.rows(self.entity)
             if first:
                 first = False
@@ -361,7 +384,12 @@ class ExchangeRateStream(EntityStream):
         page_size = int(self.config.get("page_size", 1000))
         start, records = 1, []
         while True:
-            response = self.query(realm_id, self.select(None, start, page_size))
+            statement = self.select(None, start, page_size)
+            response = None
+            if start == 1 and self._tap.batch_enabled:
+                response = self._tap.batch_cache.take(self, realm_id, statement)
+            if response is None:
+                response = self.query(realm_id, statement)
             raw = response.rows("ExchangeRate") or response.rows("Exchangerate")
             records.extend(self.normalize(realm_id, obj) for obj in raw)
             if len(raw) < page_size:
