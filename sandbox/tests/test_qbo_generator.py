@@ -1,7 +1,6 @@
 """The generated company: determinism, balanced double entry, linked balances, lazy large size."""
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 from qbo_sandbox import ledger
@@ -23,12 +22,10 @@ def test_same_seed_same_bytes_other_seed_other_data():
 
 
 def test_every_transaction_balances_and_links_are_consistent():
-    t0 = time.perf_counter()
     store = Store(1, "demo", 21, as_of=AS_OF)
     rid = store.realms()[0]
     realm = store.realm(rid)
     docs = {e: list(store.iter_entities(rid, e)) for e in ledger.POSTING_ENTITIES}
-    assert time.perf_counter() - t0 < 30  # generous: the demo generates in about a second
     chart = ledger.Chart(store.iter_entities(rid, "Account"), store.iter_entities(rid, "Item"),
                          store.iter_entities(rid, "TaxRate"), store.iter_entities(rid, "TaxAgency"))
     chart.payment_accounts = {(e, t["Id"]): t["DepositToAccountRef"]["value"]
