@@ -33,7 +33,7 @@ class MeltanoProject:
         )
         self.logs.append(proc.stdout + proc.stderr)
         if check and proc.returncode != 0:
-            raise AssertionError(f"meltano {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-8000:]}")
+            raise AssertionError(f"meltano {' '.join(args)} exited {proc.returncode}:\n{failure_lines(proc.stderr)}")
         return proc
 
     @property
@@ -43,6 +43,13 @@ class MeltanoProject:
     def state(self, state_id: str = "dev:tap-quickbooks-online-to-target-tableau-hyper") -> dict:
         proc = self.run("state", "get", state_id)
         return json.loads(proc.stdout)
+
+
+def failure_lines(log: str, limit: int = 60) -> str:
+    """The lines of a Meltano log that say why a run failed (errors and tracebacks), not the noise."""
+    wanted = [line for line in log.splitlines()
+              if any(word in line for word in ("error", "Error", "CRITICAL", "Traceback", "raise ", "Exception"))]
+    return "\n".join(wanted[-limit:]) or log[-8000:]
 
 
 def _copy_project(dest: Path) -> None:
