@@ -108,6 +108,7 @@ def test_signed_delivery_is_queued_run_and_marked_done(qbo_sandbox, creds, tmp_p
         qbo_sandbox.control("POST", "/_sandbox/mutate", json={"realm": realms[1], "entity": "Customer", "op": "update",
                                                                 "id": "1", "data": {"Notes": "x"}})
         assert wait_for(lambda: rx.queue.waiting_count() == 0 and rx.trigger.runs_succeeded >= 1)
+        assert requests.get(rx.base_url + "/healthz", timeout=10).json() == {"ok": True, "waiting": 0, "running": False}
         sent = deliveries(qbo_sandbox)
         assert sent and all(d["ok"] and d["status"] == 200 for d in sent)
         rows = rx.queue.events()
@@ -147,6 +148,9 @@ def test_forged_deliveries_rejected_and_never_acted_on(qbo_sandbox, creds, tmp_p
             r = requests.post(rx.url, data=data, headers={"Content-Type": "application/json", **headers}, timeout=10)
             assert r.status_code == status, name
             assert r.json()["outcome"] == "rejected"
+        chunked = requests.post(rx.url, data=(b"x" * 65536 for _ in range(40)), timeout=10,  # no Content-Length
+                                headers={"intuit-signature": sign(b"x" * 65536 * 40, token)})
+        assert chunked.status_code == 413
         assert requests.get(rx.url, timeout=10).status_code == 405
         time.sleep(0.5)  # longer than the debounce: a run would have started by now
         assert rx.queue.events() == [] and rx.queue.runs() == [] and fake.invocations() == []

@@ -39,8 +39,8 @@ class BodyTooLarge(Exception):
 
 async def _read_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise BodyTooLarge
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge  # refused unread
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
