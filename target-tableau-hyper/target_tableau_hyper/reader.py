@@ -147,21 +147,6 @@ class SingerInputReader(GenericSingerReader[str]):
         return Counter(**stats)
 
 
-def fast_record_decoder(record_type: t.Any) -> msgspec.json.Decoder:
-    """Decoder of a whole RECORD line whose `record` is decoded as `record_type`."""
-    envelope = msgspec.defstruct(
-        "FastRecordEnvelope",
-        [
-            ("type", str),
-            ("stream", str),
-            ("record", t.Optional[record_type], None),
-            ("time_extracted", t.Any, None),
-            ("version", t.Any, None),
-        ],
-    )
-    return msgspec.json.Decoder(envelope, float_hook=decimal.Decimal)
-
-
 def record_error(exc: msgspec.ValidationError, stream: str, line: int) -> InputError:
     text = str(exc)
     field = None

@@ -17,7 +17,7 @@ from singer_sdk.sinks import BatchSink
 from target_tableau_hyper import batch as batch_mod
 from target_tableau_hyper.batch import Batch, write_parquet
 from target_tableau_hyper.hyper_store import EXTRACT_SCHEMA, OP_DELETE, OP_PARENT, OP_UPSERT, HyperTable
-from target_tableau_hyper.records import DELETED_AT, StreamModel
+from target_tableau_hyper.records import StreamModel
 from target_tableau_hyper.types import KIND_BIGINT, KIND_TIMESTAMPTZ, Column
 
 if t.TYPE_CHECKING:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import copy
-import threading
 import datetime
+import decimal
 import json
-import sys
+import threading
 import typing as t
 import uuid
 from pathlib import Path
 
+import msgspec
 from singer_sdk import typing as th
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.target_base import Target
@@ -23,12 +24,8 @@ from target_tableau_hyper.errors import InputError, RecordBeforeSchemaError
 from target_tableau_hyper.hyper_store import HyperEngine
 from target_tableau_hyper.publishing.settings import PUBLISH_SETTINGS
 from target_tableau_hyper.reader import RecordEnvelope, SingerInputReader
-from target_tableau_hyper.records import DELETED_AT
 from target_tableau_hyper.sink import HyperSink
 from target_tableau_hyper.types import MAX_NUMERIC_PRECISION_V2, parse_sql_numeric
-
-import msgspec
-import decimal
 
 _RECORD_DICT = msgspec.json.Decoder(float_hook=decimal.Decimal)
 
@@ -298,5 +295,3 @@ class TargetTableauHyper(Target):
             file_input = file_input.buffer
         target.listen_safely(file_input)
 
-
-_ = (DELETED_AT, sys)
