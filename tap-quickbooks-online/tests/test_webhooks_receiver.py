@@ -203,7 +203,7 @@ def test_burst_of_1000_events_coalesces_into_few_runs(qbo_sandbox, creds, tmp_pa
     realms = [r["realm_id"] for r in creds["realms"]]
     fake = FakePipeline(tmp_path, sleep_s=0.2)
     config = receiver_config(tmp_path, creds["webhook_verifier_token"], fake, realms,
-                             webhook_debounce_seconds=1.0, webhook_max_delay_seconds=60)
+                             webhook_debounce_seconds=2.0, webhook_max_delay_seconds=60)
     with WebhookReceiverServer(config) as rx:
         register(qbo_sandbox, rx.url, batch_window_s=0.02)
         emit = qbo_sandbox.sandbox.webhooks.on_change
@@ -217,6 +217,8 @@ def test_burst_of_1000_events_coalesces_into_few_runs(qbo_sandbox, creds, tmp_pa
         runs = rx.queue.runs()
     calls = fake.invocations()
     assert sum(d["events"] for d in sent) == 1000 and len(sent) >= 10
+    # One run is expected (deliveries come every few ms, the debounce is 2 s); a stalled machine may
+    # split the burst, so allow a couple more — still bounded, never one per delivery.
     assert 1 <= len(runs) <= 3, f"{len(runs)} runs for {len(sent)} deliveries"
     assert len(calls) == len(runs) and not any(c["overlap"] for c in calls)
     assert all(r["status"] == "succeeded" for r in runs)

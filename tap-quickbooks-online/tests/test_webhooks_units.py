@@ -158,3 +158,17 @@ def test_cli_refuses_to_start_without_a_verifier_token(tmp_path, monkeypatch, ca
     assert main(["serve", "--config", "ENV"]) == 2
     err = capsys.readouterr().err
     assert "webhook_debounce_seconds must be a number" in err and "from-env" not in err
+
+
+def test_cli_status_prints_the_queue(tmp_path, monkeypatch, capsys):
+    from tap_quickbooks_online.webhooks.cli import main
+
+    url = f"sqlite:///{tmp_path}/q.db"
+    queue = EventQueue.from_url(url)
+    queue.enqueue([ChangeEvent("7", "Invoice", "1", "Update", "2026-01-01T00:00:00.000000Z")])
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"webhook_verifier_token": "secret-token", "webhook_queue_url": url}))
+    assert main(["--config", str(config), "status"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out) == {"waiting": 1, "changes": {"7": ["Invoice"]}, "runs": []}
+    assert "secret-token" not in out

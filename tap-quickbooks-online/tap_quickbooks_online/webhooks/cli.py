@@ -1,4 +1,6 @@
-"""`tap-quickbooks-online webhooks serve [--config FILE ...] [--host H] [--port P]`.
+"""`tap-quickbooks-online webhooks serve [--config FILE ...] [--host H] [--port P]`, and `… webhooks status`.
+
+`status` prints the queue as JSON: waiting events (per realm and entity) and the last runs.
 
 Options may come before or after `serve` (Meltano puts `--config` first). Settings come from the
 config file(s) and from `TAP_QUICKBOOKS_ONLINE_*` environment variables (how Meltano passes a
@@ -19,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tap-quickbooks-online webhooks",
         description="Receive QBO webhook notifications and run the incremental pipeline when they arrive.")
-    parser.add_argument("action", choices=["serve"], help="serve: run the receiver (POST /webhooks/qbo)")
+    parser.add_argument("action", choices=["serve", "status"],
+                        help="serve: run the receiver (POST /webhooks/qbo); status: print the queue as JSON")
     parser.add_argument("--config", action="append", default=[],
                         help="the tap's JSON config file (repeatable; `ENV` = environment only)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
@@ -40,6 +43,12 @@ def load_config(paths: list[str]) -> dict:
     return config
 
 
+def queue_status(queue, last_runs: int = 10) -> dict:
+    batch = queue.next_batch()
+    return {"waiting": batch.events if batch else 0, "changes": batch.changes if batch else {},
+            "runs": queue.runs()[-last_runs:]}
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -56,6 +65,9 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # e.g. the queue database cannot be opened
         print(f"webhooks: cannot open the event queue: {type(exc).__name__}", file=sys.stderr)
         return 2
+    if args.action == "status":
+        print(json.dumps(queue_status(queue), indent=2))
+        return 0
     trigger = RunTrigger(queue, settings.command, debounce_s=settings.debounce_s, max_delay_s=settings.max_delay_s,
                          retry_s=settings.retry_s, retry_max_s=settings.retry_max_s,
                          run_timeout_s=settings.run_timeout_s, cwd=settings.command_cwd,
