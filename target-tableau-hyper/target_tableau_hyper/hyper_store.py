@@ -356,11 +356,12 @@ class HyperTable:
                     )
                 }
                 delete_ops = f"('{OP_UPSERT}', '{OP_DELETE}')" if self.hard_delete else f"('{OP_UPSERT}')"
-                conn.execute_command(
-                    f"DELETE FROM {tbl} t WHERE EXISTS (SELECT 1 FROM stage s "
-                    f"WHERE s.{q(OP_COLUMN)} IN {delete_ops} AND {key_match})"
-                )
-                if not self.hard_delete:
+                if existed:  # no staged key is in the table: nothing to replace or delete
+                    conn.execute_command(
+                        f"DELETE FROM {tbl} t WHERE EXISTS (SELECT 1 FROM stage s "
+                        f"WHERE s.{q(OP_COLUMN)} IN {delete_ops} AND {key_match})"
+                    )
+                if existed and not self.hard_delete:
                     conn.execute_command(
                         f"UPDATE {tbl} t SET {q('_sdc_deleted_at')} = s.{q('_sdc_deleted_at')} "
                         f"FROM stage s WHERE s.{q(OP_COLUMN)} = '{OP_DELETE}' AND {key_match}"
