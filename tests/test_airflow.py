@@ -504,15 +504,21 @@ def test_dags_as_airflow_loads_them(airflow_home, tmp_path):
     )
 
     assert project["import_errors"] == {}
-    full = project["dags"]["daily-full"]
-    assert full["schedule"] == "0 3 * * *"
-    assert full["catchup"] is False and full["max_active_runs"] == 1
-    (task,) = full["tasks"].values()
-    assert task["bash_command"] == f"exec {MELTANO} run tap-quickbooks-online target-tableau-hyper"
-    assert task["cwd"] == str(ROOT)
-    assert task["retries"] == 0  # MELTANO_AIRFLOW_RETRIES from the environment
-    assert task["exponential_backoff"] is True and task["execution_timeout_s"] == 6 * 3600
-    assert project["dags"]["hourly-entities"]["schedule"] == "15 * * * *"
+    listed = run([MELTANO, "schedule", "list", "--format=json"], env=clean_env(), cwd=ROOT, timeout=300)
+    schedules = {s["name"]: s for s in json.loads(listed.stdout)["schedules"]["job"]}
+    assert set(project["dags"]) == set(schedules)
+    for name, schedule in schedules.items():
+        dag = project["dags"][name]
+        assert dag["schedule"] == schedule["cron_interval"]
+        assert dag["catchup"] is False and dag["max_active_runs"] == 1
+        commands = [t["bash_command"] for t in dag["tasks"].values()]
+        blocks = [" ".join(t) if isinstance(t, list) else t for t in schedule["job"]["tasks"]]
+        assert commands == [f"exec {MELTANO} run {b}" for b in blocks]
+        for task in dag["tasks"].values():
+            assert task["cwd"] == str(ROOT)
+            assert task["retries"] == 0  # MELTANO_AIRFLOW_RETRIES from the environment
+            assert task["exponential_backoff"] is True and task["execution_timeout_s"] == 6 * 3600
+    assert schedules["daily-full"]["job"]["name"] == "qbo-to-tableau"  # the DAG the pipeline test runs
 
     # The per-realm layout loads in Airflow too (schedules from a JSON file instead of meltano).
     assert realm["import_errors"] == {}
