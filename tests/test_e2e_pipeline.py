@@ -254,7 +254,9 @@ def test_only_changes_travel_and_extracts_equal_qbo_again(first_run, project, qb
     assert_ledger_matches_reports(hyper, project, qbo)
     lines = query(hyper, project, "invoice_lines",
                   f"SELECT COUNT(*) FROM {{t}} WHERE realm_id = '{first}' AND txn_id = '{invoice['Id']}'")
-    assert lines[0][0] == 1, "the changed invoice's old lines must not survive"
+    now_lines = len(qbo.sandbox.store.get(first, "Invoice", invoice["Id"])["Line"])  # QBO re-adds its subtotal line
+    assert now_lines < len(invoice["Line"])
+    assert lines[0][0] == now_lines, "the changed invoice's old lines must not survive"
     gone = query(hyper, project, "payments", f"SELECT COUNT(*) FROM {{t}} WHERE realm_id = '{second}' AND \"Id\" = '{payment['Id']}'")
     assert gone[0][0] == 0
     active = query(hyper, project, "vendors", f"SELECT \"Active\" FROM {{t}} WHERE realm_id = '{second}' AND \"Id\" = '{vendor['Id']}'")
