@@ -182,7 +182,7 @@ class QuickBooksStream(RESTStream):
                 headers["Content-Type"] = "application/json"
                 response = tap.http_session().post(url, data=payload, headers=headers,
                                                    timeout=self.timeout)
-        tap.request_counts[realm_id] = tap.request_counts.get(realm_id, 0) + 1
+        tap.count_request(realm_id)
         if payload is not None:
             self._check_response(response, realm_id, path, token, False)
             return response.content

@@ -202,6 +202,10 @@ class TapQuickBooksOnline(Tap):
     def http_session(self) -> t.Any:
         return self._sessions.get()
 
+    def count_request(self, realm_id: str) -> None:
+        with self._lock:
+            self.request_counts[realm_id] = self.request_counts.get(realm_id, 0) + 1
+
     def total_requests(self) -> int:
         return sum(self.request_counts.values())
 
