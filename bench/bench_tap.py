@@ -16,6 +16,12 @@ The end-to-end lines are bounded by the sandbox's own serving speed as well. Pea
 child is printed.
 
     .venv/bin/python bench/bench_tap.py [--records 20000] [--with-lines]
+        [--tap-quickbooks-python /path/to/venv/bin/python]
+
+With ``--tap-quickbooks-python`` (a separate virtualenv holding ``tap-quickbooks==2.5.0`` from
+PyPI, whose pinned dependencies clash with ours), the wall time of that tap reading the same
+invoices from the same sandbox is printed too; its Intuit hosts are pointed at the sandbox by a
+small wrapper (module constants), nothing else is changed.
 """
 
 from __future__ import annotations
@@ -135,12 +141,59 @@ def start_date_for(api, records: int) -> str:
     return hi.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+TAP_QUICKBOOKS_WRAPPER = """
+import os, sys
+import tap_quickbooks.client as client
+base = os.environ["BENCH_BASE_URL"]
+client.PROD_ENDPOINT_BASE = base
+client.SANDBOX_ENDPOINT_BASE = base
+client.TOKEN_REFRESH_URL = base + "/oauth2/v1/tokens/bearer"
+import tap_quickbooks
+sys.argv[0] = "tap-quickbooks"
+tap_quickbooks.main()
+"""
+
+
+def run_tap_quickbooks(python: str, base_url: str, creds: dict, start_date: str,
+                       tmp: str) -> dict:
+    """Wall time of singer-io's tap-quickbooks 2.5.0 syncing the same invoices (1 realm)."""
+    realm = creds["realms"][0]
+    config_path = os.path.join(tmp, "tap-quickbooks-config.json")
+    with open(config_path, "w", encoding="utf-8") as handle:
+        json.dump({"client_id": creds["client_id"], "client_secret": creds["client_secret"],
+                   "refresh_token": realm["refresh_token"], "realm_id": realm["realm_id"],
+                   "start_date": start_date, "user_agent": "bench"}, handle)
+    wrapper = os.path.join(tmp, "run_tap_quickbooks.py")
+    with open(wrapper, "w", encoding="utf-8") as handle:
+        handle.write(TAP_QUICKBOOKS_WRAPPER)
+    env = {**os.environ, "BENCH_BASE_URL": base_url, "OAUTHLIB_INSECURE_TRANSPORT": "1"}
+    discovered = subprocess.run([python, wrapper, "--config", config_path, "--discover"],
+                                env=env, capture_output=True, text=True, check=True)
+    catalog = json.loads(discovered.stdout)
+    for entry in catalog["streams"]:
+        for md in entry["metadata"]:
+            if md["breadcrumb"] == []:
+                md["metadata"]["selected"] = entry["tap_stream_id"] == "invoices"
+    catalog_path = os.path.join(tmp, "tap-quickbooks-catalog.json")
+    with open(catalog_path, "w", encoding="utf-8") as handle:
+        json.dump(catalog, handle)
+    started = time.perf_counter()
+    run = subprocess.run([python, wrapper, "--config", config_path, "--catalog", catalog_path],
+                         env=env, capture_output=True, text=True, check=True)
+    elapsed = time.perf_counter() - started
+    records = sum(1 for line in run.stdout.splitlines() if line.startswith('{"type":"RECORD"')
+                  or '"type": "RECORD"' in line[:40])
+    return {"records": records, "seconds": elapsed}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=20000,
                         help="approximate number of invoices to read")
     parser.add_argument("--with-lines", action="store_true", help="also emit invoice_lines")
     parser.add_argument("--child", nargs=3, metavar=("VARIANT", "BASE_URL", "START_DATE"))
+    parser.add_argument("--tap-quickbooks-python",
+                        help="python of a virtualenv with tap-quickbooks==2.5.0 installed")
     args = parser.parse_args()
     if args.child:
         child(*args.child, with_lines=args.with_lines)
@@ -174,6 +227,13 @@ def main() -> None:
         print(f"  ratio ours/sdk (end to end): {results['ours']['rate'] / results['sdk']['rate']:.1f}x")
         print(f"  ratio ours-cpu/sdk-cpu (record path only, pages already fetched): "
               f"{results['ours-cpu']['rate'] / results['sdk-cpu']['rate']:.1f}x")
+        if args.tap_quickbooks_python:
+            other = run_tap_quickbooks(args.tap_quickbooks_python, sb.base_url, creds,
+                                       start_date, tmp)
+            print(f"  tap-quickbooks 2.5.0: {other['records']} invoices in "
+                  f"{other['seconds']:.2f} s wall (process start to end, incl. token refresh)")
+            print(f"  time ratio tap-quickbooks 2.5.0 (whole process) / ours (sync only): "
+                  f"{other['seconds'] / results['ours']['seconds']:.1f}x")
 
 
 if __name__ == "__main__":
