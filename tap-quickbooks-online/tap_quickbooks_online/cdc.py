@@ -13,6 +13,10 @@ and so on until a call returns fewer than 1000 (dedupe on Id, newest SyncToken w
 single second holds more than 1000 changes of one entity, CDC cannot page past it; that entity
 falls back to the query endpoint (changes are still read; a delete in that second is not).
 
+Memory stays bounded: once an entity has more than `MAX_OBJECTS_KEPT` changes in the window,
+only its deletion stubs are kept from further CDC pages, and the stream reads the changed
+records through the (streamed, keyset-paged) query endpoint, then emits the deletions.
+
 CDC only reaches 30 days back. Bookmarks older than that (judged against the server's own
 clock, the `time` field of its responses) make the stream do a full resync instead. Before any
 response of the realm has been seen the local clock stands in; if QBO then rejects the window
@@ -32,6 +36,9 @@ if t.TYPE_CHECKING:
     from tap_quickbooks_online.streams.entities import EntityStream
 
 CDC_MAX_OBJECTS = 1000
+#: changed objects kept in memory per entity; beyond this the entity's changes are read through
+#: the query endpoint (streamed page by page) and CDC is paged on for its deletions only
+MAX_OBJECTS_KEPT = 3000
 CDC_WINDOW = datetime.timedelta(days=30)
 CDC_WINDOW_MARGIN = datetime.timedelta(hours=1)
 
@@ -43,6 +50,7 @@ class _RealmChanges:
         self.server_time: datetime.datetime | None = None
         self.objects: dict[str, list[dict]] = {}
         self.overflow: set[str] = set()
+        self.deletes_only: set[str] = set()
 
 
 def _timestamp(obj: dict) -> str:
@@ -73,6 +81,11 @@ class CdcCache:
         return since < self.window_start(stream, realm_id)
 
     # ---- reading -------------------------------------------------------------------------
+    def deletes_only(self, stream: EntityStream, realm_id: str) -> bool:
+        """True when `changes()` returned only deletions: read the changes by query."""
+        realm = self._realms.get(realm_id)
+        return bool(realm and stream.entity in realm.deletes_only)
+
     def changes(self, stream: EntityStream, realm_id: str,
                 since: datetime.datetime) -> list[dict] | None:
         """The stream's changes since `since`, sorted; None when CDC cannot serve it."""
@@ -155,9 +168,20 @@ class CdcCache:
                 stream.logger.info("CDC realm %s: %s hit the %d-object cap; splitting the "
                                    "window at %s", realm_id, entity, CDC_MAX_OBJECTS, last)
                 entity_since = next_since
+                if entity not in realm.deletes_only and \
+                        len(realm.objects[entity]) >= MAX_OBJECTS_KEPT:
+                    stream.logger.info(
+                        "CDC realm %s: more than %d %s changes; they are read through the "
+                        "query endpoint, CDC is kept for deletions", realm_id, MAX_OBJECTS_KEPT,
+                        entity)
+                    realm.deletes_only.add(entity)
+                    realm.objects[entity] = [o for o in realm.objects[entity]
+                                             if o.get("status") == "Deleted"]
                 body = self._call(stream, realm_id, [entity], entity_since)
                 objects = self._by_entity(body).get(entity, [])
-                realm.objects[entity] = self._merge(realm.objects[entity], objects)
+                kept = objects if entity not in realm.deletes_only else \
+                    [o for o in objects if o.get("status") == "Deleted"]
+                realm.objects[entity] = self._merge(realm.objects[entity], kept)
 
     def _call(self, stream: EntityStream, realm_id: str, entities: list[str],
               since: datetime.datetime) -> dict:

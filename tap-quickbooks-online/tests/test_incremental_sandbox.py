@@ -198,3 +198,34 @@ def test_daily_run_of_every_entity_stream_costs_two_requests_per_realm(
     assert second.records["company_info"]  # singletons are re-read whole (one row)
     assert "tax_codes" not in second.records  # unchanged since the bookmark
     assert second.bookmark("tax_codes", realm_a) >= first.bookmark("tax_codes", realm_a)
+
+
+def test_large_backlog_reads_changes_by_query_and_deletions_by_cdc(
+        qbo_sandbox_factory, make_config, tap_run, monkeypatch):
+    """Memory stays bounded: past MAX_OBJECTS_KEPT changes, CDC keeps deletions only."""
+    import datetime  # noqa: PLC0415
+
+    from tap_quickbooks_online import cdc  # noqa: PLC0415
+
+    monkeypatch.setattr(cdc, "MAX_OBJECTS_KEPT", 1000)
+    sb = qbo_sandbox_factory(realms=1, size="large", seed=3)
+    realm_id = sb.realm_ids()[0]
+    now = datetime.datetime.fromisoformat(sb.control("GET", "/_sandbox/clock")["now"])
+    since_text = (now - datetime.timedelta(days=10)).astimezone(
+        datetime.timezone.utc).replace(microsecond=0).isoformat()
+    expected = sb.api(realm_id).query(
+        "SELECT COUNT(*) FROM Invoice WHERE Metadata.LastUpdatedTime >= "
+        f"'{since_text}'").json()["QueryResponse"]["totalCount"]
+    state = {"bookmarks": {"invoices": {"partitions": [
+        {"context": {"realm_id": realm_id}, "replication_key": "updated_at",
+         "replication_key_value": since_text}]}}}
+    sb.control("DELETE", "/_sandbox/counters")
+    run = tap_run(make_config(sb), ["invoices"], state=state)
+    live = [r for r in run.records["invoices"] if not r.get("_sdc_deleted_at")]
+    deleted = [r for r in run.records["invoices"] if r.get("_sdc_deleted_at")]
+    assert len(live) == len({r["Id"] for r in live}) == expected
+    assert deleted and all(set(r) == {"realm_id", "Id", "_sdc_deleted_at"} for r in deleted)
+    assert run.records["invoices"][-len(deleted):] == deleted  # deletions come last
+    calls = sb.control("GET", "/_sandbox/counters")["requests"]
+    assert calls.get("cdc", 0) >= 2 and calls.get("query", 0) >= 2
+    assert "CDC is kept for deletions" in run.logs

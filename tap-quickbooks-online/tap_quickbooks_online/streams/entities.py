@@ -63,17 +63,24 @@ class _RealmPlan:
 
     def __init__(self, pages: t.Iterable[list[dict]], *, full_read: bool,
                  server_time: datetime.datetime | None = None,
-                 started: list[datetime.datetime] | None = None) -> None:
+                 started: list[datetime.datetime] | None = None,
+                 closer: t.Any = None) -> None:
         self.pages = pages
         self.full_read = full_read
+        self.closer = closer
+        self.cap_time: datetime.datetime | None = None
         self._server_time = server_time
         self._started = started
 
     def read_until(self) -> datetime.datetime | None:
         """Every change before this server time has been read (None: unknown)."""
         if self._server_time is not None:
-            return self._server_time
-        return self._started[0] if self._started else None
+            moment = self._server_time
+        elif self._started:
+            moment = self._started[0]
+        else:
+            return None
+        return min(moment, self.cap_time) if self.cap_time is not None else moment
 
 
 class EntityStream(QuickBooksStream):
@@ -160,6 +167,8 @@ class EntityStream(QuickBooksStream):
                 changes = self._tap.cdc_cache.changes(self, realm_id, since)
                 if changes is not None:
                     server_time = self._tap.cdc_cache.server_time(realm_id)
+                    if self._tap.cdc_cache.deletes_only(self, realm_id):
+                        return self._query_then_deletes(realm_id, since, changes, server_time)
                     return _RealmPlan(list(self._cdc_pages(realm_id, changes)),
                                       full_read=False, server_time=server_time)
                 if self._tap.cdc_cache.outside_window(self, realm_id, since):
@@ -198,11 +207,34 @@ class EntityStream(QuickBooksStream):
         literal = timeutil.qbo_literal(since) if since else None
         return self.select(literal, 1, int(self.config.get("page_size", 1000)))
 
+    def _query_then_deletes(self, realm_id: str, since: datetime.datetime,
+                            deletions: list[dict], server_time: datetime.datetime | None
+                            ) -> _RealmPlan:
+        """A large backlog: changed records by query (streamed), then CDC's deletions.
+
+        Deletions come last so that a bookmark written mid-way never passes records not yet
+        read; an interrupted run starts over from that bookmark and sees them again."""
+        started: list[datetime.datetime] = []
+        literal = timeutil.qbo_literal(since)
+        prefetcher = Prefetcher(lambda: self._raw_query_pages(realm_id, literal, started),
+                                depth=2, name=f"{self.name}-{realm_id}")
+        if self._tap.prefetch_enabled:
+            prefetcher.start()
+
+        def pages() -> t.Iterator[list[dict]]:
+            yield from prefetcher
+            yield from self._cdc_pages(realm_id, deletions)
+
+        plan = _RealmPlan(pages(), full_read=False, started=started, closer=prefetcher)
+        plan.cap_time = server_time
+        return plan
+
     def _close_ahead(self) -> None:
         for plan in self._ahead.values():
-            close = getattr(plan.pages, "close", None)
-            if close:
-                close()
+            for closable in (plan.pages, plan.closer):
+                close = getattr(closable, "close", None)
+                if close:
+                    close()
         self._ahead.clear()
 
     def _advance_quiet_bookmark(self, server_time: datetime.datetime | None,
