@@ -61,12 +61,5 @@ def _stop_sandbox():
 TestTapQuickBooksOnline = get_tap_test_class(
     TapQuickBooksOnline,
     config=CONFIG,
-    suite_config=SuiteConfig(
-        max_records_limit=50,
-        # The sandbox company has no attachments, custom customer types or multicurrency
-        # company-currency list (QBO answers "unknown entity" there, as a company without
-        # those features does), so these streams legitimately return no records.
-        ignore_no_records_for_streams=["attachables", "currencies", "customer_types",
-                                       "exchange_rates"],
-    ),
+    suite_config=SuiteConfig(max_records_limit=50),
 )
