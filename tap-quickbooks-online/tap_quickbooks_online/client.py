@@ -64,8 +64,10 @@ def value(obj: t.Mapping, key: str, default: t.Any = None) -> t.Any:
     return found
 
 
-def materialize(record: t.Mapping) -> dict:
+def materialize(record: t.Any) -> dict:
     """A record with every raw JSON value decoded (for the SDK's generic record path)."""
+    if not isinstance(record, dict):  # a msgspec Struct row
+        return msgspec.to_builtins(record, builtin_types=(decimal.Decimal,))
     return {k: (_json_decoder.decode(v) if isinstance(v, msgspec.Raw) else v)
             for k, v in record.items()}
 

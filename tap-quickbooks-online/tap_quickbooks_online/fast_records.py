@@ -112,7 +112,9 @@ class FastRecordWriter:
             self._suffix_second = second
         return self._suffix
 
-    def project(self, record: dict) -> dict:
+    def project(self, record: t.Any) -> t.Any:
+        if not isinstance(record, dict):
+            return record  # a Struct row (lines): its fields are the schema's properties
         allowed = self.allowed
         if record.keys() <= allowed:
             return record

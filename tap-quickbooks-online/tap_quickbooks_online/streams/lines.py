@@ -21,6 +21,8 @@ from __future__ import annotations
 import typing as t
 from decimal import ROUND_HALF_UP, Decimal
 
+import msgspec
+
 from tap_quickbooks_online.client import QuickBooksStream, value
 from tap_quickbooks_online.schema_objects import line_schema
 
@@ -29,6 +31,52 @@ if t.TYPE_CHECKING:
 
 CENT = Decimal("0.01")
 ONE = Decimal(1)
+
+
+class LineRow(msgspec.Struct, gc=False):
+    """One output row; a Struct encodes ~2x faster than the equivalent dict (no key checks)."""
+
+    realm_id: str
+    txn_id: str
+    updated_at: t.Any
+    txn_type: str
+    txn_date: t.Any
+    doc_number: t.Any
+    currency: t.Any
+    exchange_rate: t.Any
+    line_index: int
+    _sdc_deleted_at: None
+    line_id: t.Any
+    line_num: t.Any
+    description: t.Any
+    detail_type: t.Any
+    amount: t.Any
+    home_amount: t.Any
+    posting_type: t.Any
+    quantity: t.Any
+    unit_price: t.Any
+    account_id: t.Any
+    account_name: t.Any
+    class_id: t.Any
+    class_name: t.Any
+    department_id: t.Any
+    department_name: t.Any
+    item_id: t.Any
+    item_name: t.Any
+    customer_id: t.Any
+    customer_name: t.Any
+    vendor_id: t.Any
+    vendor_name: t.Any
+    tax_code_id: t.Any
+    billable_status: t.Any
+    linked_txn_id: t.Any
+    linked_txn_type: t.Any
+
+    def get(self, key: str, default: t.Any = None) -> t.Any:
+        return getattr(self, key, default)
+
+    def keys(self) -> tuple[str, ...]:
+        return self.__struct_fields__
 
 
 def _ref(ref: t.Any) -> tuple[t.Any, t.Any]:
@@ -100,16 +148,12 @@ class LineStream(QuickBooksStream):
         self._last_line_count = len(lines)
         currency = (value(parent, "CurrencyRef") or {}).get("value")
         rate = value(parent, "ExchangeRate")
-        header = {
-            "realm_id": parent["realm_id"],
-            "txn_id": str(parent["Id"]),
-            "updated_at": parent.get("updated_at"),
-            "txn_type": self.parent_entity,
-            "txn_date": value(parent, "TxnDate"),
-            "doc_number": value(parent, "DocNumber"),
-            "currency": currency,
-            "exchange_rate": rate,
-        }
+        realm_id = parent["realm_id"]
+        txn_id = str(parent["Id"])
+        updated_at = parent.get("updated_at")
+        txn_type = self.parent_entity
+        txn_date = value(parent, "TxnDate")
+        doc_number = value(parent, "DocNumber")
         parent_class = _ref(value(parent, "ClassRef"))
         parent_department = _ref(value(parent, "DepartmentRef"))
         parent_customer = _ref(value(parent, "CustomerRef"))
@@ -158,30 +202,17 @@ class LineStream(QuickBooksStream):
             linked = line.get("LinkedTxn") or ()
             first_link = linked[0] if linked and isinstance(linked[0], dict) else {}
             tax_code = detail.get("TaxCodeRef")
-            yield {
-                **header,
-                "line_index": index,
-                "_sdc_deleted_at": None,
-                "line_id": line.get("Id"),
-                "line_num": line.get("LineNum"),
-                "description": line.get("Description"),
-                "detail_type": detail_type,
-                "amount": amount,
-                "home_amount": home_amount,
-                "posting_type": detail.get("PostingType"),
-                "quantity": detail.get("Qty", detail.get("Quantity")),
-                "unit_price": detail.get("UnitPrice"),
-                "account_id": account[0], "account_name": account[1],
-                "class_id": klass[0], "class_name": klass[1],
-                "department_id": department[0], "department_name": department[1],
-                "item_id": item[0], "item_name": item[1],
-                "customer_id": customer[0], "customer_name": customer[1],
-                "vendor_id": vendor[0], "vendor_name": vendor[1],
-                "tax_code_id": tax_code.get("value") if isinstance(tax_code, dict) else None,
-                "billable_status": detail.get("BillableStatus"),
-                "linked_txn_id": first_link.get("TxnId"),
-                "linked_txn_type": first_link.get("TxnType"),
-            }
+            yield LineRow(
+                realm_id, txn_id, updated_at, txn_type, txn_date, doc_number, currency, rate,
+                index, None, line.get("Id"), line.get("LineNum"), line.get("Description"),
+                detail_type, amount, home_amount, detail.get("PostingType"),
+                detail.get("Qty", detail.get("Quantity")), detail.get("UnitPrice"),
+                account[0], account[1], klass[0], klass[1], department[0], department[1],
+                item[0], item[1], customer[0], customer[1], vendor[0], vendor[1],
+                tax_code.get("value") if isinstance(tax_code, dict) else None,
+                detail.get("BillableStatus"), first_link.get("TxnId"),
+                first_link.get("TxnType"),
+            )
 
 
 # line stream name → parent stream name
