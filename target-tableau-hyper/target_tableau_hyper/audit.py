@@ -160,6 +160,7 @@ def make_engine(url: str) -> sa.Engine:
             # WAL + NORMAL: a killed process loses nothing committed (only an OS crash/power
             # loss could drop the last transactions); FULL would fsync every batch.
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA wal_autocheckpoint=20000")  # fewer checkpoints during a load
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
     return engine
