@@ -68,11 +68,20 @@ def make_messages(seed: int = 11, steps: int = 2500) -> list[str]:
 
 
 class Model:
-    """Sequential semantics per stream, with an order-independent fingerprint after each message."""
+    """Sequential semantics per stream, with an order-independent fingerprint of the table."""
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[tuple, tuple]] = {"invoices": {}, "invoice_lines": {}}
         self.sums = {"invoices": 0, "invoice_lines": 0}
+
+    @classmethod
+    def from_tables(cls, tables: dict[str, list[tuple]]) -> "Model":
+        model = cls()
+        for row in tables["invoices"]:
+            model._put("invoices", row[:2], row)
+        for row in tables["invoice_lines"]:
+            model._put("invoice_lines", row[:3], row)
+        return model
 
     @staticmethod
     def h(row: tuple) -> int:
@@ -180,28 +189,38 @@ def test_kill_nine_at_random_points_then_rerun_gives_exact_source_data(tmp_path)
     messages = make_messages()
     parsed = [json.loads(m) for m in messages]
     schema_lines = [json.dumps(s) for s in SCHEMAS]
-    # per stream: fingerprint of the table after each prefix of the messages, as intervals
-    # (fingerprint, first position, last position); a committed state must be one of these
     model = Model()
-    history: dict[str, list[list[int]]] = {"invoices": [[0, 0, 0]], "invoice_lines": [[0, 0, 0]]}
-    for pos, msg in enumerate(parsed, start=1):
-        for name, intervals in history.items():
-            intervals[-1][2] = pos
-        stream = model.apply(msg)
-        if stream and model.sums[stream] != history[stream][-1][0]:
-            history[stream][-1][2] = pos - 1
-            history[stream].append([model.sums[stream], pos, pos])
+    for msg in parsed:
+        model.apply(msg)
     final = {s: sorted(rows.values()) for s, rows in model.tables.items()}
 
     out_dir = tmp_path / "out"
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"output_dir": str(out_dir), "batch_size_rows": 150, "state_flush_seconds": 0}))
+    # how long an uninterrupted run takes on this machine right now (kills land inside it)
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({"output_dir": str(tmp_path / "baseline"), "batch_size_rows": 150,
+                                    "state_flush_seconds": 0}))
+    started = time.monotonic()
+    run_once(baseline, schema_lines + messages, kill_after=None)
+    duration = time.monotonic() - started
     rnd = random.Random(2024)
     resume = 0
     kills = 0
     with HyperProcess(Telemetry.DO_NOT_SEND_USAGE_DATA_TO_TABLEAU, parameters={"log_config": ""}) as hp:
         for attempt in range(7):
-            states, rc = run_once(config, schema_lines + messages[resume:], kill_after=rnd.uniform(1.5, 8.0))
+            # the states this attempt can commit: the file as it is, then each prefix of the
+            # messages it is sent, as intervals (fingerprint, first position, last position)
+            model = Model.from_tables(read_tables(hp, out_dir))
+            history = {name: [[model.sums[name], resume, resume]] for name in model.sums}
+            for pos in range(resume + 1, len(parsed) + 1):
+                for intervals in history.values():
+                    intervals[-1][2] = pos
+                stream = model.apply(parsed[pos - 1])
+                if stream and model.sums[stream] != history[stream][-1][0]:
+                    history[stream][-1][2] = pos - 1
+                    history[stream].append([model.sums[stream], pos, pos])
+            states, rc = run_once(config, schema_lines + messages[resume:], kill_after=rnd.uniform(0.15, 0.9) * duration * (len(messages) - resume) / len(messages))
             kills += rc == -signal.SIGKILL
             tables = read_tables(hp, out_dir)  # every file opens after the kill
             for stream, rows in tables.items():
@@ -215,6 +234,8 @@ def test_kill_nine_at_random_points_then_rerun_gives_exact_source_data(tmp_path)
                     assert any(last >= covered for _, _, last in matches), f"attempt {attempt}: state ahead of data"
             if states:
                 resume = states[-1]["pos"] - 1
+            if rc == 0:
+                resume = 0  # finished before the kill: start over (the tap re-sends everything)
         assert kills >= 5, "the target must really have been killed mid-run"
         assert resume > 0, "some killed run emitted a state first, and the rerun resumed from it"
         states, rc = run_once(config, schema_lines + messages[resume:], kill_after=None)
