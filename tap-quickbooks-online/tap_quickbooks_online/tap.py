@@ -30,6 +30,7 @@ from tap_quickbooks_online.rate_limit import (
 from tap_quickbooks_online.streams.entities import ENTITY_STREAMS, STREAMS_BY_NAME
 from tap_quickbooks_online.streams.lines import make_line_streams
 from tap_quickbooks_online.streams.reports import REPORT_STREAMS
+from tap_quickbooks_online.webhooks.schema import WEBHOOK_SETTINGS
 
 OAUTH_HOST = "https://oauth.platform.intuit.com"
 
@@ -79,6 +80,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property("report_window_months", th.IntegerType(minimum=1), default=12,
                 description="Months per report request window."),
     th.Property("user_agent", th.StringType, description="User-Agent header for API calls."),
+    *WEBHOOK_SETTINGS.wrapped.values(),
 ).to_dict()
 
 
