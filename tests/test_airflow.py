@@ -597,6 +597,7 @@ def pipeline_env(qbo, tableau, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a whole daily-full pipeline run through Airflow; slow on a loaded 2-core machine
 def test_qbo_to_tableau_dag_runs_against_the_sandboxes(airflow_home, tmp_path):
     """`meltano invoke airflow dags test daily-full`: job qbo-to-tableau, QBO sandbox → .hyper → Tableau sandbox."""
     from qbo_sandbox.testing import QboSandboxServer
