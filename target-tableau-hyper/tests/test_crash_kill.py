@@ -142,11 +142,18 @@ def run_once(config_path, lines: list[str], kill_after: float | None) -> tuple[l
         start_new_session=True,  # own process group: the kill also takes hyperd down
     )
     states: list[dict] = []
+    # The input stays open until the kill time has passed, so a run that would outpace the
+    # chosen moment (a quiet machine) is still killed mid-run rather than finishing.
+    hold_eof = threading.Event()
+    if kill_after is None:
+        hold_eof.set()
 
     def feed():
         try:
             for line in lines:
                 proc.stdin.write(line.encode() + b"\n")
+            proc.stdin.flush()
+            hold_eof.wait()
             proc.stdin.close()
         except (BrokenPipeError, ValueError, OSError):
             pass
