@@ -42,6 +42,10 @@ def meltano_setting(name: str, spec: dict) -> dict:
         setting["options"] = [{"label": str(v), "value": v} for v in spec["enum"] if v is not None]
     elif kind in ("integer", "boolean", "array", "object"):
         setting["kind"] = kind
+    elif kind == "number":
+        # Meltano passes a kind-less setting as a string ("1.5", which a `number` schema refuses)
+        # and its `decimal` kind fails to serialize; plugins declare seconds and counts as integers.
+        raise SystemExit(f"setting {name}: declare it as an integer (Meltano has no working number kind)")
     if _holds_secret(spec):
         setting["sensitive"] = True
     return setting

@@ -43,7 +43,7 @@ CORE_SETTINGS = th.PropertiesList(
     th.Property("hyper_database_version", th.IntegerType, description="Hyper file format version. Default 2 (Tableau Desktop/Server 2020.4.15+/2021.1.12+…/2022.1.2+, Prep 2022.3+); 3 automatically when a NUMERIC precision > 18 is configured (Desktop 2022.4.1+, Server 2023.1+)."),
     th.Property("hyper_log_dir", th.StringType, description="Directory for hyperd logs (default `<output_dir>/logs`)."),
     th.Property("hyper_telemetry", th.BooleanType, default=False, description="Send Hyper usage data to Tableau (off by default)."),
-    th.Property("state_flush_seconds", th.NumberType, default=60, description="On a STATE message, when this many seconds passed since the last full drain, drain (commit) every sink and emit that state. Bounds the work redone after a crash; 0 = at every STATE. The SDK's 5-minute max record age still applies."),
+    th.Property("state_flush_seconds", th.IntegerType, default=60, description="On a STATE message, when this many seconds passed since the last full drain, drain (commit) every sink and emit that state. Bounds the work redone after a crash; 0 = at every STATE. The SDK's 5-minute max record age still applies."),
     th.Property("audit_enabled", th.BooleanType, default=True, description="Record runs, batches and every record loaded in the audit DB."),
     th.Property("audit_db_url", th.StringType, description="SQLAlchemy URL of the audit DB (default `sqlite:///<output_dir>/audit.sqlite`; PostgreSQL: `postgresql+psycopg://…`)."),
 )
