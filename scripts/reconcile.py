@@ -136,7 +136,7 @@ def print_summary(root: Path, qbo, tableau, env: dict[str, str]) -> bool:
         print(f"  {path}")
     print(f"  … {len(counts)} files in {output_dir}")
     _print_tableau(tableau, env)
-    print(f"\nAudit trail: {output_dir / 'audit.sqlite'} — `meltano invoke target-tableau-hyper audit runs`")
+    print(f"\nAudit trail: {output_dir / 'audit.sqlite'} — `meltano invoke target-tableau-hyper:audit runs`")
     print("\nEvery total equal to QBO's reports." if all_equal else "\nSOME TOTALS DIFFER (see above).")
     return all_equal
 
