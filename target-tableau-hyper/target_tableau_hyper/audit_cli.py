@@ -30,7 +30,11 @@ def _db_url(args: argparse.Namespace) -> str:
         with open(args.config, encoding="utf-8") as fh:
             cfg = json.load(fh)
         return cfg.get("audit_db_url") or audit.default_url(cfg.get("output_dir") or "output")
-    return os.environ.get("TARGET_TABLEAU_HYPER_AUDIT_DB_URL") or audit.default_url("output")
+    # Under `meltano invoke target-tableau-hyper:audit` the settings arrive as environment variables.
+    env = os.environ
+    return env.get("TARGET_TABLEAU_HYPER_AUDIT_DB_URL") or audit.default_url(
+        env.get("TARGET_TABLEAU_HYPER_OUTPUT_DIR") or "output"
+    )
 
 
 def _key_candidates(key: str) -> list[str]:
