@@ -362,3 +362,15 @@ def _strings_in(value) -> set[str]:
     if isinstance(value, list):
         return set().union(*(_strings_in(v) for v in value)) if value else set()
     return {value} if isinstance(value, str) else set()
+
+
+def test_meltano_config_test_reaches_every_company_and_explains_failures(project, qbo):
+    ok = project.run("--environment=dev", "config", "test", "tap-quickbooks-online")
+    assert "Plugin configuration is valid" in ok.stdout + ok.stderr
+    # The same check with a secret that Intuit refuses answers in plain words, without the secret.
+    bad = project.run("--environment=dev", "config", "test", "tap-quickbooks-online", check=False,
+                      extra_env={"TAP_QUICKBOOKS_ONLINE_CLIENT_SECRET": "not-the-secret-0123456789",
+                                 "TAP_QUICKBOOKS_ONLINE_TOKEN_STORE": str(project.root / "empty-tokens.json")})
+    output = bad.stdout + bad.stderr
+    assert bad.returncode != 0
+    assert "client" in output.lower() and "not-the-secret-0123456789" not in output
