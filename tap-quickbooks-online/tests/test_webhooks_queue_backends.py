@@ -2,18 +2,13 @@
 
 Concurrent deliveries of the same changes (QBO retrying while the first attempt is still being
 answered) must queue each change exactly once, and the counts the receiver reports must add up.
-PostgreSQL runs in a throw-away local cluster (server binaries `initdb`/`pg_ctl` needed).
+PostgreSQL: a fresh database per test in the throw-away cluster of the `ml_testing` pytest plugin
+(sandbox package), with psycopg 3.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -21,45 +16,16 @@ from tap_quickbooks_online.webhooks.event_queue import EventQueue
 from tap_quickbooks_online.webhooks.events import ChangeEvent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
-        pytest.skip("PostgreSQL server binaries not installed")
-    pytest.importorskip("psycopg")
-    base = Path(tempfile.mkdtemp(prefix="qbo-webhooks-pg-"))  # not pytest's 0700 tmp: postgres must reach it
-    data = base / "data"
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        shutil.chown(base, user="postgres")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    subprocess.run([*prefix, "initdb", "-D", str(data), "-A", "trust", "-U", "webhooks"], check=True,
-                   capture_output=True)
-    subprocess.run([*prefix, "pg_ctl", "-D", str(data), "-o", f"-p {port} -k {base} -h 127.0.0.1",
-                    "-l", str(base / "log"), "-w", "start"], check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg://webhooks@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*prefix, "pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def queue(request, tmp_path):
-    url = f"sqlite:///{tmp_path}/webhooks.db" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/webhooks.db"
+    else:
+        url = request.getfixturevalue("postgres_database").replace("postgresql://", "postgresql+psycopg://", 1)
     q = EventQueue.from_url(url)
     assert q.engine.dialect.name == request.param
     yield q
-    with q.engine.begin() as conn:  # the PostgreSQL database is shared by the params' tests
-        conn.exec_driver_sql("DELETE FROM qbo_webhook_events")
-        conn.exec_driver_sql("DELETE FROM qbo_webhook_runs")
-    q.engine.dispose()
+    q.engine.dispose()  # before the database is dropped
 
 
 def events(start: int, n: int) -> list[ChangeEvent]:
