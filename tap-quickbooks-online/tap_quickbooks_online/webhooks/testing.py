@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,8 +51,7 @@ class WebhookReceiverServer:
         self.process: subprocess.Popen | None = None
         self.base_url = ""
         self.output: list[str] = []
-        self._server = None
-        self._thread = None
+        self._uvicorn = None
         self._tmp: str | None = None
 
     @property
@@ -68,27 +66,16 @@ class WebhookReceiverServer:
         return self
 
     def _start_thread(self) -> None:
-        import uvicorn
+        # The sandbox package's harness (the tap's `test` extra): this module is for tests and benches only.
+        from ml_testing.uvicorn_thread import UvicornThread
 
         s = self.settings
         self.trigger = RunTrigger(self.queue, s.command, debounce_s=s.debounce_s, max_delay_s=s.max_delay_s,
                                   retry_s=s.retry_s, retry_max_s=s.retry_max_s, run_timeout_s=s.run_timeout_s,
                                   cwd=s.command_cwd, retention_s=s.retention_s)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
-        self.base_url = f"http://{self.host}:{sock.getsockname()[1]}"
-        config = uvicorn.Config(create_app(s, self.queue, self.trigger), log_level="warning", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # not the main thread
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True,
-                                        name="qbo-webhook-receiver")
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("webhook receiver did not start")
-            time.sleep(0.01)
+        self._uvicorn = UvicornThread(create_app(s, self.queue, self.trigger), name="qbo-webhook-receiver",
+                                      host=self.host)
+        self.base_url = self._uvicorn.start()
 
     def _start_subprocess(self) -> None:
         self._tmp = tempfile.mkdtemp(prefix="qbo-webhooks-")
@@ -140,10 +127,9 @@ class WebhookReceiverServer:
         return predicate()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=30)
-            self._server = None
+        if self._uvicorn is not None:
+            self._uvicorn.stop()
+            self._uvicorn = None
         if self.process is not None:
             # The whole process group: a launcher (meltano invoke) and the command a run started.
             with contextlib.suppress(ProcessLookupError):
