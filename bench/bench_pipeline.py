@@ -1,0 +1,402 @@
+"""The whole pipeline through the real Meltano CLI: ours vs the same pipeline on Singer SDK defaults.
+
+    .venv/bin/python bench/bench_pipeline.py                     # default: --scale 0.05
+    .venv/bin/python bench/bench_pipeline.py --scale 1           # the full `large` company
+    .venv/bin/python bench/bench_pipeline.py --scale 0.2 --entities invoices,bills
+    .venv/bin/python bench/bench_pipeline.py --only ours         # skip the SDK-default run
+
+What runs, for each variant, in one invocation of this script:
+
+* a QBO sandbox of size ``large`` (1 company: ~522,000 transactions, ~1,210,000 lines) in its own
+  process, **latency model off and rate limits off** (``POST /_sandbox/limits {"enabled":
+  false}``); a fresh sandbox per variant, so both read cold pages (its byte cache is an LRU of
+  30,000 objects);
+* a temporary Meltano project (this repository's meltano.yml, dev environment) whose plugin
+  virtualenvs are installed once and cached in ``$TMPDIR/ml-connector-bench-pipeline-<hash>``
+  (re-installed only when meltano.yml or a pyproject.toml changes; installs are editable, so
+  current plugin code is always what runs);
+* ``meltano run tap-quickbooks-online target-tableau-hyper`` over the **entity streams and their
+  line streams** (the financial reports are excluded: they are computed per period, not per
+  record, and cost the same in both variants), Tableau publishing off (``output_dir`` only, audit
+  trail on as deployed);
+* the same with ``tap-quickbooks-online--sdk-default target-tableau-hyper--sdk-default``: custom
+  plugins (``inherit_from`` the real ones, same virtualenvs and settings) whose executables run
+  ``bench/sdk_default/tap.py`` / ``target.py``, the plugins with the SDK's default record path
+  switched back on (see those files); the target still writes the same ``.hyper`` files, and
+  the row counts of every table are checked equal.
+
+``--scale F`` reads the last fraction F of the company's history (``start_date`` chosen by
+bisection on the number of invoices, transactions are spread evenly over time, so every
+transaction stream and its lines scale alike; name lists older than that start are skipped).
+``--entities a,b`` limits the run to those entity streams and their line streams.
+
+Records/s = Singer RECORD messages loaded by the target (``audit_run_streams.records`` of the
+run: entity records, line records and the line streams' parent tombstones) / wall time of
+``meltano run`` (start of Meltano to its exit: plugin start-up included). CPU: user+system of the
+whole process tree (Meltano, which also relays every message from tap to target, the tap, the
+target, hyperd) from ``RUSAGE_CHILDREN``, and per process by polling ``/proc``; the sandbox's own
+CPU is shown separately and not counted. Peak RSS: ``VmHWM`` (the kernel's high-water mark) of
+each process, polled. The machine has 2 shared cores: compare the ratios and the per-CPU-second
+rates of one run, not wall numbers across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from e2e_support import MELTANO, MeltanoProject, _copy_project, failure_lines, sandbox_env  # noqa: E402
+
+SDK_DEFAULT_DIR = ROOT / "bench" / "sdk_default"
+VARIANTS = {
+    "ours": ("tap-quickbooks-online", "target-tableau-hyper"),
+    "sdk": ("tap-quickbooks-online--sdk-default", "target-tableau-hyper--sdk-default"),
+}
+GOAL_RECORDS_PER_SECOND = 50_000
+GOAL_RATIO = 6.0
+
+
+# --- the Meltano project ---------------------------------------------------------------------
+def installed_template() -> Path:
+    """A Meltano project with the plugin venvs installed; reused while its inputs are unchanged."""
+    inputs = [ROOT / "meltano.yml", *sorted((ROOT / "plugins").glob("*.yml")),
+              *(ROOT / p / "pyproject.toml" for p in ("tap-quickbooks-online", "target-tableau-hyper"))]
+    digest = hashlib.sha256(str(ROOT).encode())
+    for path in inputs:
+        digest.update(path.read_bytes())
+    template = Path(tempfile.gettempdir()) / f"ml-connector-bench-pipeline-{digest.hexdigest()[:12]}"
+    if (template / ".installed").exists():
+        return template
+    # Installed in place: the venvs' console scripts name their python by absolute path.
+    shutil.rmtree(template, ignore_errors=True)
+    template.mkdir()
+    _copy_project(template)
+    print(f"installing the plugin virtualenvs once into {template} (meltano install, uv)…", flush=True)
+    proc = subprocess.run([MELTANO, "install", "tap-quickbooks-online", "target-tableau-hyper"],
+                          cwd=template, env=_base_env(), capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise SystemExit(f"meltano install failed:\n{failure_lines(proc.stderr)}")
+    (template / ".installed").touch()
+    return template
+
+
+def _base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_", "TARGET_", "MELTANO_"))}
+    return env | {"MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", "MELTANO_ENVIRONMENT": "dev"}
+
+
+def launcher(path: Path, python: Path, script: Path) -> Path:
+    """An executable running one of bench/sdk_default's plugins with the plugin venv's python."""
+    path.write_text(f'#!/bin/sh\nexec "{python}" "{script}" "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
+def make_project(template: Path, dest: Path, select: list[str]) -> MeltanoProject:
+    """A fresh project (own system DB, state, output) sharing the template's plugin venvs."""
+    dest.mkdir(parents=True)
+    shutil.copy(template / "meltano.yml", dest / "meltano.yml")
+    shutil.copytree(template / "plugins", dest / "plugins")
+    for kind in ("extractors", "loaders"):
+        (dest / ".meltano" / kind).mkdir(parents=True)
+        for venv in (template / ".meltano" / kind).iterdir():
+            (dest / ".meltano" / kind / venv.name).symlink_to(venv)
+    bin_dir = dest / "bin"
+    bin_dir.mkdir()
+    tap_python = template / ".meltano/extractors/tap-quickbooks-online/venv/bin/python"
+    target_python = template / ".meltano/loaders/target-tableau-hyper/venv/bin/python"
+    tap_exe = launcher(bin_dir / "tap-quickbooks-online-sdk-default", tap_python, SDK_DEFAULT_DIR / "tap.py")
+    target_exe = launcher(bin_dir / "target-tableau-hyper-sdk-default", target_python,
+                          SDK_DEFAULT_DIR / "target.py")
+
+    yaml = YAML()
+    project = yaml.load((dest / "meltano.yml").read_text())
+    extractors = project["plugins"]["extractors"]
+    loaders = project["plugins"]["loaders"]
+    next(p for p in extractors if p["name"] == "tap-quickbooks-online")["select"] = list(select)
+    # An inherited plugin shares its parent's virtualenv and settings; only the executable differs.
+    extractors.append({"name": "tap-quickbooks-online--sdk-default", "inherit_from": "tap-quickbooks-online",
+                       "executable": str(tap_exe), "select": list(select)})
+    loaders.append({"name": "target-tableau-hyper--sdk-default", "inherit_from": "target-tableau-hyper",
+                    "executable": str(target_exe)})
+    with (dest / "meltano.yml").open("w") as fh:
+        yaml.dump(project, fh)
+    return MeltanoProject(root=dest, env=_base_env())
+
+
+def selection(entities: list[str] | None) -> tuple[list[str], list[str]]:
+    """(meltano `select` patterns, stream names) of entity streams and their line streams."""
+    from tap_quickbooks_online.streams.entities import ENTITY_STREAMS  # noqa: PLC0415
+    from tap_quickbooks_online.streams.lines import LINE_TABLE  # noqa: PLC0415
+
+    names = [cls.name for cls in ENTITY_STREAMS]
+    wanted = entities or names
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        raise SystemExit(f"unknown entity streams {unknown}; choose from {names}")
+    streams = list(wanted) + [line for line, parent in LINE_TABLE if parent in wanted]
+    return [f"{name}.*" for name in streams], streams
+
+
+# --- measuring a run -------------------------------------------------------------------------
+@dataclass
+class ProcessStats:
+    role: str
+    peak_rss_mb: float = 0.0
+    cpu_seconds: float = 0.0
+
+
+@dataclass
+class RunResult:
+    variant: str
+    wall: float
+    cpu_total: float  # the whole Meltano process tree, exact (RUSAGE_CHILDREN)
+    sandbox_cpu: float
+    processes: dict[int, ProcessStats] = field(default_factory=dict)
+    records: int = 0
+    per_stream: dict[str, tuple[int, int]] = field(default_factory=dict)  # stream → (records, inserted)
+    requests: int = 0
+
+    def role(self, name: str) -> ProcessStats:
+        found = [p for p in self.processes.values() if p.role == name]
+        return ProcessStats(name, max((p.peak_rss_mb for p in found), default=0.0),
+                            sum(p.cpu_seconds for p in found))
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.wall if self.wall else 0.0
+
+    @property
+    def per_cpu_second(self) -> float:
+        return self.records / self.cpu_total if self.cpu_total else 0.0
+
+
+def _role(proc: psutil.Process, root_pid: int) -> str:
+    if proc.pid == root_pid:
+        return "meltano"
+    text = " ".join(proc.cmdline())
+    if "hyperd" in proc.name() or "/hyperd" in text:
+        return "hyperd"
+    if "tap-quickbooks-online" in text or "sdk_default/tap.py" in text:
+        return "tap"
+    if "target-tableau-hyper" in text or "sdk_default/target.py" in text:
+        return "target"
+    return "other"
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """VmHWM: the process's peak resident set size so far (kernel high-water mark)."""
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def watch(root: psutil.Process, stats: dict[int, ProcessStats], stop: threading.Event) -> None:
+    """Poll the process tree under `root`: peak RSS and CPU time of each process."""
+    while not stop.is_set():
+        try:
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            procs = []
+        for proc in procs:
+            try:
+                entry = stats.get(proc.pid)
+                if entry is None:
+                    entry = stats[proc.pid] = ProcessStats(_role(proc, root.pid))
+                times = proc.cpu_times()
+                entry.cpu_seconds = max(entry.cpu_seconds, times.user + times.system)
+                entry.peak_rss_mb = max(entry.peak_rss_mb, _peak_rss_mb(proc.pid))
+            except (psutil.Error, OSError):
+                pass
+        stop.wait(0.2)
+
+
+def run_variant(variant: str, project: MeltanoProject, sandbox_proc: psutil.Process) -> RunResult:
+    tap, target = VARIANTS[variant]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sandbox_before = sandbox_proc.cpu_times()
+    stats: dict[int, ProcessStats] = {}
+    stop = threading.Event()
+    started = time.perf_counter()
+    proc = psutil.Popen([MELTANO, "run", tap, target], cwd=project.root, env=project.env,
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watcher = threading.Thread(target=watch, args=(proc, stats, stop), daemon=True)
+    watcher.start()
+    out, err = proc.communicate(timeout=3600)
+    wall = time.perf_counter() - started
+    stop.set()
+    watcher.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sandbox_after = sandbox_proc.cpu_times()
+    project.logs.append(out + err)
+    if proc.returncode != 0:
+        raise SystemExit(f"meltano run {tap} {target} exited {proc.returncode}:\n{failure_lines(err)}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    sandbox_cpu = (sandbox_after.user - sandbox_before.user) + (sandbox_after.system - sandbox_before.system)
+    return RunResult(variant, wall, cpu, sandbox_cpu, stats)
+
+
+def read_audit(output_dir: Path, result: RunResult) -> None:
+    """Records received and rows inserted per stream, from the target's audit trail of the run."""
+    path = output_dir / "audit.sqlite"
+    if not path.exists():
+        raise SystemExit(f"no audit trail at {path}: did the target write to another output_dir?")
+    with sqlite3.connect(path) as db:
+        runs = db.execute("SELECT run_id, status FROM audit_runs").fetchall()
+        if len(runs) != 1 or runs[0][1] != "succeeded":
+            raise SystemExit(f"expected one succeeded run in {path}, found {runs}")
+        rows = db.execute("SELECT stream, records, inserted FROM audit_run_streams WHERE run_id = ?",
+                          (runs[0][0],)).fetchall()
+    result.per_stream = {stream: (records or 0, inserted or 0) for stream, records, inserted in rows}
+    result.records = sum(r for r, _ in result.per_stream.values())
+
+
+# --- sandbox and sizing ------------------------------------------------------------------------
+def start_date_for(sandbox, fraction: float) -> str:
+    """The LastUpdatedTime after which `fraction` of the invoices were last changed."""
+    if fraction >= 1:
+        return "2000-01-01T00:00:00Z"
+    api = sandbox.api(sandbox.realm_ids()[0])
+
+    def count_since(moment: datetime.datetime) -> int:
+        text = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = api.query(f"SELECT COUNT(*) FROM Invoice WHERE Metadata.LastUpdatedTime >= '{text}'").json()
+        return int(body["QueryResponse"].get("totalCount", 0))
+
+    hi = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)
+    lo = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+    wanted = count_since(lo) * fraction
+    for _ in range(30):
+        mid = lo + (hi - lo) / 2
+        if count_since(mid) > wanted:
+            lo = mid
+        else:
+            hi = mid
+    return hi.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def measure(variant: str, template: Path, workdir: Path, args: argparse.Namespace,
+            select: list[str]) -> RunResult:
+    from qbo_sandbox.testing import QboSandboxServer  # noqa: PLC0415
+
+    with QboSandboxServer(realms=1, size="large", seed=args.seed, latency=False, subprocess_mode=True) as sb:
+        sb.control("POST", "/_sandbox/limits", json={"enabled": False})
+        start_date = start_date_for(sb, args.scale)
+        project = make_project(template, workdir / variant, select)
+        sandbox_env(project, sb)
+        output_dir = project.root / "output" / variant
+        project.env |= {
+            "TAP_QUICKBOOKS_ONLINE_START_DATE": start_date,
+            "TARGET_TABLEAU_HYPER_OUTPUT_DIR": str(output_dir),
+            "TARGET_TABLEAU_HYPER__SDK_DEFAULT_OUTPUT_DIR": str(output_dir),
+            "TARGET_TABLEAU_HYPER_PUBLISH": "false",
+        }
+        sb.control("DELETE", "/_sandbox/counters")
+        result = run_variant(variant, project, psutil.Process(sb._proc.pid))  # noqa: SLF001
+        result.requests = int(sb.control("GET", "/_sandbox/counters").get("requests_total", 0))
+        read_audit(output_dir, result)
+        if args.keep:
+            print(f"  {variant}: project kept at {project.root}")
+        return result
+
+
+# --- report ------------------------------------------------------------------------------------
+def report(results: dict[str, RunResult], args: argparse.Namespace, streams: list[str]) -> None:
+    what = "all entity streams" if not args.entities else ", ".join(args.entities)
+    print(f"meltano run, QBO sandbox --size large (1 company), latency off, rate limits off, scale "
+          f"{args.scale:g}; {what} + their line streams (reports excluded); publishing off, audit on")
+    print(f"machine: {psutil.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
+    header = f"{'':34s}" + "".join(f"{name:>16s}" for name in results)
+    print(header)
+
+    def row(label: str, fmt, values) -> None:
+        print(f"{label:34s}" + "".join(f"{fmt(v):>16s}" for v in values))
+
+    rs = list(results.values())
+    row("records loaded", lambda v: f"{v:,}", [r.records for r in rs])
+    row("wall of meltano run (s)", lambda v: f"{v:.1f}", [r.wall for r in rs])
+    row("records/s (wall)", lambda v: f"{v:,.0f}", [r.rate for r in rs])
+    row("CPU s, pipeline (all processes)", lambda v: f"{v:.1f}", [r.cpu_total for r in rs])
+    for role in ("meltano", "tap", "target", "hyperd"):
+        row(f"  CPU s, {role} (polled)", lambda v: f"{v:.1f}", [r.role(role).cpu_seconds for r in rs])
+    row("records per CPU-second", lambda v: f"{v:,.0f}", [r.per_cpu_second for r in rs])
+    row("CPU s, sandbox (not counted)", lambda v: f"{v:.1f}", [r.sandbox_cpu for r in rs])
+    row("sandbox requests", lambda v: f"{v:,}", [r.requests for r in rs])
+    for role in ("tap", "target", "hyperd", "meltano"):
+        row(f"peak RSS {role} (MB)", lambda v: f"{v:.0f}", [r.role(role).peak_rss_mb for r in rs])
+
+    if "ours" in results and "sdk" in results:
+        ours, sdk = results["ours"], results["sdk"]
+        if {s: i for s, (_, i) in ours.per_stream.items()} != {s: i for s, (_, i) in sdk.per_stream.items()}:
+            print("WARNING: the two variants loaded different rows per stream:")
+            for stream in sorted(set(ours.per_stream) | set(sdk.per_stream)):
+                print(f"  {stream}: ours {ours.per_stream.get(stream)} sdk {sdk.per_stream.get(stream)}")
+        else:
+            print(f"rows per stream identical in both variants ({len(ours.per_stream)} streams)")
+        ratio = ours.rate / sdk.rate if sdk.rate else 0.0
+        cpu_ratio = ours.per_cpu_second / sdk.per_cpu_second if sdk.per_cpu_second else 0.0
+        print(f"ratio ours / SDK default: {ratio:.1f}x by wall, {cpu_ratio:.1f}x per CPU-second "
+              f"(goal >= {GOAL_RATIO:g}x: {'met' if ratio >= GOAL_RATIO else 'NOT met'} by wall)")
+    if "ours" in results:
+        rate = results["ours"].rate
+        print(f"goal >= {GOAL_RECORDS_PER_SECOND:,} records/s end to end: "
+              f"{'met' if rate >= GOAL_RECORDS_PER_SECOND else 'NOT met'} ({rate:,.0f}) in this run")
+    if args.verbose:
+        for name, r in results.items():
+            print(f"{name} per stream (records received, rows inserted):")
+            for stream in streams:
+                if stream in r.per_stream:
+                    print(f"  {stream:24s} {r.per_stream[stream][0]:>10,} {r.per_stream[stream][1]:>10,}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=0.05,
+                        help="fraction of the large company's history to read (1 = all of it; default 0.05)")
+    parser.add_argument("--entities", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                        help="comma-separated entity streams (default all), each with its line stream")
+    parser.add_argument("--only", choices=sorted(VARIANTS), help="run one variant only")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary projects and outputs")
+    parser.add_argument("--verbose", action="store_true", help="per-stream counts")
+    args = parser.parse_args()
+    if not 0 < args.scale <= 1:
+        parser.error("--scale must be in (0, 1]")
+    select, streams = selection(args.entities)
+    template = installed_template()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    try:
+        results = {}
+        # SDK default first: anything the machine warms up (page cache, imports) favours ours
+        # less than the other way round.
+        for variant in ([args.only] if args.only else ["sdk", "ours"]):
+            print(f"running {variant}: meltano run {' '.join(VARIANTS[variant])} …", flush=True)
+            results[variant] = measure(variant, template, workdir, args, select)
+        report({v: results[v] for v in ("ours", "sdk") if v in results}, args, streams)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
