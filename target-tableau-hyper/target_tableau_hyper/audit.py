@@ -7,10 +7,18 @@ URL, e.g. `postgresql+psycopg://…`). The publishing step reads these tables an
 Tables (all timestamps are UTC ISO-8601 text, `…+00:00`):
 
 `audit_runs` — one row per target run
-    run_id TEXT PK | started_at | ended_at (NULL while running) | status ('running',
-    'succeeded', 'failed') | error TEXT | streams TEXT (JSON list) | inserted, updated,
-    deleted INT (totals over streams) | last_state TEXT (JSON of the last STATE the run emitted)
-    | output_dir TEXT
+    run_id TEXT PK | started_at | ended_at (NULL while running) | status | error TEXT
+    | streams TEXT (JSON list) | inserted, updated, deleted INT (totals over streams)
+    | last_state TEXT (JSON of the last STATE the run emitted) | output_dir TEXT
+    | process TEXT (`host:pid:start-ticks` of the target process)
+    status is one of:
+      'running'      not ended (yet)
+      'succeeded'    every record committed, last state emitted (and published, if on)
+      'failed'       bad input, load or publish error (`error` says which)
+      'interrupted'  stopped by SIGTERM/SIGINT: batches in flight were committed, buffered
+                     records dropped (no state covers them); `error` names the signal
+      'abandoned'    its process died without ending it (kill -9, OOM killer, machine lost);
+                     set by the next run on the same host, ended_at = its last commit or state
 
 `audit_run_streams` — per run and stream (PK run_id, stream)
     run_id | stream | hyper_file TEXT (path of the .hyper) | table_name TEXT (e.g. "Extract"."Extract")
@@ -55,6 +63,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import socket
 import threading
 import typing as t
 from pathlib import Path
@@ -65,6 +75,7 @@ import sqlalchemy as sa
 _JSON = msgspec.json.Encoder(decimal_format="number")
 
 metadata = sa.MetaData()
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 runs = sa.Table(
     "audit_runs",
@@ -80,6 +91,7 @@ runs = sa.Table(
     sa.Column("deleted", sa.BigInteger, default=0),
     sa.Column("last_state", sa.Text),
     sa.Column("output_dir", sa.Text),
+    sa.Column("process", sa.String(255)),  # "host:pid:start-ticks" of the target (stale runs)
 )
 run_streams = sa.Table(
     "audit_run_streams",
@@ -113,7 +125,8 @@ batches = sa.Table(
 records = sa.Table(
     "audit_records",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # BIGINT ids (BIGSERIAL on PostgreSQL); SQLite needs INTEGER PRIMARY KEY (its rowid)
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.Column("batch_id", sa.String(64), nullable=False),
     sa.Column("stream", sa.String(255), nullable=False),
@@ -148,7 +161,18 @@ def default_url(output_dir: str) -> str:
     return f"sqlite:///{Path(output_dir).resolve() / 'audit.sqlite'}"
 
 
+def engine_url(url: str) -> str:
+    """`postgresql://…` → the psycopg (3) driver when psycopg2 (SQLAlchemy's default) is absent."""
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            import psycopg2  # noqa: F401
+        except ImportError:
+            return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
 def make_engine(url: str) -> sa.Engine:
+    url = engine_url(url)
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, future=True)
@@ -181,11 +205,15 @@ class AuditLog:
         self._insert_records_sql = (
             f"INSERT INTO audit_records ({', '.join(_RECORD_COLUMNS)}) VALUES ({marks})"
         )
+        self._copy_records_sql = f"COPY audit_records ({', '.join(_RECORD_COLUMNS)}) FROM STDIN"
+        _add_missing_columns(self.engine)
+        self.abandoned_runs = mark_abandoned_runs(self.engine, found_by=run_id)
         with self.engine.begin() as conn:
             conn.execute(
                 runs.insert().values(
                     run_id=run_id, started_at=utcnow(), status="running",
                     streams="[]", inserted=0, updated=0, deleted=0, output_dir=output_dir,
+                    process=process_identity(os.getpid()),
                 )
             )
 
@@ -234,8 +262,8 @@ class AuditLog:
             first_id = last_id = None
             if n_records:
                 n = len(cols[0])
-                rows = list(zip([self.run_id] * n, [batch_id] * n, [stream] * n, *cols))
-                conn.exec_driver_sql(self._insert_records_sql, rows)
+                rows = zip([self.run_id] * n, [batch_id] * n, [stream] * n, *cols)
+                self._insert_record_rows(conn, rows)
                 if self.engine.dialect.name == "sqlite":
                     # one executemany in one transaction: the batch's ids are consecutive
                     last_id = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar()
@@ -267,18 +295,29 @@ class AuditLog:
                 )
             )
 
+    def _insert_record_rows(self, conn: sa.Connection, rows: t.Iterable[tuple]) -> None:
+        """Bulk insert: COPY on PostgreSQL (psycopg), else one executemany."""
+        if self.engine.dialect.driver == "psycopg":
+            cursor = conn.connection.driver_connection.cursor()
+            with cursor.copy(self._copy_records_sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        conn.exec_driver_sql(self._insert_records_sql, list(rows))
+
     def record_state(self, state: dict) -> None:
         text = json.dumps(state, sort_keys=True, default=str)
         with self._lock, self.engine.begin() as conn:
             conn.execute(states.insert().values(run_id=self.run_id, emitted_at=utcnow(), state=text))
             conn.execute(runs.update().where(runs.c.run_id == self.run_id).values(last_state=text))
 
-    def finish(self, *, error: str | None = None) -> None:
+    def finish(self, *, error: str | None = None, status: str | None = None) -> None:
+        """End of the run: `succeeded`, `failed` (error) or the given status (`interrupted`)."""
         with self._lock, self.engine.begin() as conn:
             conn.execute(
                 runs.update().where(runs.c.run_id == self.run_id).values(
                     ended_at=utcnow(),
-                    status="failed" if error else "succeeded",
+                    status=status or ("failed" if error else "succeeded"),
                     error=error,
                 )
             )
@@ -287,12 +326,86 @@ class AuditLog:
         self.engine.dispose()
 
 
+# --- runs that never ended (kill -9, machine lost) ---------------------------------------------
+def process_identity(pid: int) -> str | None:
+    """`host:pid:start` of a live process (start = its start time in clock ticks, Linux), so a
+    reused pid is not taken for the process that wrote a run."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            start = fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        start = "?"
+    return f"{socket.gethostname()}:{pid}:{start}"
+
+
+def _process_gone(process: str | None) -> bool:
+    """True when `process` (see process_identity) ran on this host and no longer exists."""
+    if not process or process.count(":") < 2:
+        return False
+    host, pid, _start = process.rsplit(":", 2)
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's run (shared PostgreSQL): it may still be going
+    current = process_identity(int(pid))
+    if current is None:
+        return True
+    return not process.endswith(":?") and not current.endswith(":?") and current != process
+
+
+def mark_abandoned_runs(engine: sa.Engine, *, found_by: str) -> list[str]:
+    """Runs left `running` by a process of this host that is gone: status `abandoned`, ended_at
+    = their last sign of life (last batch committed / state emitted). Returns their ids."""
+    with engine.begin() as conn:
+        candidates = conn.execute(
+            sa.select(runs.c.run_id, runs.c.started_at, runs.c.process).where(runs.c.status == "running")
+        ).all()
+        gone = [r for r in candidates if _process_gone(r.process)]
+        for run in gone:
+            last_batch = conn.execute(
+                sa.select(sa.func.max(batches.c.committed_at)).where(batches.c.run_id == run.run_id)
+            ).scalar()
+            last_state = conn.execute(
+                sa.select(sa.func.max(states.c.emitted_at)).where(states.c.run_id == run.run_id)
+            ).scalar()
+            conn.execute(
+                runs.update().where(runs.c.run_id == run.run_id, runs.c.status == "running").values(
+                    status="abandoned",
+                    ended_at=max(v for v in (run.started_at, last_batch, last_state) if v),
+                    error=f"process {run.process} ended without finishing the run "
+                          f"(killed or lost; found by run {found_by} at {utcnow()})",
+                )
+            )
+    return [r.run_id for r in gone]
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Audit DBs made by an earlier version lack newer nullable columns of audit_runs."""
+    have = {c["name"] for c in sa.inspect(engine).get_columns(runs.name)}
+    missing = [c for c in runs.columns if c.name not in have]
+    if missing:
+        with engine.begin() as conn:
+            for column in missing:
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {runs.name} ADD COLUMN {column.name} {kind}")
+
+
 # --- reading (CLI, publishing) ---------------------------------------------------------------
 def run_record_rows(conn: sa.Connection, run_id: str, stream: str | None = None) -> sa.Select:
     """SELECT of the audit_records rows written by a run (optionally one stream).
 
-    Uses each batch's id range (cheap), falling back to batch_id where no range was kept.
+    SQLite: each batch's id range (cheap), falling back to batch_id where no range was kept.
+    Other databases (ids not consecutive per batch): the (run_id, stream) index.
     """
+    if conn.dialect.name != "sqlite":
+        query = sa.select(records).where(records.c.run_id == run_id)
+        if stream is not None:
+            query = query.where(records.c.stream == stream)
+        return query.order_by(records.c.id)
     b = batches.alias("b")
     cond = [b.c.run_id == run_id]
     if stream is not None:

@@ -101,7 +101,8 @@ def cmd_run(engine: sa.Engine, args: argparse.Namespace) -> int:
         ).scalar()
         extra = {}
         insp = sa.inspect(conn)
-        for table in ("publish_runs", "publishes", "refreshes"):
+        # the publishing step's tables (publishing/audit_tables.py), when it ran on this DB
+        for table in ("tableau_publish_runs", "tableau_publishes", "tableau_refreshes"):
             if insp.has_table(table):
                 tbl = sa.Table(table, sa.MetaData(), autoload_with=conn)
                 if "run_id" in tbl.c:

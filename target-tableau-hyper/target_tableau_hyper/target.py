@@ -8,6 +8,7 @@ import copy
 import datetime
 import decimal
 import json
+import sys
 import threading
 import typing as t
 import uuid
@@ -20,6 +21,7 @@ from singer_sdk.target_base import Target
 
 from target_tableau_hyper import publishing
 from target_tableau_hyper.audit import AuditLog, default_url
+from target_tableau_hyper.audit_interrupt import InterruptGuard, RunInterrupted
 from target_tableau_hyper.errors import InputError, RecordBeforeSchemaError
 from target_tableau_hyper.hyper_store import HyperEngine
 from target_tableau_hyper.publishing.settings import PUBLISH_SETTINGS
@@ -81,6 +83,7 @@ class TargetTableauHyper(Target):
         self._audit: AuditLog | None = None
         self._audit_started = False
         self._finished = False
+        self._interrupts = InterruptGuard()  # SIGTERM/SIGINT → RunInterrupted while listening
         # Batches are loaded by one background thread, in submission order, so reading and
         # decoding the next records overlaps with Hyper work. At most 2 batches in flight.
         self._loader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyper-load")
@@ -244,9 +247,10 @@ class TargetTableauHyper(Target):
         # drain_all calls this after handing every sink's batch over; wait until they are
         # committed and detached (durable) before the state leaves the target.
         self.wait_for_loads()
-        if self.audit is not None:
-            self.audit.record_state(state)
-        super()._write_state_message(state)
+        with self._interrupts.deferred():  # a state is recorded in the audit only if emitted
+            if self.audit is not None:
+                self.audit.record_state(state)
+            super()._write_state_message(state)
 
     # --- end of run -------------------------------------------------------------------------------
     def process_endofpipe(self) -> None:
@@ -255,33 +259,39 @@ class TargetTableauHyper(Target):
             self.wait_for_loads()
             publishing.publish_after_run(target=self, run_id=self.run_id, hyper_files=dict(self.hyper_files))
         except BaseException as exc:
-            self.finish(error=f"{type(exc).__name__}: {exc}")
+            self.finish(error=_describe(exc), interrupted=isinstance(exc, RunInterrupted))
             raise
         self.finish()
 
-    def finish(self, *, error: str | None = None) -> None:
-        """Record the run's end and stop Hyper (idempotent)."""
+    def finish(self, *, error: str | None = None, interrupted: bool = False) -> None:
+        """Record the run's end and stop Hyper (idempotent). In-flight batches finish first."""
         if self._finished:
             return
         self._finished = True
+        self._interrupts.stop_raising()  # a late signal must not cut the bookkeeping short
         self._abandon_loads()
         self._loader.shutdown(wait=True)
         try:
             if self._audit is not None:
-                self._audit.finish(error=error)
+                self._audit.finish(error=error, status="interrupted" if interrupted else None)
                 self._audit.close()
         finally:
             if self._engine is not None:
                 self._engine.close()
-        self.logger.info("Run %s %s: %s", self.run_id, "failed" if error else "done", json.dumps(self.counts))
+        outcome = "interrupted" if interrupted else "failed" if error else "done"
+        self.logger.info("Run %s %s: %s", self.run_id, outcome, json.dumps(self.counts))
 
     def listen_safely(self, file_input: t.IO | None = None) -> None:
-        """listen(), recording a failed run (and stopping Hyper) when input is bad."""
+        """listen(), recording a failed run (and stopping Hyper) when input is bad, and an
+        `interrupted` run on SIGTERM/SIGINT (see audit_interrupt.py)."""
+        self._interrupts.install()
         try:
             self.listen(file_input)
         except BaseException as exc:
-            self.finish(error=f"{type(exc).__name__}: {exc}")
+            self.finish(error=_describe(exc), interrupted=isinstance(exc, RunInterrupted))
             raise
+        finally:
+            self._interrupts.restore()
 
     @classmethod
     def invoke(cls, *, about: bool = False, about_format: str | None = None, config: t.Any = None, file_input: t.IO | None = None) -> None:  # type: ignore[override]
@@ -293,5 +303,13 @@ class TargetTableauHyper(Target):
         target = cls(config=config.config, validate_config=True, parse_env_config=config.parse_env)
         if file_input is not None and hasattr(file_input, "buffer"):
             file_input = file_input.buffer
-        target.listen_safely(file_input)
+        try:
+            target.listen_safely(file_input)
+        except RunInterrupted as exc:
+            cls.logger.warning("Run %s %s: recorded as interrupted", target.run_id, exc)
+            sys.exit(exc.exit_code)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
