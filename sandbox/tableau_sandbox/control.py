@@ -44,10 +44,16 @@ def _err(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+class _NotFound(LookupError):
+    """Answered 404 by ``handler``."""
+
+
 def handler(fn):
     async def wrapped(request: Request) -> Response:
         try:
             return await fn(request)
+        except _NotFound as exc:
+            return _err(404, str(exc))
         except (ValueError, KeyError, TypeError) as exc:
             return _err(400, str(exc))
     wrapped.__name__ = fn.__name__
@@ -273,17 +279,14 @@ def _datasource(request: Request):
     store = _sb(request).store
     ds = store.datasources.get(request.path_params["datasource_id"])
     if ds is None:
-        raise KeyError(f"unknown datasource {request.path_params['datasource_id']}")
+        raise _NotFound(f"unknown datasource {request.path_params['datasource_id']}")
     return ds
 
 
 @handler
 async def datasource_file(request: Request) -> Response:
     sb = _sb(request)
-    try:
-        ds = _datasource(request)
-    except KeyError as exc:
-        return _err(404, str(exc))
+    ds = _datasource(request)
     path = ds.file_path
     if ds.file_ext == "tdsx":
         path = ds.file_path.with_suffix(".data.hyper")
@@ -297,10 +300,7 @@ async def datasource_file(request: Request) -> Response:
 @handler
 async def datasource_rows(request: Request) -> Response:
     sb = _sb(request)
-    try:
-        ds = _datasource(request)
-    except KeyError as exc:
-        return _err(404, str(exc))
+    ds = _datasource(request)
     path = ds.file_path if ds.file_ext == "hyper" else ds.file_path.with_suffix(".data.hyper")
     schema = request.query_params.get("schema", "Extract")
     table = request.query_params.get("table", "Extract")

@@ -14,8 +14,9 @@ from starlette.responses import Response
 from tableau_sandbox import auth, errors
 from tableau_sandbox.errors import ApiError
 from tableau_sandbox.jsonwire import wants_json, xml_bytes_to_json_response
+from tableau_sandbox.query import apply_filters, apply_sort, paginate, parse_filters
 from tableau_sandbox.state import Session, Site
-from tableau_sandbox.xmlresp import error_response, ts_response, xml_response
+from tableau_sandbox.xmlresp import error_response, pagination, sub, ts_response, xml_response
 
 if TYPE_CHECKING:
     from tableau_sandbox.app import Sandbox
@@ -113,6 +114,42 @@ def site_item(ctx: Ctx, mapping: dict, item_id: str, code: str, what: str):
         if item is None or getattr(item, "site_id", ctx.site.id) != ctx.site.id:
             raise errors.not_found(code, what, item_id)
         return item
+
+
+# path parameter `<kind>_id` → (the store's mapping, Tableau's not-found code, the name in its message)
+_PATH_KINDS = {
+    "datasource": ("datasources", errors.NOT_FOUND_DATASOURCE, "Datasource"),
+    "workbook": ("workbooks", errors.NOT_FOUND_WORKBOOK, "Workbook"),
+    "project": ("projects", errors.NOT_FOUND_PROJECT, "Project"),
+    "job": ("jobs", errors.NOT_FOUND_JOB, "Job"),
+    "task": ("tasks", errors.NOT_FOUND_TASK, "Task"),
+    "user": ("users", errors.NOT_FOUND_USER, "User"),
+    "webhook": ("webhooks", errors.NOT_FOUND_WEBHOOK, "Webhook"),
+}
+
+
+def path_item(ctx: Ctx, kind: str):
+    """The site's item the path names (`{datasource_id}`, …); Tableau's 404 when absent or on another site."""
+    mapping, code, what = _PATH_KINDS[kind]
+    return site_item(ctx, getattr(ctx.store, mapping), ctx.request.path_params[f"{kind}_id"], code, what)
+
+
+def paged_list(ctx: Ctx, items: list, plural: str, render: Callable, filter_fields: dict | None = None,
+               sort_fields: dict | None = None) -> ET.Element:
+    """A list answer: Tableau's `filter` / `sort` (where the resource supports them), one page of
+    `<plural>` holding `render(parent, item)` elements, and its `<pagination>`. Call it under the store lock."""
+    params = ctx.request.query_params
+    if filter_fields is not None:
+        items = apply_filters(items, parse_filters(params.get("filter")), filter_fields)
+    if sort_fields is not None:
+        items = apply_sort(items, params.get("sort"), sort_fields)
+    page, number, size, total = paginate(items, params)
+    root = ctx.root()
+    pagination(root, number, size, total)
+    el = sub(root, plural)
+    for item in page:
+        render(el, item)
+    return root
 
 
 def flag(params, name: str) -> bool:

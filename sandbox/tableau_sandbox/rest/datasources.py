@@ -16,11 +16,10 @@ from tableau_sandbox.elements import datasource_el, job_el
 from tableau_sandbox.errors import ApiError
 from tableau_sandbox.hyperfiles import extract_hyper_from_tdsx
 from tableau_sandbox.multipart import parse_multipart
-from tableau_sandbox.query import apply_filters, apply_sort, paginate, parse_filters
 from tableau_sandbox.state import Datasource, Job, new_id
-from tableau_sandbox.xmlresp import pagination, parse_request, sub
-from tableau_sandbox.rest.base import (Ctx, DATASOURCE_TYPES, MB, check_permission, content_url, flag, site_item,
-                                       endpoint)
+from tableau_sandbox.xmlresp import parse_request, sub
+from tableau_sandbox.rest.base import (Ctx, DATASOURCE_TYPES, MB, check_permission, content_url, endpoint, flag,
+                                       paged_list, path_item, site_item)
 
 if TYPE_CHECKING:
     from tableau_sandbox.app import Sandbox
@@ -42,26 +41,17 @@ def _ds_fields(ctx: Ctx) -> dict[str, Callable[[Datasource], Any]]:
 
 @endpoint("tableau:content:read")
 async def list_datasources(ctx: Ctx) -> Response:
-    params = ctx.request.query_params
     with ctx.store.lock:
-        items = [d for d in ctx.store.datasources.values() if d.site_id == ctx.site.id]
         fields = _ds_fields(ctx)
-        items = apply_filters(items, parse_filters(params.get("filter")), fields)
-        items = apply_sort(items, params.get("sort"), fields)
-        page, number, size, total = paginate(items, params)
-        root = ctx.root()
-        pagination(root, number, size, total)
-        el = sub(root, "datasources")
-        for d in page:
-            datasource_el(el, ctx.store, d, ctx.base_url)
+        root = paged_list(ctx, [d for d in ctx.store.datasources.values() if d.site_id == ctx.site.id],
+                          "datasources", lambda el, d: datasource_el(el, ctx.store, d, ctx.base_url), fields, fields)
     return ctx.xml(root)
 
 
 @endpoint("tableau:content:read")
 async def get_datasource(ctx: Ctx) -> Response:
     with ctx.store.lock:
-        ds = site_item(ctx, ctx.store.datasources, ctx.request.path_params["datasource_id"],
-                       errors.NOT_FOUND_DATASOURCE, "Datasource")
+        ds = path_item(ctx, "datasource")
         root = ctx.root()
         datasource_el(root, ctx.store, ds, ctx.base_url)
     return ctx.xml(root)
@@ -70,8 +60,7 @@ async def get_datasource(ctx: Ctx) -> Response:
 @endpoint("tableau:content:read")
 async def datasource_connections(ctx: Ctx) -> Response:
     with ctx.store.lock:
-        ds = site_item(ctx, ctx.store.datasources, ctx.request.path_params["datasource_id"],
-                       errors.NOT_FOUND_DATASOURCE, "Datasource")
+        ds = path_item(ctx, "datasource")
         root = ctx.root()
         conns = sub(root, "connections")
         c = sub(conns, "connection", {"id": ds.connection_id, "type": "hyper", "embedPassword": False,
@@ -84,8 +73,7 @@ async def datasource_connections(ctx: Ctx) -> Response:
 @endpoint("tableau:datasources:download")
 async def download_datasource(ctx: Ctx) -> Response:
     with ctx.store.lock:
-        ds = site_item(ctx, ctx.store.datasources, ctx.request.path_params["datasource_id"],
-                       errors.NOT_FOUND_DATASOURCE, "Datasource")
+        ds = path_item(ctx, "datasource")
         path, name = ds.file_path, f"{ds.name}.{ds.file_ext}"
     return FileResponse(path, media_type="application/octet-stream", filename=name)
 
@@ -93,8 +81,7 @@ async def download_datasource(ctx: Ctx) -> Response:
 @endpoint("tableau:datasources:delete")
 async def delete_datasource(ctx: Ctx) -> Response:
     with ctx.store.lock:
-        ds = site_item(ctx, ctx.store.datasources, ctx.request.path_params["datasource_id"],
-                       errors.NOT_FOUND_DATASOURCE, "Datasource")
+        ds = path_item(ctx, "datasource")
         check_permission(ctx, ds.project_id, "Delete")
         ctx.store.datasources.pop(ds.id)
         for task in [t for t in ctx.store.tasks.values() if t.datasource_id == ds.id]:
@@ -110,8 +97,7 @@ async def update_datasource(ctx: Ctx) -> Response:
     if del_ is None:
         raise errors.bad_request("The datasource element is missing.")
     with ctx.store.lock:
-        ds = site_item(ctx, ctx.store.datasources, ctx.request.path_params["datasource_id"],
-                       errors.NOT_FOUND_DATASOURCE, "Datasource")
+        ds = path_item(ctx, "datasource")
         check_permission(ctx, ds.project_id, "Write")
         if del_.get("name"):
             ds.name = del_.get("name")

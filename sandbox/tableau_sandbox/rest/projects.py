@@ -9,10 +9,9 @@ from starlette.responses import Response
 from tableau_sandbox import errors
 from tableau_sandbox.clock import iso
 from tableau_sandbox.elements import project_el
-from tableau_sandbox.query import apply_filters, apply_sort, paginate, parse_filters
 from tableau_sandbox.state import Project
-from tableau_sandbox.xmlresp import pagination, parse_request, sub
-from tableau_sandbox.rest.base import Ctx, check_permission, site_item, endpoint
+from tableau_sandbox.xmlresp import parse_request
+from tableau_sandbox.rest.base import Ctx, check_permission, endpoint, paged_list, path_item, site_item
 
 
 def _project_fields(ctx: Ctx) -> dict[str, Callable[[Project], Any]]:
@@ -28,18 +27,10 @@ def _project_fields(ctx: Ctx) -> dict[str, Callable[[Project], Any]]:
 
 @endpoint("tableau:content:read")
 async def list_projects(ctx: Ctx) -> Response:
-    params = ctx.request.query_params
     with ctx.store.lock:
-        items = [p for p in ctx.store.projects.values() if p.site_id == ctx.site.id]
         fields = _project_fields(ctx)
-        items = apply_filters(items, parse_filters(params.get("filter")), fields)
-        items = apply_sort(items, params.get("sort"), fields)
-        page, number, size, total = paginate(items, params)
-        root = ctx.root()
-        pagination(root, number, size, total)
-        el = sub(root, "projects")
-        for p in page:
-            project_el(el, ctx.store, p)
+        root = paged_list(ctx, [p for p in ctx.store.projects.values() if p.site_id == ctx.site.id],
+                          "projects", lambda el, p: project_el(el, ctx.store, p), fields, fields)
     return ctx.xml(root)
 
 
@@ -73,8 +64,7 @@ async def update_project(ctx: Ctx) -> Response:
     if pel is None:
         raise errors.bad_request("The project element is missing.")
     with ctx.store.lock:
-        p = site_item(ctx, ctx.store.projects, ctx.request.path_params["project_id"], errors.NOT_FOUND_PROJECT,
-                      "Project")
+        p = path_item(ctx, "project")
         if pel.get("name"):
             p.name = pel.get("name")
         if pel.get("description") is not None:
@@ -93,8 +83,7 @@ async def update_project(ctx: Ctx) -> Response:
 @endpoint("tableau:projects:delete")
 async def delete_project(ctx: Ctx) -> Response:
     with ctx.store.lock:
-        p = site_item(ctx, ctx.store.projects, ctx.request.path_params["project_id"], errors.NOT_FOUND_PROJECT,
-                      "Project")
+        p = path_item(ctx, "project")
         doomed = {p.id}
         changed = True
         while changed:

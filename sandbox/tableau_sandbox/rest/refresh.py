@@ -10,7 +10,7 @@ from tableau_sandbox import errors
 from tableau_sandbox.elements import job_el
 from tableau_sandbox.jobs import JobFailed
 from tableau_sandbox.state import Datasource, Job, Workbook
-from tableau_sandbox.rest.base import Ctx, check_permission, site_item, endpoint
+from tableau_sandbox.rest.base import Ctx, check_permission, endpoint, path_item
 
 if TYPE_CHECKING:
     from tableau_sandbox.app import Sandbox
@@ -62,8 +62,7 @@ def start_refresh(sb: "Sandbox", site_id: str, ds: Datasource | None = None, wb:
 
 @endpoint("tableau:tasks:run")
 async def refresh_datasource(ctx: Ctx) -> Response:
-    ds = site_item(ctx, ctx.store.datasources, ctx.request.path_params["datasource_id"],
-                   errors.NOT_FOUND_DATASOURCE, "Datasource")
+    ds = path_item(ctx, "datasource")
     check_permission(ctx, ds.project_id, "Write")
     job = start_refresh(ctx.sb, ctx.site.id, ds=ds)
     root = ctx.root()
@@ -74,8 +73,7 @@ async def refresh_datasource(ctx: Ctx) -> Response:
 
 @endpoint("tableau:tasks:run")
 async def refresh_workbook(ctx: Ctx) -> Response:
-    wb = site_item(ctx, ctx.store.workbooks, ctx.request.path_params["workbook_id"], errors.NOT_FOUND_WORKBOOK,
-                   "Workbook")
+    wb = path_item(ctx, "workbook")
     check_permission(ctx, wb.project_id, "Write")
     job = start_refresh(ctx.sb, ctx.site.id, wb=wb)
     root = ctx.root()

@@ -9,10 +9,9 @@ from starlette.responses import Response
 from tableau_sandbox import errors
 from tableau_sandbox.elements import job_el, schedule_el, task_el
 from tableau_sandbox.errors import ApiError
-from tableau_sandbox.query import paginate
 from tableau_sandbox.state import Schedule, Task, new_id
-from tableau_sandbox.xmlresp import pagination, parse_request, sub
-from tableau_sandbox.rest.base import Ctx, site_item, endpoint
+from tableau_sandbox.xmlresp import parse_request, sub
+from tableau_sandbox.rest.base import Ctx, endpoint, paged_list, path_item, site_item
 from tableau_sandbox.rest.refresh import start_refresh
 
 if TYPE_CHECKING:
@@ -33,7 +32,7 @@ async def list_tasks(ctx: Ctx) -> Response:
 @endpoint("tableau:tasks:read")
 async def get_task(ctx: Ctx) -> Response:
     with ctx.store.lock:
-        t = site_item(ctx, ctx.store.tasks, ctx.request.path_params["task_id"], errors.NOT_FOUND_TASK, "Task")
+        t = path_item(ctx, "task")
         root = ctx.root()
         task_el(root, ctx.store, t)
     return ctx.xml(root)
@@ -42,7 +41,7 @@ async def get_task(ctx: Ctx) -> Response:
 @endpoint("tableau:tasks:run")
 async def run_task_now(ctx: Ctx) -> Response:
     with ctx.store.lock:
-        t = site_item(ctx, ctx.store.tasks, ctx.request.path_params["task_id"], errors.NOT_FOUND_TASK, "Task")
+        t = path_item(ctx, "task")
         ds = ctx.store.datasources.get(t.datasource_id) if t.datasource_id else None
         wb = ctx.store.workbooks.get(t.workbook_id) if t.workbook_id else None
     if ds is None and wb is None:
@@ -57,7 +56,7 @@ async def run_task_now(ctx: Ctx) -> Response:
 @endpoint("tableau:tasks:delete")
 async def delete_task(ctx: Ctx) -> Response:
     with ctx.store.lock:
-        t = site_item(ctx, ctx.store.tasks, ctx.request.path_params["task_id"], errors.NOT_FOUND_TASK, "Task")
+        t = path_item(ctx, "task")
         ctx.store.tasks.pop(t.id)
     return Response(status_code=204)
 
@@ -140,15 +139,9 @@ def server_only(ctx: Ctx) -> None:
 @endpoint("tableau:schedules:read", site_scoped=False)
 async def list_schedules(ctx: Ctx) -> Response:
     server_only(ctx)
-    params = ctx.request.query_params
     with ctx.store.lock:
-        items = sorted(ctx.store.schedules.values(), key=lambda s: s.name)
-        page, number, size, total = paginate(items, params)
-        root = ctx.root()
-        pagination(root, number, size, total)
-        el = sub(root, "schedules")
-        for s in page:
-            schedule_el(el, s, with_details=False)
+        root = paged_list(ctx, sorted(ctx.store.schedules.values(), key=lambda s: s.name), "schedules",
+                          lambda el, s: schedule_el(el, s, with_details=False))
     return ctx.xml(root)
 
 

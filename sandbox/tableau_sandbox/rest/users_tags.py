@@ -7,9 +7,8 @@ import xml.etree.ElementTree as ET
 from starlette.responses import Response
 
 from tableau_sandbox import errors
-from tableau_sandbox.query import apply_filters, paginate, parse_filters
-from tableau_sandbox.xmlresp import pagination, parse_request, sub
-from tableau_sandbox.rest.base import Ctx, check_permission, site_item, endpoint
+from tableau_sandbox.xmlresp import parse_request, sub
+from tableau_sandbox.rest.base import Ctx, check_permission, endpoint, paged_list, path_item
 
 
 def _user_el(parent: ET.Element, user) -> ET.Element:
@@ -19,24 +18,17 @@ def _user_el(parent: ET.Element, user) -> ET.Element:
 
 @endpoint("tableau:users:read")
 async def list_users(ctx: Ctx) -> Response:
-    params = ctx.request.query_params
     with ctx.store.lock:
-        items = [u for u in ctx.store.users.values() if u.site_id == ctx.site.id]
-        fields = {"name": lambda u: u.name, "siteRole": lambda u: u.site_role, "id": lambda u: u.id}
-        items = apply_filters(items, parse_filters(params.get("filter")), fields)
-        page, number, size, total = paginate(items, params)
-        root = ctx.root()
-        pagination(root, number, size, total)
-        el = sub(root, "users")
-        for u in page:
-            _user_el(el, u)
+        root = paged_list(ctx, [u for u in ctx.store.users.values() if u.site_id == ctx.site.id], "users", _user_el,
+                          filter_fields={"name": lambda u: u.name, "siteRole": lambda u: u.site_role,
+                                         "id": lambda u: u.id})
     return ctx.xml(root)
 
 
 @endpoint("tableau:users:read")
 async def get_user(ctx: Ctx) -> Response:
     with ctx.store.lock:
-        u = site_item(ctx, ctx.store.users, ctx.request.path_params["user_id"], errors.NOT_FOUND_USER, "User")
+        u = path_item(ctx, "user")
         root = ctx.root()
         _user_el(root, u)
     return ctx.xml(root)
@@ -47,8 +39,7 @@ async def add_datasource_tags(ctx: Ctx) -> Response:
     req = parse_request(await ctx.request.body())
     labels = [t.get("label", "") for t in req.iter("tag") if t.get("label")]
     with ctx.store.lock:
-        ds = site_item(ctx, ctx.store.datasources, ctx.request.path_params["datasource_id"],
-                       errors.NOT_FOUND_DATASOURCE, "Datasource")
+        ds = path_item(ctx, "datasource")
         check_permission(ctx, ds.project_id, "Write")
         for label in labels:
             if label not in ds.tags:
@@ -64,8 +55,7 @@ async def add_datasource_tags(ctx: Ctx) -> Response:
 async def delete_datasource_tag(ctx: Ctx) -> Response:
     label = ctx.request.path_params["tag"]
     with ctx.store.lock:
-        ds = site_item(ctx, ctx.store.datasources, ctx.request.path_params["datasource_id"],
-                       errors.NOT_FOUND_DATASOURCE, "Datasource")
+        ds = path_item(ctx, "datasource")
         check_permission(ctx, ds.project_id, "Write")
         if label not in ds.tags:
             raise errors.not_found("404008", "Tag", label)

@@ -10,7 +10,7 @@ from tableau_sandbox.elements import webhook_el
 from tableau_sandbox.state import Webhook, new_id
 from tableau_sandbox.webhooks import destination_allowed, event_from_xml_name
 from tableau_sandbox.xmlresp import parse_request, sub
-from tableau_sandbox.rest.base import Ctx, require_site_admin, site_item, endpoint
+from tableau_sandbox.rest.base import Ctx, endpoint, path_item, require_site_admin
 
 
 @endpoint("tableau:webhooks:read")
@@ -29,8 +29,7 @@ async def list_webhooks(ctx: Ctx) -> Response:
 async def get_webhook(ctx: Ctx) -> Response:
     require_site_admin(ctx, "webhooks")
     with ctx.store.lock:
-        w = site_item(ctx, ctx.store.webhooks, ctx.request.path_params["webhook_id"], errors.NOT_FOUND_WEBHOOK,
-                      "Webhook")
+        w = path_item(ctx, "webhook")
         root = ctx.root()
         webhook_el(root, ctx.store, w)
     return ctx.xml(root)
@@ -75,8 +74,7 @@ async def create_webhook(ctx: Ctx) -> Response:
 async def delete_webhook(ctx: Ctx) -> Response:
     require_site_admin(ctx, "webhooks")
     with ctx.store.lock:
-        w = site_item(ctx, ctx.store.webhooks, ctx.request.path_params["webhook_id"], errors.NOT_FOUND_WEBHOOK,
-                      "Webhook")
+        w = path_item(ctx, "webhook")
         ctx.store.webhooks.pop(w.id)
     return Response(status_code=204)
 
@@ -85,8 +83,7 @@ async def delete_webhook(ctx: Ctx) -> Response:
 async def test_webhook(ctx: Ctx) -> Response:
     require_site_admin(ctx, "webhooks")
     with ctx.store.lock:
-        w = site_item(ctx, ctx.store.webhooks, ctx.request.path_params["webhook_id"], errors.NOT_FOUND_WEBHOOK,
-                      "Webhook")
+        w = path_item(ctx, "webhook")
     body = ctx.sb.notifier.payload(w.site_id, w.event, "test-resource-luid", "Webhook test")
     delivery = await run_in_threadpool(ctx.sb.notifier.deliver, w, body, True)
     root = ctx.root()

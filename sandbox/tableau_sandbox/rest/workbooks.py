@@ -12,10 +12,9 @@ from tableau_sandbox import errors
 from tableau_sandbox.clock import iso
 from tableau_sandbox.elements import workbook_el
 from tableau_sandbox.multipart import parse_multipart
-from tableau_sandbox.query import apply_filters, apply_sort, paginate, parse_filters
 from tableau_sandbox.state import Workbook, new_id
-from tableau_sandbox.xmlresp import pagination, parse_request, sub
-from tableau_sandbox.rest.base import Ctx, check_permission, content_url, flag, site_item, endpoint
+from tableau_sandbox.xmlresp import parse_request, sub
+from tableau_sandbox.rest.base import Ctx, check_permission, content_url, endpoint, flag, paged_list, path_item, site_item
 
 if TYPE_CHECKING:
     from tableau_sandbox.app import Sandbox
@@ -33,26 +32,17 @@ def _wb_fields(ctx: Ctx) -> dict[str, Callable[[Workbook], Any]]:
 
 @endpoint("tableau:content:read")
 async def list_workbooks(ctx: Ctx) -> Response:
-    params = ctx.request.query_params
     with ctx.store.lock:
-        items = [w for w in ctx.store.workbooks.values() if w.site_id == ctx.site.id]
         fields = _wb_fields(ctx)
-        items = apply_filters(items, parse_filters(params.get("filter")), fields)
-        items = apply_sort(items, params.get("sort"), fields)
-        page, number, size, total = paginate(items, params)
-        root = ctx.root()
-        pagination(root, number, size, total)
-        el = sub(root, "workbooks")
-        for w in page:
-            workbook_el(el, ctx.store, w, ctx.base_url)
+        root = paged_list(ctx, [w for w in ctx.store.workbooks.values() if w.site_id == ctx.site.id],
+                          "workbooks", lambda el, w: workbook_el(el, ctx.store, w, ctx.base_url), fields, fields)
     return ctx.xml(root)
 
 
 @endpoint("tableau:content:read")
 async def get_workbook(ctx: Ctx) -> Response:
     with ctx.store.lock:
-        wb = site_item(ctx, ctx.store.workbooks, ctx.request.path_params["workbook_id"], errors.NOT_FOUND_WORKBOOK,
-                       "Workbook")
+        wb = path_item(ctx, "workbook")
         root = ctx.root()
         workbook_el(root, ctx.store, wb, ctx.base_url)
     return ctx.xml(root)
@@ -61,8 +51,7 @@ async def get_workbook(ctx: Ctx) -> Response:
 @endpoint("tableau:content:read")
 async def workbook_connections(ctx: Ctx) -> Response:
     with ctx.store.lock:
-        wb = site_item(ctx, ctx.store.workbooks, ctx.request.path_params["workbook_id"], errors.NOT_FOUND_WORKBOOK,
-                       "Workbook")
+        wb = path_item(ctx, "workbook")
         root = ctx.root()
         conns = sub(root, "connections")
         for ds_id in wb.datasource_ids:
@@ -77,8 +66,7 @@ async def workbook_connections(ctx: Ctx) -> Response:
 @endpoint("tableau:workbooks:delete")
 async def delete_workbook(ctx: Ctx) -> Response:
     with ctx.store.lock:
-        wb = site_item(ctx, ctx.store.workbooks, ctx.request.path_params["workbook_id"], errors.NOT_FOUND_WORKBOOK,
-                       "Workbook")
+        wb = path_item(ctx, "workbook")
         check_permission(ctx, wb.project_id, "Delete")
         ctx.store.workbooks.pop(wb.id)
     ctx.sb.notifier.fire(wb.site_id, "WorkbookDeleted", wb.id, wb.name)
