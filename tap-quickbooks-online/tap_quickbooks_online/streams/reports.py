@@ -265,47 +265,41 @@ class GeneralLedgerStream(ReportStream):
         return rp.general_ledger_rows(report, self._accounts.get(self._realm or "", {}))
 
 
-_PERIOD_PROPS: dict[str, dict] = {
-    "period_start": DATE, "period_end": DATE, "row_type": STRING, "group": STRING, "section_group": STRING,
-    "category_1": STRING, "category_2": STRING, "category_3": STRING, "category_4": STRING, "category_5": STRING,
-    "section_path": STRING, "label": STRING, "account_id": STRING, "amount": AMOUNT,
-}
+class _PeriodStream(ReportStream):
+    """A summary report by month (``summarize_column_by=Month``), flattened by ``report_parsing.period_rows``."""
+
+    report_params: t.ClassVar[dict[str, str]] = {"summarize_column_by": "Month"}
+    properties: t.ClassVar[dict[str, dict]] = {
+        "period_start": DATE, "period_end": DATE, "row_type": STRING, "group": STRING, "section_group": STRING,
+        "category_1": STRING, "category_2": STRING, "category_3": STRING, "category_4": STRING,
+        "category_5": STRING, "section_path": STRING, "label": STRING, "account_id": STRING, "amount": AMOUNT,
+    }
+    include_summaries = False  # section totals as rows of their own
+
+    def rows(self, report: dict) -> t.Iterable[dict]:
+        return rp.period_rows(report, include_summaries=self.include_summaries)
 
 
-class ProfitAndLossStream(ReportStream):
+class ProfitAndLossStream(_PeriodStream):
     """P&L by month and account; the section path (Income > Services ...) as category levels."""
 
     name = "profit_and_loss"
     report_name = "ProfitAndLoss"
-    report_params: t.ClassVar[dict[str, str]] = {"summarize_column_by": "Month"}
-    properties: t.ClassVar[dict[str, dict]] = _PERIOD_PROPS
-
-    def rows(self, report: dict) -> t.Iterable[dict]:
-        return rp.period_rows(report)
 
 
-class BalanceSheetStream(ReportStream):
+class BalanceSheetStream(_PeriodStream):
     """Balance sheet at each month end (``period_end``) by account, section path as levels."""
 
     name = "balance_sheet"
     report_name = "BalanceSheet"
-    report_params: t.ClassVar[dict[str, str]] = {"summarize_column_by": "Month"}
-    properties: t.ClassVar[dict[str, dict]] = _PERIOD_PROPS
-
-    def rows(self, report: dict) -> t.Iterable[dict]:
-        return rp.period_rows(report)
 
 
-class CashFlowStream(ReportStream):
+class CashFlowStream(_PeriodStream):
     """Statement of cash flows by month: account rows and the section totals (``row_type``)."""
 
     name = "cash_flow"
     report_name = "CashFlow"
-    report_params: t.ClassVar[dict[str, str]] = {"summarize_column_by": "Month"}
-    properties: t.ClassVar[dict[str, dict]] = _PERIOD_PROPS
-
-    def rows(self, report: dict) -> t.Iterable[dict]:
-        return rp.period_rows(report, include_summaries=True)
+    include_summaries = True
 
 
 class TrialBalanceStream(ReportStream):
