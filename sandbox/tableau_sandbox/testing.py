@@ -82,6 +82,18 @@ class TableauSandboxServer:
 
 
 # ---------------------------------------------------------------------- test helpers
+def tsc_sign_in(sb: TableauSandboxServer):
+    """Sign in with the sandbox's PAT through tableauserverclient; returns (server, the default project)."""
+    import tableauserverclient as TSC
+
+    creds = sb.credentials()
+    server = TSC.Server(sb.base_url, use_server_version=True)
+    server.auth.sign_in(TSC.PersonalAccessTokenAuth(creds["pat"]["token_name"], creds["pat"]["token_secret"],
+                                                    site_id=creds["site_content_url"]))
+    project = next(p for p in TSC.Pager(server.projects) if p.name == creds["project"])
+    return server, project
+
+
 def connected_app_jwt(credentials: dict[str, Any], scopes: list[str] | None = None, lifetime_s: int = 300,
                       now: float | None = None, **claims: Any) -> str:
     """A connected-app (direct trust) JWT for the sandbox's credentials; ``claims`` override defaults."""

@@ -14,20 +14,11 @@ from tableauserverclient.server.endpoint.exceptions import JobFailedException, S
 from urllib3.fields import RequestField
 from urllib3.filepost import encode_multipart_formdata
 
-from tableau_sandbox.testing import write_hyper
+from tableau_sandbox.testing import tsc_sign_in, write_hyper
 
 NS = {"t": "http://tableau.com/api"}
 FLAVORS = ["server", "cloud"]
 COLUMNS = [("id", SqlType.big_int()), ("name", SqlType.text()), ("amount", SqlType.numeric(18, 2))]
-
-
-def sign_in(sb):
-    creds = sb.credentials()
-    server = TSC.Server(sb.base_url, use_server_version=True)
-    server.auth.sign_in(TSC.PersonalAccessTokenAuth(creds["pat"]["token_name"], creds["pat"]["token_secret"],
-                                                    site_id=creds["site_content_url"]))
-    project = next(p for p in TSC.Pager(server.projects) if p.name == creds["project"])
-    return server, project
 
 
 @pytest.fixture
@@ -38,7 +29,7 @@ def orders(tmp_path):
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_nested_projects_and_filters(tableau_sandbox_factory, flavor):
     sb = tableau_sandbox_factory(flavor)
-    server, top = sign_in(sb)
+    server, top = tsc_sign_in(sb)
     child = server.projects.create(TSC.ProjectItem("Staging", "child of ML Connector", parent_id=top.id))
     grandchild = server.projects.create(TSC.ProjectItem("Deep", parent_id=child.id))
     assert child.parent_id == top.id and grandchild.parent_id == child.id
@@ -66,7 +57,7 @@ def test_nested_projects_and_filters(tableau_sandbox_factory, flavor):
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_publish_modes_list_and_get(tableau_sandbox_factory, flavor, orders, tmp_path):
     sb = tableau_sandbox_factory(flavor)
-    server, project = sign_in(sb)
+    server, project = tsc_sign_in(sb)
     ds = server.datasources.publish(TSC.DatasourceItem(project.id, name="Orders"), orders, "CreateNew")
     assert (ds.name, ds.project_id, ds.project_name) == ("Orders", project.id, project.name)
     assert ds.datasource_type == "hyper" and ds.has_extracts and ds.created_at is not None
@@ -112,7 +103,7 @@ def test_publish_modes_list_and_get(tableau_sandbox_factory, flavor, orders, tmp
 
 
 def test_publish_rejects_a_file_that_is_not_hyper(tableau_sandbox, tmp_path):
-    server, project = sign_in(tableau_sandbox)
+    server, project = tsc_sign_in(tableau_sandbox)
     bogus = tmp_path / "bogus.hyper"
     bogus.write_bytes(b"this is not a hyper database" * 100)
     with pytest.raises(ServerResponseError) as err:
@@ -129,7 +120,7 @@ def test_publish_rejects_a_file_that_is_not_hyper(tableau_sandbox, tmp_path):
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_publish_as_job(tableau_sandbox_factory, flavor, orders):
     sb = tableau_sandbox_factory(flavor)
-    server, project = sign_in(sb)
+    server, project = tsc_sign_in(sb)
     job = server.datasources.publish(TSC.DatasourceItem(project.id, name="Orders"), orders, "CreateNew",
                                      as_job=True)
     assert job.type == "PublishDatasource" and job.mode == "Asynchronous"
@@ -142,7 +133,7 @@ def test_publish_as_job(tableau_sandbox_factory, flavor, orders):
 def test_chunked_publish_through_tsc(tableau_sandbox_factory, flavor, tmp_path, monkeypatch):
     """TSC switches to fileUploads at TSC_FILESIZE_LIMIT_MB; the sandbox refuses big single requests."""
     sb = tableau_sandbox_factory(flavor)
-    server, project = sign_in(sb)
+    server, project = tsc_sign_in(sb)
     rows = [(i, hashlib.sha256(str(i).encode()).hexdigest() * 2, D(i)) for i in range(30000)]
     big = write_hyper(tmp_path / "big.hyper", COLUMNS, rows)
     assert big.stat().st_size > 2 * 1024 * 1024
@@ -164,7 +155,7 @@ def test_chunked_publish_through_tsc(tableau_sandbox_factory, flavor, tmp_path, 
 def test_chunked_publish_raw_rest(tableau_sandbox, orders):
     """The documented sequence: POST fileUploads, PUT chunks, POST datasources?uploadSessionId=…"""
     sb = tableau_sandbox
-    server, project = sign_in(sb)
+    server, project = tsc_sign_in(sb)
     base = f"{sb.base_url}/api/3.25/sites/{server.site_id}"
     headers = {"X-Tableau-Auth": server.auth_token}
     r = requests.post(f"{base}/fileUploads", headers=headers, timeout=10)
@@ -199,7 +190,7 @@ def test_chunked_publish_raw_rest(tableau_sandbox, orders):
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_publish_permission_denied(tableau_sandbox_factory, flavor, orders):
     sb = tableau_sandbox_factory(flavor)
-    server, project = sign_in(sb)
+    server, project = tsc_sign_in(sb)
     sb.control("POST", "/_sandbox/permissions", json={"project_id": project.id, "capability": "Publish"})
     with pytest.raises(ServerResponseError) as err:
         server.datasources.publish(TSC.DatasourceItem(project.id, name="Orders"), orders, "CreateNew")
@@ -212,7 +203,7 @@ def test_publish_permission_denied(tableau_sandbox_factory, flavor, orders):
 
 
 def test_publish_into_unknown_project_is_404005(tableau_sandbox, orders):
-    server, _ = sign_in(tableau_sandbox)
+    server, _ = tsc_sign_in(tableau_sandbox)
     with pytest.raises(ServerResponseError) as err:
         server.datasources.publish(TSC.DatasourceItem("00000000-0000-0000-0000-000000000000", name="X"), orders,
                                    "CreateNew")
@@ -220,7 +211,7 @@ def test_publish_into_unknown_project_is_404005(tableau_sandbox, orders):
 
 
 def test_tags_and_users(tableau_sandbox, orders):
-    server, project = sign_in(tableau_sandbox)
+    server, project = tsc_sign_in(tableau_sandbox)
     ds = server.datasources.publish(TSC.DatasourceItem(project.id, name="Orders"), orders, "CreateNew")
     assert server.datasources.add_tags(ds, ["qbo", "finance"]) == {"qbo", "finance"}
     server.datasources.delete_tags(ds, "qbo")
@@ -234,7 +225,7 @@ def test_tags_and_users(tableau_sandbox, orders):
 
 
 def test_append_to_a_multi_table_extract_is_refused(tableau_sandbox, tmp_path):
-    server, project = sign_in(tableau_sandbox)
+    server, project = tsc_sign_in(tableau_sandbox)
     multi = write_hyper(tmp_path / "multi.hyper", COLUMNS, [(1, "a", D("1.00"))],
                         extra_tables={("Extract", "Lines"): ([("id", SqlType.big_int())], [(1,)])})
     ds = server.datasources.publish(TSC.DatasourceItem(project.id, name="Multi"), multi, "CreateNew")

@@ -7,32 +7,22 @@ import xml.etree.ElementTree as ET
 from decimal import Decimal as D
 
 import pytest
-import requests
 import tableauserverclient as TSC
 from tableauhyperapi import SqlType
 from tableauserverclient.models.job_item import JobItem
 from tableauserverclient.server.endpoint.exceptions import (JobCancelledException, JobFailedException,
                                                             ServerResponseError)
 
-from tableau_sandbox.testing import write_hyper
+from tableau_sandbox.testing import tsc_sign_in, write_hyper
 
 NS = {"t": "http://tableau.com/api"}
 FLAVORS = ["server", "cloud"]
 
 
-def sign_in(sb):
-    creds = sb.credentials()
-    server = TSC.Server(sb.base_url, use_server_version=True)
-    server.auth.sign_in(TSC.PersonalAccessTokenAuth(creds["pat"]["token_name"], creds["pat"]["token_secret"],
-                                                    site_id=creds["site_content_url"]))
-    project = next(p for p in TSC.Pager(server.projects) if p.name == creds["project"])
-    return server, project
-
-
 @pytest.fixture(params=FLAVORS)
 def env(request, tableau_sandbox_factory, tmp_path):
     sb = tableau_sandbox_factory(request.param)
-    server, project = sign_in(sb)
+    server, project = tsc_sign_in(sb)
     path = write_hyper(tmp_path / "orders.hyper", [("id", SqlType.big_int()), ("amount", SqlType.numeric(10, 2))],
                        [(1, D("1.00"))])
     ds = server.datasources.publish(TSC.DatasourceItem(project.id, name="Orders"), path, "CreateNew")
@@ -148,7 +138,7 @@ def test_failed_task_runs_count_up(env):
 
 def test_schedules_server_only(tableau_sandbox_factory):
     server_sb = tableau_sandbox_factory("server")
-    server, _ = sign_in(server_sb)
+    server, _ = tsc_sign_in(server_sb)
     schedules, pagination = server.schedules.get()
     assert {s.name for s in schedules} == {"Daily refresh", "Hourly refresh"} and pagination.total_available == 2
     interval = TSC.WeeklyInterval(__import__("datetime").time(2, 30), "Monday")
@@ -162,7 +152,7 @@ def test_schedules_server_only(tableau_sandbox_factory):
     assert err.value.code == "404013"
 
     cloud_sb = tableau_sandbox_factory("cloud")
-    cloud, _ = sign_in(cloud_sb)
+    cloud, _ = tsc_sign_in(cloud_sb)
     with pytest.raises(ServerResponseError) as err:
         cloud.schedules.get()
     assert err.value.code == "403000" and "Cloud" in err.value.detail
@@ -170,7 +160,7 @@ def test_schedules_server_only(tableau_sandbox_factory):
 
 def test_add_datasource_to_server_schedule(tableau_sandbox_factory, tmp_path):
     sb = tableau_sandbox_factory("server")
-    server, project = sign_in(sb)
+    server, project = tsc_sign_in(sb)
     path = write_hyper(tmp_path / "a.hyper", [("id", SqlType.big_int())], [(1,)])
     ds = server.datasources.publish(TSC.DatasourceItem(project.id, name="A"), path, "CreateNew")
     schedule = next(s for s in server.schedules.get()[0] if s.name == "Daily refresh")
@@ -183,7 +173,7 @@ def test_add_datasource_to_server_schedule(tableau_sandbox_factory, tmp_path):
 def test_cloud_task_create_through_tsc(tableau_sandbox_factory, tmp_path):
     import datetime as dt
     sb = tableau_sandbox_factory("cloud")
-    server, project = sign_in(sb)
+    server, project = tsc_sign_in(sb)
     path = write_hyper(tmp_path / "a.hyper", [("id", SqlType.big_int())], [(1,)])
     ds = server.datasources.publish(TSC.DatasourceItem(project.id, name="A"), path, "CreateNew")
     def task_item(*intervals):

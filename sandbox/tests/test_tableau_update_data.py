@@ -13,21 +13,12 @@ import tableauserverclient as TSC
 from tableauhyperapi import SqlType
 from tableauserverclient.server.endpoint.exceptions import JobFailedException, ServerResponseError
 
-from tableau_sandbox.testing import write_hyper
+from tableau_sandbox.testing import tsc_sign_in, write_hyper
 
 NS = {"t": "http://tableau.com/api"}
 FLAVORS = ["server", "cloud"]
 COLUMNS = [("id", SqlType.big_int()), ("region", SqlType.text()), ("amount", SqlType.numeric(18, 2)),
            ("day", SqlType.date())]
-
-
-def sign_in(sb):
-    creds = sb.credentials()
-    server = TSC.Server(sb.base_url, use_server_version=True)
-    server.auth.sign_in(TSC.PersonalAccessTokenAuth(creds["pat"]["token_name"], creds["pat"]["token_secret"],
-                                                    site_id=creds["site_content_url"]))
-    project = next(p for p in TSC.Pager(server.projects) if p.name == creds["project"])
-    return server, project
 
 
 def base_rows():
@@ -39,7 +30,7 @@ def base_rows():
 @pytest.fixture
 def published(tableau_sandbox_factory, tmp_path, request):
     sb = tableau_sandbox_factory(getattr(request, "param", "server"))
-    server, project = sign_in(sb)
+    server, project = tsc_sign_in(sb)
     path = write_hyper(tmp_path / "sales.hyper", COLUMNS, base_rows())
     ds = server.datasources.publish(TSC.DatasourceItem(project.id, name="Sales"), path, "CreateNew")
     return sb, server, ds, tmp_path

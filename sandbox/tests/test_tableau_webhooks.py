@@ -15,7 +15,7 @@ import tableauserverclient as TSC
 from tableauhyperapi import SqlType
 from tableauserverclient.server.endpoint.exceptions import JobFailedException, ServerResponseError
 
-from tableau_sandbox.testing import write_hyper
+from tableau_sandbox.testing import tsc_sign_in, write_hyper
 
 NS = {"t": "http://tableau.com/api"}
 FLAVORS = ["server", "cloud"]
@@ -57,15 +57,6 @@ def receiver():
     r.close()
 
 
-def sign_in(sb):
-    creds = sb.credentials()
-    server = TSC.Server(sb.base_url, use_server_version=True)
-    server.auth.sign_in(TSC.PersonalAccessTokenAuth(creds["pat"]["token_name"], creds["pat"]["token_secret"],
-                                                    site_id=creds["site_content_url"]))
-    project = next(p for p in TSC.Pager(server.projects) if p.name == creds["project"])
-    return server, project
-
-
 def make_webhook(server, name, event, url):
     item = TSC.WebhookItem()
     item.name, item.url, item.event = name, url, event
@@ -75,7 +66,7 @@ def make_webhook(server, name, event, url):
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_webhook_crud_and_test(tableau_sandbox_factory, flavor, receiver):
     sb = tableau_sandbox_factory(flavor)
-    server, _ = sign_in(sb)
+    server, _ = tsc_sign_in(sb)
     hook = make_webhook(server, "created", "datasource-created", receiver.url + "/created")
     assert hook.id and hook.event == "datasource-created" and hook.url == receiver.url + "/created"
     assert hook.owner_id
@@ -94,7 +85,7 @@ def test_webhook_crud_and_test(tableau_sandbox_factory, flavor, receiver):
 
 
 def test_webhook_validation(tableau_sandbox):
-    server, _ = sign_in(tableau_sandbox)
+    server, _ = tsc_sign_in(tableau_sandbox)
     with pytest.raises(ServerResponseError) as err:  # Tableau requires https destinations
         make_webhook(server, "plain", "datasource-created", "http://example.com/hook")
     assert err.value.code == "400000"
@@ -109,7 +100,7 @@ def test_webhook_validation(tableau_sandbox):
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_events_are_delivered(tableau_sandbox_factory, flavor, receiver, tmp_path):
     sb = tableau_sandbox_factory(flavor)
-    server, project = sign_in(sb)
+    server, project = tsc_sign_in(sb)
     creds = sb.credentials()
     site_id = server.site_id
     for event in ("datasource-created", "datasource-updated", "datasource-refresh-succeeded",
@@ -164,7 +155,7 @@ def test_events_are_delivered(tableau_sandbox_factory, flavor, receiver, tmp_pat
 
 
 def test_unreachable_destination_is_recorded(tableau_sandbox, tmp_path):
-    server, project = sign_in(tableau_sandbox)
+    server, project = tsc_sign_in(tableau_sandbox)
     dead = Receiver()
     dead.close()  # nothing listens there any more
     make_webhook(server, "dead", "datasource-created", dead.url + "/x")
@@ -175,7 +166,7 @@ def test_unreachable_destination_is_recorded(tableau_sandbox, tmp_path):
 
 
 def test_webhooks_need_a_site_administrator(tableau_sandbox):
-    server, _ = sign_in(tableau_sandbox)
+    server, _ = tsc_sign_in(tableau_sandbox)
     hook = make_webhook(server, "ok", "datasource-created", "https://example.com/hook")
     tableau_sandbox.control("POST", "/_sandbox/users/role", json={"site_role": "Creator"})
     with pytest.raises(ServerResponseError) as err:
@@ -192,7 +183,7 @@ def test_webhooks_need_a_site_administrator(tableau_sandbox):
     ("webhook-source-event-view-deleted", "ViewDeleted"), ("workbook-created", "WorkbookCreated"),
 ])
 def test_all_documented_event_names_are_accepted(tableau_sandbox, name, expected):
-    server, _ = sign_in(tableau_sandbox)
+    server, _ = tsc_sign_in(tableau_sandbox)
     body = (f'<tsRequest><webhook name="h" event="{name}"><webhook-destination>'
             f'<webhook-destination-http method="POST" url="https://example.com/x"/></webhook-destination>'
             f'</webhook></tsRequest>')

@@ -54,6 +54,13 @@ class Ctx:
     def root(self) -> ET.Element:
         return ts_response(self.version)
 
+    def answer(self, render: Callable[..., object], *args, status: int = 200) -> Response:
+        """A `<tsResponse>` holding what `render(root, *args)` adds (read under the store lock)."""
+        root = self.root()
+        with self.store.lock:
+            render(root, *args)
+        return self.xml(root, status)
+
 
 Handler = Callable[[Ctx], Awaitable[Response]]
 

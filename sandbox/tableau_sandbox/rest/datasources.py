@@ -50,11 +50,7 @@ async def list_datasources(ctx: Ctx) -> Response:
 
 @endpoint("tableau:content:read")
 async def get_datasource(ctx: Ctx) -> Response:
-    with ctx.store.lock:
-        ds = path_item(ctx, "datasource")
-        root = ctx.root()
-        datasource_el(root, ctx.store, ds, ctx.base_url)
-    return ctx.xml(root)
+    return ctx.answer(datasource_el, ctx.store, path_item(ctx, "datasource"), ctx.base_url)
 
 
 @endpoint("tableau:content:read")
@@ -194,10 +190,7 @@ async def _publish_checked(ctx: Ctx, del_: ET.Element, project_id: str | None, u
         job_el(root, ctx.store, job)
         return ctx.xml(root, 202)
     ds = await run_in_threadpool(_store_published, ctx.sb, ctx.site.id, ctx.session.user_id, spec, None)
-    root = ctx.root()
-    with ctx.store.lock:
-        datasource_el(root, ctx.store, ds, ctx.base_url)
-    return ctx.xml(root, 201)
+    return ctx.answer(datasource_el, ctx.store, ds, ctx.base_url, status=201)
 
 
 def _store_published(sb: "Sandbox", site_id: str, user_id: str, spec: dict, job: Job | None) -> Datasource:

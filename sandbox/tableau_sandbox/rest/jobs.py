@@ -12,11 +12,7 @@ from tableau_sandbox.rest.base import Ctx, endpoint, paged_list, path_item
 
 @endpoint("tableau:jobs:read")
 async def get_job(ctx: Ctx) -> Response:
-    with ctx.store.lock:
-        job = path_item(ctx, "job")
-        root = ctx.root()
-        job_el(root, ctx.store, job)
-    return ctx.xml(root)
+    return ctx.answer(job_el, ctx.store, path_item(ctx, "job"))
 
 
 _JOB_FIELDS = {"jobType": lambda j: j.type, "status": lambda j: j.status, "createdAt": lambda j: iso(j.created_at),
@@ -39,7 +35,4 @@ async def cancel_job(ctx: Ctx) -> Response:
     job = path_item(ctx, "job")
     if not ctx.sb.runner.cancel(job):
         raise errors.conflict("409000", "The job has already finished and cannot be cancelled.")
-    root = ctx.root()
-    with ctx.store.lock:
-        job_el(root, ctx.store, job)
-    return ctx.xml(root)
+    return ctx.answer(job_el, ctx.store, job)

@@ -65,10 +65,7 @@ async def refresh_datasource(ctx: Ctx) -> Response:
     ds = path_item(ctx, "datasource")
     check_permission(ctx, ds.project_id, "Write")
     job = start_refresh(ctx.sb, ctx.site.id, ds=ds)
-    root = ctx.root()
-    with ctx.store.lock:
-        job_el(root, ctx.store, job)
-    return ctx.xml(root, 202)
+    return ctx.answer(job_el, ctx.store, job, status=202)
 
 
 @endpoint("tableau:tasks:run")
@@ -76,7 +73,4 @@ async def refresh_workbook(ctx: Ctx) -> Response:
     wb = path_item(ctx, "workbook")
     check_permission(ctx, wb.project_id, "Write")
     job = start_refresh(ctx.sb, ctx.site.id, wb=wb)
-    root = ctx.root()
-    with ctx.store.lock:
-        job_el(root, ctx.store, job)
-    return ctx.xml(root, 202)
+    return ctx.answer(job_el, ctx.store, job, status=202)

@@ -31,11 +31,7 @@ async def list_tasks(ctx: Ctx) -> Response:
 
 @endpoint("tableau:tasks:read")
 async def get_task(ctx: Ctx) -> Response:
-    with ctx.store.lock:
-        t = path_item(ctx, "task")
-        root = ctx.root()
-        task_el(root, ctx.store, t)
-    return ctx.xml(root)
+    return ctx.answer(task_el, ctx.store, path_item(ctx, "task"))
 
 
 @endpoint("tableau:tasks:run")
@@ -47,10 +43,7 @@ async def run_task_now(ctx: Ctx) -> Response:
     if ds is None and wb is None:
         raise errors.not_found(errors.NOT_FOUND_DATASOURCE, "Task target", t.datasource_id or t.workbook_id or "")
     job = start_refresh(ctx.sb, ctx.site.id, ds=ds, wb=wb if ds is None else None, task_id=t.id)
-    root = ctx.root()
-    with ctx.store.lock:
-        job_el(root, ctx.store, job)
-    return ctx.xml(root)
+    return ctx.answer(job_el, ctx.store, job)
 
 
 @endpoint("tableau:tasks:delete")
@@ -221,7 +214,4 @@ async def add_to_schedule(ctx: Ctx) -> Response:
             site_item(ctx, ctx.store.workbooks, item_el.get("id", ""), errors.NOT_FOUND_WORKBOOK, "Workbook")
     task = add_task(ctx.sb, ctx.site.id, item_el.get("id") if tag == "datasource" else None,
                     item_el.get("id") if tag == "workbook" else None, sid)
-    root = ctx.root()
-    with ctx.store.lock:
-        task_el(root, ctx.store, task)
-    return ctx.xml(root)
+    return ctx.answer(task_el, ctx.store, task)

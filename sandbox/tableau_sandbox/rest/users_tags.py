@@ -27,11 +27,7 @@ async def list_users(ctx: Ctx) -> Response:
 
 @endpoint("tableau:users:read")
 async def get_user(ctx: Ctx) -> Response:
-    with ctx.store.lock:
-        u = path_item(ctx, "user")
-        root = ctx.root()
-        _user_el(root, u)
-    return ctx.xml(root)
+    return ctx.answer(_user_el, path_item(ctx, "user"))
 
 
 @endpoint("tableau:datasources:update")

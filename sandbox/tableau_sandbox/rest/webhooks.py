@@ -28,11 +28,7 @@ async def list_webhooks(ctx: Ctx) -> Response:
 @endpoint("tableau:webhooks:read")
 async def get_webhook(ctx: Ctx) -> Response:
     require_site_admin(ctx, "webhooks")
-    with ctx.store.lock:
-        w = path_item(ctx, "webhook")
-        root = ctx.root()
-        webhook_el(root, ctx.store, w)
-    return ctx.xml(root)
+    return ctx.answer(webhook_el, ctx.store, path_item(ctx, "webhook"))
 
 
 @endpoint("tableau:webhooks:create")

@@ -41,11 +41,7 @@ async def list_workbooks(ctx: Ctx) -> Response:
 
 @endpoint("tableau:content:read")
 async def get_workbook(ctx: Ctx) -> Response:
-    with ctx.store.lock:
-        wb = path_item(ctx, "workbook")
-        root = ctx.root()
-        workbook_el(root, ctx.store, wb, ctx.base_url)
-    return ctx.xml(root)
+    return ctx.answer(workbook_el, ctx.store, path_item(ctx, "workbook"), ctx.base_url)
 
 
 @endpoint("tableau:content:read")
@@ -143,7 +139,4 @@ async def publish_workbook(ctx: Ctx) -> Response:
     refs = [m.decode() for m in _PUBLISHED_DS_REF.findall(_workbook_xml(file_part.data, ext))]
     ds_ids = [by_content_url[r] for r in refs if r in by_content_url]
     wb = create_workbook(ctx.sb, ctx.site.id, ctx.session.user_id, wel.get("name"), project_id, ds_ids, dest)
-    root = ctx.root()
-    with ctx.store.lock:
-        workbook_el(root, ctx.store, wb, ctx.base_url)
-    return ctx.xml(root, 201)
+    return ctx.answer(workbook_el, ctx.store, wb, ctx.base_url, status=201)
