@@ -110,6 +110,16 @@ def fast_backoff(monkeypatch):
     monkeypatch.setattr(QuickBooksStream, "backoff_cap_seconds", 0.5)
 
 
+@pytest.fixture
+def info_logs():
+    """The tap's logger at INFO for the test (what it says about its decisions is asserted on)."""
+    logger = logging.getLogger("tap-quickbooks-online")
+    old = logger.level
+    logger.setLevel(logging.INFO)
+    yield
+    logger.setLevel(old)
+
+
 @pytest.fixture(name="make_config")
 def _make_config_fixture(tmp_path):
     """`make_config(sb, **overrides)`: a tap config pointing at a sandbox."""

@@ -27,18 +27,10 @@ def run_tap(config_file, catalog_file=None) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, timeout=300)
 
 
-def test_token_lifecycle_over_tap_runs(qbo_sandbox, tmp_path):
+def test_token_lifecycle_over_tap_runs(qbo_sandbox, tmp_path, make_config):
     sb = qbo_sandbox
     creds = sb.credentials()
-    config = {
-        "client_id": creds["client_id"],
-        "client_secret": creds["client_secret"],
-        "realms": [{"realm_id": r["realm_id"], "refresh_token": r["refresh_token"]} for r in creds["realms"]],
-        "api_base_url": sb.base_url,
-        "oauth_base_url": sb.base_url,
-        "token_store": str(tmp_path / "tokens.json"),
-        "start_date": "2000-01-01T00:00:00Z",
-    }
+    config = make_config(sb)
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config))
     discovered = run_tap(config_file)

@@ -3,20 +3,12 @@ resume from state, the request budget of a day's changes, and the 30-day CDC win
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 STREAMS = ["invoices", "invoice_lines", "customers", "time_activities", "bills"]
 
 
-@pytest.fixture(autouse=True)
-def info_logs():
-    logger = logging.getLogger("tap-quickbooks-online")
-    old = logger.level
-    logger.setLevel(logging.INFO)
-    yield
-    logger.setLevel(old)
+pytestmark = pytest.mark.usefixtures("info_logs")  # the tests read the tap's INFO lines
 
 
 def by_id(records, realm_id):

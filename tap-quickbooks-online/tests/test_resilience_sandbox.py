@@ -4,21 +4,13 @@ and no secret in any log line."""
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from tap_quickbooks_online.errors import QBOAPIError
 from tap_quickbooks_online.streams.entities import EntityStream
 
 
-@pytest.fixture(autouse=True)
-def info_logs():
-    logger = logging.getLogger("tap-quickbooks-online")
-    old = logger.level
-    logger.setLevel(logging.INFO)
-    yield
-    logger.setLevel(old)
+pytestmark = pytest.mark.usefixtures("info_logs")  # the tests read the tap's INFO lines
 
 
 def test_records_changed_mid_sync_are_read_in_their_new_version(

@@ -196,9 +196,12 @@ COUNTER_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("kind", ["file", "sqlite"])
-def test_lock_serializes_read_modify_write_across_processes(tmp_path, kind):
-    location = str(tmp_path / "tokens.json") if kind == "file" else f"sqlite:///{tmp_path}/tokens.db"
+@pytest.mark.parametrize("kind", ["file", "sqlite", "postgresql"])
+def test_lock_serializes_read_modify_write_across_processes(request, tmp_path, kind):
+    if kind == "postgresql":  # SELECT … FOR UPDATE; the row does not exist at first: first inserts serialize too
+        location = request.getfixturevalue("postgres_database")
+    else:
+        location = str(tmp_path / "tokens.json") if kind == "file" else f"sqlite:///{tmp_path}/tokens.db"
     processes, rounds = 3, 15
     children = [
         subprocess.Popen([sys.executable, "-c", COUNTER_SCRIPT, location, str(rounds)], stderr=subprocess.PIPE)

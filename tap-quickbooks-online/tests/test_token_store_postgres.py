@@ -2,13 +2,10 @@
 
 `postgres_database` (a fresh database per test) comes from the sandbox package's `ml_testing`
 pytest plugin, which finds the server binaries on PATH or in the `pgserver` wheel (test extra).
+The row lock across processes is tested with the other stores in test_token_store.py.
 """
 
 from __future__ import annotations
-
-import subprocess
-import sys
-import textwrap
 
 from tap_quickbooks_online.token_store import SqlTokenStore, TokenRecord, open_token_store
 
@@ -40,32 +37,3 @@ def test_postgres_lock_query_is_for_update(postgres_database):
         pass
     assert any("FOR UPDATE" in s for s in statements)
     assert any("ON CONFLICT" in s for s in statements)
-
-
-COUNTER_SCRIPT = textwrap.dedent(
-    """
-    import sys, time
-    from tap_quickbooks_online.token_store import open_token_store, TokenRecord
-    store = open_token_store(sys.argv[1])
-    for _ in range(int(sys.argv[2])):
-        with store.locked("pg-counter") as locked:
-            record = locked.record or TokenRecord("pg-counter", refresh_token="0")
-            value = int(record.refresh_token)
-            time.sleep(0.002)
-            record.refresh_token = str(value + 1)
-            locked.save(record)
-    """
-)
-
-
-def test_postgres_row_lock_serializes_processes(postgres_database):
-    processes, rounds = 3, 15
-    children = [
-        subprocess.Popen([sys.executable, "-c", COUNTER_SCRIPT, postgres_database, str(rounds)], stderr=subprocess.PIPE)
-        for _ in range(processes)
-    ]
-    for child in children:
-        _, err = child.communicate(timeout=120)
-        assert child.returncode == 0, err.decode()
-    # the row did not exist at first: concurrent first inserts and every later update serialized
-    assert open_token_store(postgres_database).load("pg-counter").refresh_token == str(processes * rounds)
