@@ -1,38 +1,20 @@
 """The whole audit trail on a real (throw-away) PostgreSQL: runs, records, states, the publishing
 step's publishes/refreshes in the same database, and the `audit` command's two questions.
 
-`postgres_url` (session-scoped, `postgresql://user@127.0.0.1:port/postgres`) comes from the
-sandbox package's pytest plugin; each test gets its own database in that cluster.
+`postgres_database` (a fresh database per test in a throw-away cluster) comes from the sandbox
+package's `ml_testing` pytest plugin (server binaries from PATH or the `pgserver` wheel).
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 
-import pytest
 import sqlalchemy as sa
 
 from target_tableau_hyper import audit
 from target_tableau_hyper.audit_cli import main as audit_main
 from target_tableau_hyper.publishing import audit_tables
 from target_tableau_hyper.publishing.testing import sandbox_config
-
-
-@pytest.fixture
-def pg_audit_url(postgres_url):
-    """A fresh database in the throw-away cluster (dropped after the test)."""
-    name = f"audit_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(audit.engine_url(postgres_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = postgres_url.rsplit("/", 1)[0] + "/" + name
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def _rows(url: str, run_id: str, stream: str) -> list[dict]:
@@ -44,12 +26,12 @@ def _rows(url: str, run_id: str, stream: str) -> list[dict]:
         engine.dispose()
 
 
-def test_audit_trail_on_postgres(run_target, singer_resource, pg_audit_url, capsys):
-    run1 = run_target(singer_resource("upsert.singer"), audit_db_url=pg_audit_url)
-    run2 = run_target(singer_resource("upsert_second_run.singer"), audit_db_url=pg_audit_url)
+def test_audit_trail_on_postgres(run_target, singer_resource, postgres_database, capsys):
+    run1 = run_target(singer_resource("upsert.singer"), audit_db_url=postgres_database)
+    run2 = run_target(singer_resource("upsert_second_run.singer"), audit_db_url=postgres_database)
     assert not (run_target.out_dir / "audit.sqlite").exists()
 
-    engine = audit.make_engine(pg_audit_url)
+    engine = audit.make_engine(postgres_database)
     assert engine.dialect.name == "postgresql"
     with engine.connect() as conn:
         id_type = sa.inspect(conn).get_columns("audit_records")
@@ -75,7 +57,7 @@ def test_audit_trail_on_postgres(run_target, singer_resource, pg_audit_url, caps
 
     # records: written with COPY, ids are BIGSERIAL (not consecutive ranges): no range kept
     assert len(batches) == 1 and batches[0].first_record_id is None
-    rows1 = _rows(pg_audit_url, run1.run_id, "invoices")
+    rows1 = _rows(postgres_database, run1.run_id, "invoices")
     assert [(r["record_key"], r["operation"], r["sync_token"], r["line"]) for r in rows1] == [
         ('["r1","1"]', "superseded", "0", 2),
         ('["r1","2"]', "insert", "0", 3),
@@ -84,11 +66,11 @@ def test_audit_trail_on_postgres(run_target, singer_resource, pg_audit_url, caps
     ]
     assert rows1[3]["source_updated_at"].startswith("2024-01-02T10:00:00")
     assert {r["batch_id"] for r in rows1} == {batches[0].batch_id}
-    rows2 = _rows(pg_audit_url, run2.run_id, "invoices")
+    rows2 = _rows(postgres_database, run2.run_id, "invoices")
     assert [(r["record_key"], r["operation"]) for r in rows2] == [
         ('["r1","2"]', "update"), ('["r1","3"]', "insert"), ('["r2","1"]', "delete"), ('["r9","404"]', "delete"),
     ]
-    engine = audit.make_engine(pg_audit_url)
+    engine = audit.make_engine(postgres_database)
     assert audit.changed_keys(engine, run2.run_id, "invoices") == {
         '["r1","2"]': "update", '["r1","3"]': "insert", '["r2","1"]': "delete", '["r9","404"]': "delete",
     }
@@ -96,31 +78,31 @@ def test_audit_trail_on_postgres(run_target, singer_resource, pg_audit_url, caps
 
     # `audit record`: when did record X last change, in which run?
     capsys.readouterr()
-    assert audit_main(["--db", pg_audit_url, "--json", "record", "--stream", "invoices", "--key", "r1,2"]) == 0
+    assert audit_main(["--db", postgres_database, "--json", "record", "--stream", "invoices", "--key", "r1,2"]) == 0
     history = json.loads(capsys.readouterr().out)
     assert [(h["run_id"], h["operation"]) for h in history] == [(run2.run_id, "update"), (run1.run_id, "insert")]
     assert history[0]["committed_at"] >= runs[run2.run_id].started_at
-    assert audit_main(["--db", pg_audit_url, "record", "--stream", "invoices", "--key", "nope"]) == 1
+    assert audit_main(["--db", postgres_database, "record", "--stream", "invoices", "--key", "nope"]) == 1
     # `audit run`: what did run R do?
-    assert audit_main(["run", run2.run_id, "--db", pg_audit_url, "--json"]) == 0
+    assert audit_main(["run", run2.run_id, "--db", postgres_database, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["run"]["status"] == "succeeded" and report["states_emitted"] == len(run2.states)
     assert [(s["stream"], s["inserted"], s["updated"], s["deleted"]) for s in report["streams"]] == [
         ("invoices", 1, 1, 1)]
-    assert audit_main(["--db", pg_audit_url, "--json", "runs"]) == 0
+    assert audit_main(["--db", postgres_database, "--json", "runs"]) == 0
     assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == [run2.run_id, run1.run_id]
 
 
-def test_publishes_and_refreshes_share_the_postgres_audit(run_target, singer_resource, pg_audit_url,
+def test_publishes_and_refreshes_share_the_postgres_audit(run_target, singer_resource, postgres_database,
                                                           tableau_sandbox, capsys):
     """The publishing step writes its tables to the same PostgreSQL database, takes its
     incremental delta from the PostgreSQL audit, and `audit run` shows the run's publishes."""
     config = sandbox_config(tableau_sandbox, output_dir=str(run_target.out_dir), refresh="auto",
-                            audit_db_url=pg_audit_url)
+                            audit_db_url=postgres_database)
     run1 = run_target(singer_resource("upsert.singer"), **config)
     run2 = run_target(singer_resource("upsert_second_run.singer"), **config)
 
-    engine = audit_tables.make_engine(pg_audit_url)
+    engine = audit_tables.make_engine(postgres_database)
     with engine.connect() as conn:
         pubs = conn.execute(sa.select(audit_tables.publishes).order_by(audit_tables.publishes.c.id)).all()
         refreshes = conn.execute(sa.select(audit_tables.refreshes)).all()
@@ -135,47 +117,8 @@ def test_publishes_and_refreshes_share_the_postgres_audit(run_target, singer_res
     assert pending and set(pending) == {"published"}
 
     capsys.readouterr()
-    assert audit_main(["--db", pg_audit_url, "--json", "run", run2.run_id]) == 0
+    assert audit_main(["--db", postgres_database, "--json", "run", run2.run_id]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [(p["mode"], p["outcome"]) for p in report["tableau_publishes"]] == [("incremental", "succeeded")]
     assert [r["status"] for r in report["tableau_publish_runs"]] == ["published"]
     assert {r["run_id"] for r in report["tableau_refreshes"]} == {run2.run_id}
-
-
-# --- local copy of the throw-away cluster fixture (until the sandbox plugin provides it) ------
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def postgres_url():
-    import os
-    import shutil
-    import subprocess
-    import tempfile
-    from pathlib import Path
-
-    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed")
-    pytest.importorskip("psycopg")
-    # Not under pytest's tmp dir: that is 0700 root, which the postgres user cannot traverse.
-    base = Path(tempfile.mkdtemp(prefix="target-audit-pg-"))
-    data = base / "data"
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        shutil.chown(base, user="postgres")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    subprocess.run([*prefix, "initdb", "-D", str(data), "-A", "trust", "-U", "audit"], check=True,
-                   capture_output=True)
-    subprocess.run([*prefix, "pg_ctl", "-D", str(data), "-o", f"-p {port} -k {base} -h 127.0.0.1",
-                    "-l", str(base / "log"), "-w", "start"], check=True, capture_output=True)
-    try:
-        yield f"postgresql://audit@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*prefix, "pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
