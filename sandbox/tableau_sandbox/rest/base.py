@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tableau_sandbox import auth, errors
+from tableau_sandbox.clock import iso
 from tableau_sandbox.errors import ApiError
 from tableau_sandbox.jsonwire import wants_json, xml_bytes_to_json_response
 from tableau_sandbox.query import apply_filters, apply_sort, paginate, parse_filters
@@ -139,6 +140,17 @@ def path_item(ctx: Ctx, kind: str):
     """The site's item the path names (`{datasource_id}`, …); Tableau's 404 when absent or on another site."""
     mapping, code, what = _PATH_KINDS[kind]
     return site_item(ctx, getattr(ctx.store, mapping), ctx.request.path_params[f"{kind}_id"], code, what)
+
+
+def content_fields(ctx: Ctx) -> dict[str, Callable]:
+    """The `filter` / `sort` fields every published content item (datasource, workbook) has."""
+    store = ctx.store
+    return {
+        "name": lambda c: c.name, "contentUrl": lambda c: c.content_url,
+        "projectName": lambda c: store.projects[c.project_id].name if c.project_id in store.projects else "",
+        "ownerName": lambda c: store.users[c.owner_id].name if c.owner_id in store.users else "",
+        "createdAt": lambda c: iso(c.created_at), "updatedAt": lambda c: iso(c.updated_at), "id": lambda c: c.id,
+    }
 
 
 def paged_list(ctx: Ctx, items: list, plural: str, render: Callable, filter_fields: dict | None = None,

@@ -11,31 +11,25 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
 from tableau_sandbox import errors
-from tableau_sandbox.clock import iso
 from tableau_sandbox.elements import datasource_el, job_el
 from tableau_sandbox.errors import ApiError
 from tableau_sandbox.hyperfiles import extract_hyper_from_tdsx
 from tableau_sandbox.multipart import parse_multipart
 from tableau_sandbox.state import Datasource, Job, new_id
 from tableau_sandbox.xmlresp import parse_request, sub
-from tableau_sandbox.rest.base import (Ctx, DATASOURCE_TYPES, MB, check_permission, content_url, endpoint, flag,
-                                       paged_list, path_item, site_item)
+from tableau_sandbox.rest.base import (Ctx, DATASOURCE_TYPES, MB, check_permission, content_fields,
+                                       content_url, endpoint, flag, paged_list, path_item, site_item)
 
 if TYPE_CHECKING:
     from tableau_sandbox.app import Sandbox
 
 
 def _ds_fields(ctx: Ctx) -> dict[str, Callable[[Datasource], Any]]:
-    store = ctx.store
     return {
-        "name": lambda d: d.name, "contentUrl": lambda d: d.content_url,
-        "projectName": lambda d: store.projects[d.project_id].name if d.project_id in store.projects else "",
-        "projectId": lambda d: d.project_id,
-        "ownerName": lambda d: store.users[d.owner_id].name if d.owner_id in store.users else "",
-        "createdAt": lambda d: iso(d.created_at), "updatedAt": lambda d: iso(d.updated_at),
+        **content_fields(ctx), "projectId": lambda d: d.project_id,
         "type": lambda d: "hyper" if d.file_ext in ("hyper", "tdsx") else d.file_ext,
         "hasExtracts": lambda d: d.file_ext in ("hyper", "tdsx"), "isCertified": lambda d: False,
-        "tags": lambda d: d.tags, "id": lambda d: d.id,
+        "tags": lambda d: d.tags,
     }
 
 

@@ -4,36 +4,26 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
 from tableau_sandbox import errors
-from tableau_sandbox.clock import iso
 from tableau_sandbox.elements import workbook_el
 from tableau_sandbox.multipart import parse_multipart
 from tableau_sandbox.state import Workbook, new_id
 from tableau_sandbox.xmlresp import parse_request, sub
-from tableau_sandbox.rest.base import Ctx, check_permission, content_url, endpoint, flag, paged_list, path_item, site_item
+from tableau_sandbox.rest.base import (Ctx, check_permission, content_fields, content_url, endpoint, flag, paged_list,
+                                       path_item, site_item)
 
 if TYPE_CHECKING:
     from tableau_sandbox.app import Sandbox
 
 
-def _wb_fields(ctx: Ctx) -> dict[str, Callable[[Workbook], Any]]:
-    store = ctx.store
-    return {
-        "name": lambda w: w.name, "contentUrl": lambda w: w.content_url,
-        "projectName": lambda w: store.projects[w.project_id].name if w.project_id in store.projects else "",
-        "ownerName": lambda w: store.users[w.owner_id].name if w.owner_id in store.users else "",
-        "createdAt": lambda w: iso(w.created_at), "updatedAt": lambda w: iso(w.updated_at), "id": lambda w: w.id,
-    }
-
-
 @endpoint("tableau:content:read")
 async def list_workbooks(ctx: Ctx) -> Response:
     with ctx.store.lock:
-        fields = _wb_fields(ctx)
+        fields = content_fields(ctx)
         root = paged_list(ctx, [w for w in ctx.store.workbooks.values() if w.site_id == ctx.site.id],
                           "workbooks", lambda el, w: workbook_el(el, ctx.store, w, ctx.base_url), fields, fields)
     return ctx.xml(root)
