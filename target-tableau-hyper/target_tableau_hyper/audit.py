@@ -72,6 +72,9 @@ from pathlib import Path
 import msgspec
 import sqlalchemy as sa
 
+if t.TYPE_CHECKING:
+    from target_tableau_hyper.audit_hyper import AuditHyper
+
 _JSON = msgspec.json.Encoder(decimal_format="number")
 
 metadata = sa.MetaData()
@@ -193,12 +196,14 @@ def make_engine(url: str) -> sa.Engine:
 class AuditLog:
     """Writes the audit trail of one run."""
 
-    def __init__(self, url: str, run_id: str, *, output_dir: str = "") -> None:
+    def __init__(self, url: str, run_id: str, *, output_dir: str = "", mirror: AuditHyper | None = None) -> None:
         self.url = url
         self.run_id = run_id
+        self.mirror = mirror  # optional copy in _audit.hyper (audit_hyper.py)
         self.engine = make_engine(url)
         metadata.create_all(self.engine)
         self._lock = threading.Lock()
+        self._mirror_lock = threading.Lock()
         self._totals: dict[str, dict[str, int]] = {}
         self._paramstyle = self.engine.dialect.paramstyle
         marks = ", ".join(["?" if self._paramstyle == "qmark" else "%s"] * len(_RECORD_COLUMNS))
@@ -216,8 +221,13 @@ class AuditLog:
                     process=process_identity(os.getpid()),
                 )
             )
+        if mirror is not None:
+            from target_tableau_hyper.audit_hyper import catch_up
+
+            catch_up(mirror, self.engine)  # this run, the ones just abandoned, any copy behind
 
     def register_stream(self, stream: str, hyper_file: str, table_name: str) -> None:
+        registered = False
         with self._lock, self.engine.begin() as conn:
             exists = conn.execute(
                 sa.select(run_streams.c.stream).where(
@@ -238,6 +248,9 @@ class AuditLog:
                         streams=json.dumps(sorted(self._totals))
                     )
                 )
+                registered = True
+        if registered:
+            self._mirror_run()
 
     def record_batch(
         self,
@@ -258,6 +271,7 @@ class AuditLog:
         (or Arrow array) with one value per record.
         """
         cols = [c.to_pylist() if hasattr(c, "to_pylist") else list(c) for c in columns]
+        committed_at = utcnow()
         with self._lock, self.engine.begin() as conn:
             first_id = last_id = None
             if n_records:
@@ -270,7 +284,7 @@ class AuditLog:
                     first_id = last_id - n + 1
             conn.execute(
                 batches.insert().values(
-                    batch_id=batch_id, run_id=self.run_id, stream=stream, committed_at=utcnow(),
+                    batch_id=batch_id, run_id=self.run_id, stream=stream, committed_at=committed_at,
                     records=n_records, inserted=inserted, updated=updated, deleted=deleted,
                     first_line=first_line, last_line=last_line,
                     first_record_id=first_id, last_record_id=last_id,
@@ -294,6 +308,27 @@ class AuditLog:
                     deleted=runs.c.deleted + deleted,
                 )
             )
+        if self.mirror is not None:
+            # After the DB commit: the DB stays the reference (a copy left behind by a failure
+            # here is caught up by the next run).
+            from target_tableau_hyper.audit_hyper import run_values
+
+            with self._mirror_lock:
+                with self.engine.connect() as conn:
+                    run = run_values(conn, self.run_id)
+                self.mirror.write_batch(run, batch_id=batch_id, committed_at=committed_at, stream=stream,
+                                        columns=cols)
+
+    def _mirror_run(self) -> None:
+        """The run's row in _audit.hyper, after a DB commit. Read and written under one lock, so
+        the last write holds every change committed before it (loader and main thread)."""
+        if self.mirror is not None:
+            from target_tableau_hyper.audit_hyper import run_values
+
+            with self._mirror_lock:
+                with self.engine.connect() as conn:
+                    run = run_values(conn, self.run_id)
+                self.mirror.write_runs([run])
 
     def _insert_record_rows(self, conn: sa.Connection, rows: t.Iterable[tuple]) -> None:
         """Bulk insert: COPY on PostgreSQL (psycopg), else one executemany."""
@@ -310,6 +345,7 @@ class AuditLog:
         with self._lock, self.engine.begin() as conn:
             conn.execute(states.insert().values(run_id=self.run_id, emitted_at=utcnow(), state=text))
             conn.execute(runs.update().where(runs.c.run_id == self.run_id).values(last_state=text))
+        self._mirror_run()
 
     def finish(self, *, error: str | None = None, status: str | None = None) -> None:
         """End of the run: `succeeded`, `failed` (error) or the given status (`interrupted`)."""
@@ -321,6 +357,7 @@ class AuditLog:
                     error=error,
                 )
             )
+        self._mirror_run()
 
     def close(self) -> None:
         self.engine.dispose()

@@ -48,6 +48,7 @@ CORE_SETTINGS = th.PropertiesList(
     th.Property("state_flush_seconds", th.IntegerType, default=60, description="On a STATE message, when this many seconds passed since the last full drain, drain (commit) every sink and emit that state. Bounds the work redone after a crash; 0 = at every STATE. The SDK's 5-minute max record age still applies."),
     th.Property("audit_enabled", th.BooleanType, default=True, description="Record runs, batches and every record loaded in the audit DB."),
     th.Property("audit_db_url", th.StringType, description="SQLAlchemy URL of the audit DB (default `sqlite:///<output_dir>/audit.sqlite`; PostgreSQL: `postgresql+psycopg://…`)."),
+    th.Property("audit_hyper", th.BooleanType, default=False, description="Also keep the audit trail in `<output_dir>/_audit.hyper` (tables \"Extract\".\"runs\" and \"Extract\".\"records\", related on run_id) for Tableau, updated at each committed batch."),
 )
 
 
@@ -117,10 +118,16 @@ class TargetTableauHyper(Target):
             return None
         if self._audit is None:
             self.output_dir.mkdir(parents=True, exist_ok=True)
+            mirror = None
+            if self.config.get("audit_hyper", False):
+                from target_tableau_hyper.audit_hyper import FILE_NAME, AuditHyper
+
+                mirror = AuditHyper(self.engine, self.output_dir.resolve() / FILE_NAME, self.staging_dir)
             self._audit = AuditLog(
                 self.config.get("audit_db_url") or default_url(str(self.output_dir)),
                 self.run_id,
                 output_dir=str(self.output_dir.resolve()),
+                mirror=mirror,
             )
         return self._audit
 

@@ -82,9 +82,11 @@ def hyperd_of(out) -> list[psutil.Process]:
     return found
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_signal_ends_run_interrupted_after_committing_batches_in_flight(tmp_path, signum):
-    proc, out = start_target(tmp_path)
+@pytest.mark.parametrize(("signum", "audit_hyper"), [(signal.SIGTERM, False), (signal.SIGINT, False),
+                                                     (signal.SIGTERM, True)],
+                         ids=["SIGTERM", "SIGINT", "SIGTERM-audit_hyper"])
+def test_signal_ends_run_interrupted_after_committing_batches_in_flight(tmp_path, signum, audit_hyper):
+    proc, out = start_target(tmp_path, audit_hyper=audit_hyper)
     # More records than fit the pipe: by the time the write returns, the target has read most
     # of them, so batches are being loaded and others buffered when the signal comes.
     proc.stdin.write(b"".join(record(i) for i in range(300, 5300)))
@@ -107,6 +109,13 @@ def test_signal_ends_run_interrupted_after_committing_batches_in_flight(tmp_path
     assert len(ids) >= 300 and len(ids) % 500 in (0, 300)  # 300 then batches of 500
     assert (run.inserted, run.updated, run.deleted) == (len(ids), 0, 0)
     assert hyperd_of(out) == []  # Hyper stopped with the run
+    if audit_hyper:  # the .hyper copy claims exactly the committed batches too, and the end
+        with HyperProcess(Telemetry.DO_NOT_SEND_USAGE_DATA_TO_TABLEAU, parameters={"log_config": ""}) as hp:
+            with Connection(hp.endpoint, str(out / "_audit.hyper")) as conn:
+                copied = sorted(r[0] for r in conn.execute_list_query('SELECT record_key FROM "Extract"."records"'))
+                status = conn.execute_list_query('SELECT status, inserted, last_state FROM "Extract"."runs"')
+        assert copied == sorted(keys)
+        assert status == [["interrupted", len(ids), run.last_state]]
 
 
 def kill_nine(proc: subprocess.Popen) -> None:
