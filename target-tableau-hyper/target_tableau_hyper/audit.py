@@ -64,6 +64,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import sqlite3
 import socket
 import threading
 import typing as t
@@ -153,6 +154,11 @@ states = sa.Table(
 _RECORD_COLUMNS = (
     "run_id", "batch_id", "stream", "record_key", "operation",
     "source_updated_at", "sync_token", "line",
+)
+_SQLITE_JSON_INSERT = (
+    f"INSERT INTO audit_records ({', '.join(_RECORD_COLUMNS)}) SELECT ?, ?, ?, "
+    + ", ".join(f"value->>{i}" for i in range(len(_RECORD_COLUMNS) - 3))
+    + " FROM json_each(?)"
 )
 
 
@@ -331,12 +337,22 @@ class AuditLog:
                 self.mirror.write_runs([run])
 
     def _insert_record_rows(self, conn: sa.Connection, rows: t.Iterable[tuple]) -> None:
-        """Bulk insert: COPY on PostgreSQL (psycopg), else one executemany."""
+        """Bulk insert: COPY on PostgreSQL (psycopg); on SQLite one INSERT … SELECT reading the
+        batch from one JSON array (no per-row parameter binding, and the GIL is released for
+        the whole insert, so it overlaps with the next batch's load); else one executemany."""
         if self.engine.dialect.driver == "psycopg":
             cursor = conn.connection.driver_connection.cursor()
             with cursor.copy(self._copy_records_sql) as copy:
                 for row in rows:
                     copy.write_row(row)
+            return
+        if self.engine.dialect.name == "sqlite" and sqlite3.sqlite_version_info >= (3, 38):
+            # run_id, batch_id, stream are the batch's constants: bound once, the JSON holds
+            # the rest. json_each yields the array in order: the batch's ids stay consecutive.
+            rows = list(rows)
+            if rows:
+                payload = _JSON.encode([row[3:] for row in rows]).decode()
+                conn.exec_driver_sql(_SQLITE_JSON_INSERT, (*rows[0][:3], payload))
             return
         conn.exec_driver_sql(self._insert_records_sql, list(rows))
 

@@ -73,27 +73,36 @@ class Batch:
 
     def __init__(self, model: StreamModel) -> None:
         self.model = model
-        self.rows: list[t.Any] = []  # decoded records, or raw RECORD lines (bytes)
-        self.lines: list[int] = []
+        # decoded records, and runs of raw RECORD lines (bytes, each line ending in a newline),
+        # in message order
+        self.rows: list[t.Any] = []
+        self.lines: list[int] = []  # input line number of every record, in message order
+        self.n = 0
         self.n_raw = 0
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return self.n
 
     def add(self, row: t.Any, line: int) -> None:
         self.rows.append(row)
         self.lines.append(line)
+        self.n += 1
 
     def add_raw(self, raw_line: bytes, line: int) -> None:
         """A whole RECORD line, parsed later by Arrow's JSON reader (hot path)."""
-        self.rows.append(raw_line if raw_line.endswith(b"\n") else raw_line + b"\n")
-        self.lines.append(line)
-        self.n_raw += 1
+        self.add_run(raw_line if raw_line.endswith(b"\n") else raw_line + b"\n", line, 1)
+
+    def add_run(self, run: bytes, first_line: int, count: int) -> None:
+        """`count` consecutive RECORD lines (input lines first_line…), newline-terminated."""
+        self.rows.append(run)
+        self.lines.extend(range(first_line, first_line + count))
+        self.n += count
+        self.n_raw += count
 
     # --- building the Arrow table ---------------------------------------------------------
     def _build(self, columns: t.Sequence[Column], metadata: dict | None) -> tuple[pa.Table, dict]:
         """All records as an Arrow table (+ the original text of date-time columns)."""
-        if self.n_raw and self.n_raw == len(self.rows) and self.model.arrow_line_schema is not None:
+        if self.n_raw and self.n_raw == self.n and self.model.arrow_line_schema is not None:
             try:
                 return self._arrow_from_json(columns, metadata)
             except (pa.ArrowException, ValueError, OverflowError):
@@ -111,7 +120,7 @@ class Batch:
                 explicit_schema=model.arrow_line_schema, unexpected_field_behavior="ignore"
             ),
         )
-        if read.num_rows != len(self.rows):
+        if read.num_rows != self.n:
             raise ValueError("row count mismatch")
         if pc.any(pc.not_equal(read.column("type"), "RECORD")).as_py() or pc.any(
             pc.not_equal(read.column("stream"), model.stream)
@@ -122,7 +131,7 @@ class Batch:
             raise ValueError("null record")
         fields = dict(zip([f.name for f in record.type], record.flatten()))
         arrays, names, source_text = [], [], {}
-        n = len(self.rows)
+        n = self.n
         for col in columns:
             arr = fields.get(col.name)
             if arr is None:
@@ -138,28 +147,36 @@ class Batch:
         return pa.Table.from_arrays(arrays, names=names), source_text
 
     def _decode_raw(self) -> None:
+        """Every raw run → decoded records (msgspec, exact errors with the line number)."""
         from target_tableau_hyper.reader import record_error
 
         decode = self.model.line_decoder.decode
-        rows = self.rows
-        for i, item in enumerate(rows):
-            if isinstance(item, bytes):
+        stream = self.model.stream
+        lines = self.lines
+        decoded: list[t.Any] = []
+        for item in self.rows:
+            if not isinstance(item, bytes):
+                decoded.append(item)
+                continue
+            for raw in item.split(b"\n")[:-1]:
+                line = lines[len(decoded)]
                 try:
-                    msg = decode(item)
+                    msg = decode(raw)
                 except msgspec.ValidationError as exc:
-                    raise record_error(exc, self.model.stream, self.lines[i]) from None
+                    raise record_error(exc, stream, line) from None
                 except msgspec.DecodeError as exc:
-                    raise InputError(f"malformed JSON ({exc})", stream=self.model.stream, line=self.lines[i]) from None
+                    raise InputError(f"malformed JSON ({exc})", stream=stream, line=line) from None
                 if msg.record is None:
-                    raise InputError("RECORD message needs 'record'", stream=self.model.stream, line=self.lines[i])
-                rows[i] = msg.record
+                    raise InputError("RECORD message needs 'record'", stream=stream, line=line)
+                decoded.append(msg.record)
+        self.rows = decoded
         self.n_raw = 0
 
     # --- classification --------------------------------------------------------------
     def prepare(self, columns: t.Sequence[Column], *, keyed: bool, metadata: dict | None = None) -> PreparedBatch:
         """Stage the batch. Common case (no delete, no null key, unique keys) is all-vectorized."""
         model = self.model
-        n = len(self.rows)
+        n = self.n
         keys = model.key_properties
         staged = list(columns)
         if not any(c.name == DELETED_AT for c in staged):
@@ -262,7 +279,7 @@ class Batch:
     def _audit_keys_vectorized(self, table: pa.Table, keys: list[str]) -> t.Any:
         """JSON array text of each row's key, built by Arrow (string/integer keys)."""
         if not keys:
-            return ["[]"] * len(self.rows)
+            return ["[]"] * self.n
         parts = []
         for i, k in enumerate(keys):
             col = table.column(k)

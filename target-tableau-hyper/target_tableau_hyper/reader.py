@@ -10,6 +10,8 @@ known).
 from __future__ import annotations
 
 import decimal
+import functools
+import re
 import sys
 import typing as t
 from collections import Counter, defaultdict
@@ -33,6 +35,9 @@ class RecordEnvelope(msgspec.Struct):
 _ENVELOPE = msgspec.json.Decoder(RecordEnvelope)
 _DICT = msgspec.json.Decoder(float_hook=decimal.Decimal)
 _KNOWN_TYPES = ("RECORD", "SCHEMA", "STATE", "ACTIVATE_VERSION", "BATCH")
+# How the SDK (compact) and json.dumps (default separators) start a RECORD line
+_RECORD_HEADS = (b'{"type":"RECORD","stream":"', b'{"type": "RECORD", "stream": "')
+CHUNK = 1 << 22  # bytes read at once: runs of RECORD lines are handled per chunk, not per line
 
 
 class SingerInputReader(GenericSingerReader[str]):
@@ -62,89 +67,138 @@ class SingerInputReader(GenericSingerReader[str]):
     ) -> t.Counter[str]:
         stats: dict[str, int] = defaultdict(int)
         filein = file_input if file_input is not None else self.default_input
-        decode_envelope = _ENVELOPE.decode
-        record_cb = callbacks["RECORD"]
-        fast = self.fast_streams
-        n = self.line_number
-        n_fast = 0
+        # read1: whatever is available (a pipe's content, up to CHUNK), never waiting for a
+        # full chunk, so a slow tap's STATE is handled as soon as it arrives.
+        read = getattr(filein, "read1", None) or filein.read
+        self._stats = stats
+        self._callbacks = callbacks
+        self._n_fast = 0
         try:
-            for line in filein:
-                n += 1
-                if isinstance(line, str):
-                    line = line.encode()
-                # Hot path: a RECORD of a stream without maps is decoded once, straight into
-                # its compiled record type (the stream name is peeked, then verified).
-                i = line.find(b'"stream"')
-                if i >= 0 and fast:
-                    j = line.find(b'"', i + 8)
-                    k = line.find(b'"', j + 1)
-                    entry = fast.get(line[j + 1 : k])
-                    if entry is not None:
-                        decoder, sink, on_full, prefixes = entry
-                        if prefixes and line.startswith(prefixes):
-                            # exact SDK-style RECORD line: parsed by Arrow at drain time
-                            sink.add_raw(line, n)
-                            n_fast += 1
-                            if sink._batch_records_read >= sink.max_size:  # noqa: SLF001
-                                self.line_number = n
-                                on_full(sink)
-                            if not n_fast & 4095:
-                                self.line_number = n
-                                self.on_tick()
-                            continue
-                        try:
-                            msg = decoder.decode(line)
-                        except msgspec.ValidationError as exc:
-                            self.line_number = n
-                            raise record_error(exc, sink.stream_name, n) from None
-                        except msgspec.DecodeError:
-                            msg = None  # reported by the general path below
-                        if msg is not None and msg.type == "RECORD" and msg.record is not None:
-                            sink.add_row(msg.record, n)
-                            n_fast += 1
-                            if sink._batch_records_read >= sink.max_size:  # noqa: SLF001
-                                self.line_number = n
-                                on_full(sink)
-                            if not n_fast & 4095:
-                                self.line_number = n
-                                self.on_tick()
-                            continue
-                self.line_number = n
-                try:
-                    envelope = decode_envelope(line)
-                except msgspec.ValidationError as exc:
-                    if not line.strip():
-                        continue  # blank line
-                    raise InputError(f"invalid Singer message: {exc}", line=n) from None
-                except msgspec.DecodeError as exc:
-                    if not line.strip():
-                        continue
-                    snippet = line[:120].decode(errors="replace")
-                    raise InputError(f"malformed JSON ({exc}): {snippet!r}", line=n) from None
-                kind = envelope.type
-                if kind == "RECORD":
-                    if not isinstance(envelope.stream, str) or not envelope.record:
-                        raise InputError("RECORD message needs 'stream' and 'record'", line=n)
-                    record_cb(envelope)
-                elif kind in _KNOWN_TYPES and kind in callbacks:
-                    callbacks[kind](self.deserialize_json(line))
-                else:
-                    raise InputError(
-                        f"unknown message type {kind!r}",
-                        stream=envelope.stream if isinstance(envelope.stream, str) else None,
-                        line=n,
-                    )
-                stats[kind] += 1
+            pending = b""
+            while True:
+                data = read(CHUNK)
+                if not data:
+                    break
+                if isinstance(data, str):
+                    data = data.encode()
+                if pending:
+                    data = pending + data
+                cut = data.rfind(b"\n") + 1
+                if not cut:
+                    pending = data
+                    continue
+                pending = data[cut:]
+                self._process_block(data, cut)
+            if pending:
+                pending += b"\n"
+                self._process_block(pending, len(pending))
         except InputError as exc:
-            raise exc.at_line(n) from None
+            raise exc.at_line(self.line_number) from None
         except RecordsWithoutSchemaException as exc:
-            raise RecordBeforeSchemaError(str(exc), line=n) from None
+            raise RecordBeforeSchemaError(str(exc), line=self.line_number) from None
         except InvalidInputLine as exc:
-            raise InputError(str(exc), line=n) from None
-        finally:
-            self.line_number = n
-        stats["RECORD"] += n_fast
+            raise InputError(str(exc), line=self.line_number) from None
+        stats["RECORD"] += self._n_fast
         return Counter(**stats)
+
+    def _process_block(self, data: bytes, end: int) -> None:
+        """The complete lines in data[:end] (end is just after a newline)."""
+        fast = self.fast_streams
+        pos = 0
+        while pos < end:
+            if fast and data.startswith(_RECORD_HEADS, pos):
+                # Hot path: a run of consecutive RECORD lines of one stream, written the way
+                # the SDK writes them, goes to its sink in one piece (parsed by Arrow at drain).
+                head = pos + len(_RECORD_HEADS[0] if data[pos + 8] == 0x22 else _RECORD_HEADS[1])
+                entry = fast.get(data[head : data.find(b'"', head)])
+                if entry is not None and entry[3] and data.startswith(entry[3], pos):
+                    pos = self._add_run(data, pos, end, entry)
+                    continue
+            nl = data.find(b"\n", pos)
+            self._process_line(data[pos:nl], fast)
+            pos = nl + 1
+
+    def _add_run(self, data: bytes, pos: int, end: int, entry: tuple) -> int:
+        """Hand the run of fast RECORD lines starting at pos to its sink; returns where it ends."""
+        _decoder, sink, on_full, prefixes = entry
+        run_end = _run_pattern(prefixes).search(data, pos, end)
+        stop = run_end.start() + 1 if run_end else end
+        count = data.count(b"\n", pos, stop)
+        room = sink.max_size - sink._batch_records_read  # noqa: SLF001
+        if count > room:
+            # the batch is full inside this run: cut after `room` lines, drain, go on
+            stop = pos
+            for _ in range(max(room, 1)):
+                stop = data.find(b"\n", stop) + 1
+            count = max(room, 1)
+        first = self.line_number + 1
+        self.line_number += count
+        self._n_fast += count
+        sink.add_run(data[pos:stop], first, count)
+        if sink._batch_records_read >= sink.max_size:  # noqa: SLF001
+            on_full(sink)
+        self.on_tick()
+        return stop
+
+    def _process_line(self, line: bytes, fast: dict) -> None:
+        """One line outside a fast run: a message of another type, or a RECORD written
+        differently (decoded here with the stream's compiled record type)."""
+        self.line_number += 1
+        n = self.line_number
+        stats = self._stats
+        callbacks = self._callbacks
+        i = line.find(b'"stream"')
+        if i >= 0 and fast:
+            j = line.find(b'"', i + 8)
+            k = line.find(b'"', j + 1)
+            entry = fast.get(line[j + 1 : k])
+            if entry is not None:
+                decoder, sink, on_full, _prefixes = entry
+                try:
+                    msg = decoder.decode(line)
+                except msgspec.ValidationError as exc:
+                    raise record_error(exc, sink.stream_name, n) from None
+                except msgspec.DecodeError:
+                    msg = None  # reported by the general path below
+                if msg is not None and msg.type == "RECORD" and msg.record is not None:
+                    sink.add_row(msg.record, n)
+                    self._n_fast += 1
+                    if sink._batch_records_read >= sink.max_size:  # noqa: SLF001
+                        on_full(sink)
+                    if not self._n_fast & 4095:
+                        self.on_tick()
+                    return
+        try:
+            envelope = _ENVELOPE.decode(line)
+        except msgspec.ValidationError as exc:
+            if not line.strip():
+                return  # blank line
+            raise InputError(f"invalid Singer message: {exc}", line=n) from None
+        except msgspec.DecodeError as exc:
+            if not line.strip():
+                return
+            snippet = line[:120].decode(errors="replace")
+            raise InputError(f"malformed JSON ({exc}): {snippet!r}", line=n) from None
+        kind = envelope.type
+        if kind == "RECORD":
+            if not isinstance(envelope.stream, str) or not envelope.record:
+                raise InputError("RECORD message needs 'stream' and 'record'", line=n)
+            callbacks["RECORD"](envelope)
+        elif kind in _KNOWN_TYPES and kind in callbacks:
+            callbacks[kind](self.deserialize_json(line))
+        else:
+            raise InputError(
+                f"unknown message type {kind!r}",
+                stream=envelope.stream if isinstance(envelope.stream, str) else None,
+                line=n,
+            )
+        stats[kind] += 1
+
+
+@functools.lru_cache(maxsize=256)
+def _run_pattern(prefixes: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    """Finds the newline that ends a run: the first one not followed by one of `prefixes`."""
+    return re.compile(b"\n(?!" + b"|".join(re.escape(p) for p in prefixes) + b")")
 
 
 def record_error(exc: msgspec.ValidationError, stream: str, line: int) -> InputError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import typing as t
@@ -106,6 +107,12 @@ class HyperSink(BatchSink):
         self._batch_records_read += 1
         self._total_records_read += 1
 
+    def add_run(self, run: bytes, first_line: int, count: int) -> None:
+        """`count` consecutive raw RECORD lines of this stream (reader hot path)."""
+        self._batch.add_run(run, first_line, count)
+        self._batch_records_read += count
+        self._total_records_read += count
+
     def process_record(self, record: dict, context: dict) -> None:
         """SDK path (records handed over as dicts): validate, decode, buffer."""
         self._seq -= 1
@@ -187,7 +194,8 @@ class HyperSink(BatchSink):
         audit = target.audit
         if audit is None or not n:
             return
-        audit.record_batch(
+        write = functools.partial(
+            audit.record_batch,
             batch_id=uuid.uuid4().hex,
             stream=self.stream_name,
             n_records=n,
@@ -204,6 +212,8 @@ class HyperSink(BatchSink):
                 prepared.seqs,
             ),
         )
+        # written by the audit thread while the next batch loads; STATE waits for it
+        target.audit_writer.submit(write)
 
     def _source_text(self, current: Batch, prepared: batch_mod.PreparedBatch, name: str | None) -> t.Any:
         """Per record text of a source column (updated_at / SyncToken), vectorized when staged."""

@@ -21,6 +21,7 @@ from singer_sdk.target_base import Target
 
 from target_tableau_hyper import publishing
 from target_tableau_hyper.audit import AuditLog, default_url
+from target_tableau_hyper.audit_writer import AuditWriter
 from target_tableau_hyper.audit_interrupt import InterruptGuard, RunInterrupted
 from target_tableau_hyper.errors import InputError, RecordBeforeSchemaError
 from target_tableau_hyper.hyper_store import HyperEngine
@@ -90,6 +91,7 @@ class TargetTableauHyper(Target):
         self._loader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyper-load")
         self._loads: collections.deque[concurrent.futures.Future] = collections.deque()
         self._loads_lock = threading.Lock()
+        self.audit_writer = AuditWriter()  # per-record audit rows, written behind the loads
         self.max_parallelism = 1  # drains only enqueue; the loader thread does the work
 
     # --- resources ----------------------------------------------------------------------------
@@ -161,10 +163,11 @@ class TargetTableauHyper(Target):
             self._loads.append(self._loader.submit(fn))
 
     def wait_for_loads(self) -> None:
-        """Barrier: every submitted batch committed (raises the first failure)."""
+        """Barrier: every submitted batch committed and audited (raises the first failure)."""
         with self._loads_lock:
             while self._loads:
                 self._loads.popleft().result()
+        self.audit_writer.wait()  # loads are done: every audit write is queued
 
     def _abandon_loads(self) -> None:
         with self._loads_lock:
@@ -173,6 +176,7 @@ class TargetTableauHyper(Target):
                     self._loads.popleft().result()
                 except BaseException:  # noqa: BLE001 - already failing; let in-flight work end
                     pass
+        self.audit_writer.wait(ignore_errors=True)
 
     # --- messages --------------------------------------------------------------------------------
     def _process_schema_message(self, message_dict: dict) -> None:
@@ -278,6 +282,7 @@ class TargetTableauHyper(Target):
         self._interrupts.stop_raising()  # a late signal must not cut the bookkeeping short
         self._abandon_loads()
         self._loader.shutdown(wait=True)
+        self.audit_writer.close()
         try:
             if self._audit is not None:
                 self._audit.finish(error=error, status="interrupted" if interrupted else None)
