@@ -61,9 +61,11 @@ class Latency:
         self.enabled = enabled
         self.base_ms = 150.0
         self.per_row_ms = 0.85
+        self.prefetch = True  # generate the next page's documents in the background after a full page
 
     def as_dict(self):
-        return {"enabled": self.enabled, "base_ms": self.base_ms, "per_row_ms": self.per_row_ms}
+        return {"enabled": self.enabled, "base_ms": self.base_ms, "per_row_ms": self.per_row_ms,
+                "prefetch": self.prefetch}
 
 
 class Sandbox:
@@ -102,7 +104,7 @@ class Sandbox:
         """
         from .store import BaseRec
         last = rows[-1]
-        if not isinstance(last, BaseRec) or entity not in SLOT_POS:
+        if not self.latency.prefetch or not isinstance(last, BaseRec) or entity not in SLOT_POS:
             return
         key = (realm.id, entity)
         with self._prefetch_lock:
@@ -623,6 +625,8 @@ def _api_report(sb: Sandbox):
         params.pop("minorversion", None)
         try:
             result = await asyncio.to_thread(reports.build_report, sb.store, realm_id, name, params)
+        except reports.ReportError as e:  # bad date, parameter or report name: QBO's own 400 Fault
+            return _fault(sb, 400, e.message, e.detail, e.code)
         except (KeyError, ValueError, NotImplementedError) as e:
             return _fault(sb, 400, "Unsupported Operation", f"Report {name}: {e}", "500")
         await _latency(sb, 1)
@@ -685,9 +689,9 @@ def _control_routes(sb: Sandbox) -> list[Route]:
     async def latency(request: Request):
         if request.method == "POST":
             b = await body_of(request)
-            for k in ("enabled", "base_ms", "per_row_ms"):
+            for k in ("enabled", "base_ms", "per_row_ms", "prefetch"):
                 if k in b:
-                    setattr(sb.latency, k, b[k] if k == "enabled" else float(b[k]))
+                    setattr(sb.latency, k, bool(b[k]) if k in ("enabled", "prefetch") else float(b[k]))
         return j(sb.latency.as_dict())
 
     async def faults(request: Request):
@@ -792,6 +796,17 @@ def _control_routes(sb: Sandbox) -> list[Route]:
         return j({"access_ttl": s.access_ttl, "refresh_ttl": s.refresh_ttl, "rotation_period": s.rotation_period,
                   "grace_period": s.grace_period, "code_ttl": s.code_ttl, "redirect_uris": sb.oauth.redirect_uris})
 
+    async def reports_cfg(request: Request):
+        """GeneralLedger / ProfitAndLossDetail size cap in data rows (None: QBO's 400,000 cells)."""
+        if request.method == "POST":
+            b = await body_of(request)
+            if "row_limit" in b:
+                v = b["row_limit"]
+                if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                    return j({"error": "row_limit must be a positive integer or null"}, 400)
+                sb.store.report_row_limit = v
+        return j({"row_limit": getattr(sb.store, "report_row_limit", None)})
+
     async def stats(request: Request):
         out = {}
         for r in sb.store.realms():
@@ -816,6 +831,7 @@ def _control_routes(sb: Sandbox) -> list[Route]:
         Route("/_sandbox/webhooks/deliveries", deliveries, methods=["GET", "DELETE"]),
         Route("/_sandbox/oauth", oauth_cfg, methods=["GET", "POST"]),
         Route("/_sandbox/stats", stats),
+        Route("/_sandbox/reports", reports_cfg, methods=["GET", "POST"]),
     ]
 
 

@@ -53,11 +53,62 @@ def _dec(v) -> Decimal:
     return v if isinstance(v, Decimal) else Decimal(str(v))
 
 
+#: Documents the aging reports read (``reports.open_items``): kept in slim form by the same pass.
+AGING_ENTITIES = ("Invoice", "CreditMemo", "Payment", "Bill", "VendorCredit", "BillPayment")
+_AGING_KEYS = ("Id", "TxnDate", "DueDate", "TotalAmt", "ExchangeRate", "CustomerRef", "VendorRef", "PrivateNote",
+               "TxnStatus")
+
+
 class Balances:
-    def __init__(self):
+    """Running totals of one realm, from one pass over the served transactions, then deltas.
+
+    Besides the balances shown on name-list records, the pass keeps what the reports need so that
+    they never re-read every transaction (``reports.py``, large company):
+
+    * ``days``: ``(TxnDate, account id) → [home amount, amount in the account's currency, postings]``
+      (accrual basis, debit positive) — a few hundred days × accounts, whatever the company size;
+    * ``aging``: ``(entity, id) → slim document`` (the fields ``reports.open_items`` reads) of the
+      not-voided invoices, credit memos, bills, vendor credits and their payments.
+    """
+
+    def __init__(self, home_currency: str = "USD", account_currency: dict[str, str] | None = None):
         self.accounts: dict[str, Decimal] = defaultdict(lambda: ZERO)   # debit-positive, home currency
         self.customers: dict[str, Decimal] = defaultdict(lambda: ZERO)  # customer currency
         self.vendors: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        self.home = home_currency
+        self.account_currency = account_currency or {}
+        self.days: dict[tuple, list] = {}
+        self.aging: dict[tuple[str, str], dict] = {}
+
+    def add_postings(self, posts, sign: int) -> None:
+        days, home, acur = self.days, self.home, self.account_currency
+        for p in posts:
+            cur = acur.get(p.account_id) or home
+            nat = p.foreign_amount if cur != home and cur == p.currency else p.amount
+            key = (p.txn_date, p.account_id)
+            v = days.get(key)
+            if v is None:
+                v = days[key] = [ZERO, ZERO, 0]
+            v[0] += sign * p.amount
+            v[1] += sign * nat
+            v[2] += sign
+            if not v[2] and not v[0] and not v[1]:
+                del days[key]
+
+    def keep_for_aging(self, entity: str, obj: dict, sign: int) -> None:
+        from .ledger import is_voided
+        key = (entity, str(obj.get("Id")))
+        if sign < 0:
+            self.aging.pop(key, None)
+            return
+        if is_voided(obj):
+            return
+        slim = {k: obj[k] for k in _AGING_KEYS if k in obj}
+        if entity in ("Payment", "BillPayment"):
+            slim["Line"] = [{"Amount": ln.get("Amount"), "LinkedTxn": [
+                {"TxnType": lk.get("TxnType"), "TxnId": lk.get("TxnId")} for lk in ln.get("LinkedTxn") or []]}
+                for ln in obj.get("Line") or []]
+        self.aging[key] = slim
 
 
 def _contrib(realm, chart, entity: str, obj: dict, b: Balances, sign: int) -> None:
@@ -68,6 +119,9 @@ def _contrib(realm, chart, entity: str, obj: dict, b: Balances, sign: int) -> No
         posts = []
     for p in posts:
         b.accounts[p.account_id] += sign * p.amount
+    b.add_postings(posts, sign)
+    if entity in AGING_ENTITIES:
+        b.keep_for_aging(entity, obj, sign)
     if entity == "Invoice":
         cid = (obj.get("CustomerRef") or {}).get("value")
         b.customers[cid] += sign * _dec(obj.get("Balance"))
@@ -89,7 +143,10 @@ POSTING_AND_BALANCE = ("JournalEntry", "Invoice", "SalesReceipt", "Payment", "Cr
 def compute(realm) -> None:
     realm._balances_computing = True
     chart = _chart(realm)
-    b = Balances()
+    home = "USD"
+    for rec in realm.names["Preferences"].values():
+        home = (((rec.obj.get("CurrencyPrefs") or {}).get("HomeCurrency") or {}).get("value")) or home
+    b = Balances(home, {aid: (a.get("CurrencyRef") or {}).get("value") for aid, a in chart.accounts.items()})
     for entity in POSTING_AND_BALANCE:
         for rec in realm.iter_recs(entity):
             _contrib(realm, chart, entity, rec.obj, b, +1)

@@ -32,7 +32,8 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 
-from .ledger import ZERO, Chart, Ledger, Posting, cash_basis_postings, dec, load_ledger, ref_value
+from . import report_source
+from .ledger import ZERO, Chart, Ledger, Posting, _home_currency, cash_basis_postings, dec, load_ledger, ref_value
 from .wire import PACIFIC, qbo_timestamp
 
 TRUNCATION_NOTICE = "Unable to display more data. Please reduce the date range."
@@ -272,8 +273,17 @@ def _request(store: Any, realm_id: str, name: str, params: dict[str, str], row_l
         raise ReportError("Invalid summarize_column_by",
                           f"summarize_column_by={params['summarize_column_by']!r}: use one of "
                           + ", ".join(_SUMMARIZE.values()), "2050")
-    ledger = _cached_ledger(store, realm_id)
-    postings = ledger.postings if basis == "Accrual" else cash_basis_postings(ledger)
+    if basis == "Accrual" and report_source.supports(store):
+        # A sandbox Store: aggregates kept by the balances pass + the window's own postings.
+        home = _home_currency(store, realm_id)
+        if name in ("GeneralLedger", "ProfitAndLossDetail"):
+            ledger = report_source.window_ledger(store, realm_id, start, end, home)
+        else:
+            ledger = report_source.summary_ledger(store, realm_id, home)
+        postings = ledger.postings
+    else:
+        ledger = _cached_ledger(store, realm_id)
+        postings = ledger.postings if basis == "Accrual" else cash_basis_postings(ledger)
     return Request(name, params, ledger, postings, basis, start, end, macro, summarize, fy_month, _now(store),
                    row_limit)
 

@@ -31,6 +31,7 @@ from functools import lru_cache
 from typing import Callable, Iterator
 
 from . import company as co
+from .render import Renderer
 from .generator import TxnGenerator, TXN_ENTITIES, CYCLES, ID_BASE, SLOT_POS, CYCLE
 from .wire import encode, money
 
@@ -81,6 +82,7 @@ class Realm:
         self.company_name = self.company.name
         cache = 200_000 if size == "demo" else 30_000
         self.gen = TxnGenerator(self.company, seed, index, CYCLES[size], cache)
+        self.renderer = Renderer(self.gen)
         self.lock = threading.RLock()
         self.company.lists["ExchangeRate"] = _exchange_rates(self.gen)
         self.names: dict[str, dict[str, Rec]] = {
@@ -117,7 +119,9 @@ class Realm:
         return [c * CYCLE + p for c in range(g.n_cycles) for p in SLOT_POS[entity] if g.is_deleted(c * CYCLE + p)]
 
     def _encode_base(self, i: int) -> bytes:
-        return encode(self.gen.doc(i))
+        # Rendered straight to bytes when the entity has a renderer (same bytes, no dict).
+        data = self.renderer.bytes(i)
+        return data if data is not None else encode(self.gen.doc(i))
 
     def txn_index(self, id_: str) -> int | None:
         """Base index of a transaction id, or None when the id is not a base id."""

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-PACIFIC = ZoneInfo("America/Los_Angeles")
+from .timefmt import PACIFIC, local_date as _fast_local_date, timestamp as _fast_timestamp
 CENT = Decimal("0.01")
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
@@ -35,7 +35,7 @@ def money(value) -> Decimal:
 
 def qbo_timestamp(epoch_seconds: float) -> str:
     """``2024-01-15T10:21:33-08:00``: second precision, Pacific offset (MetaData fields)."""
-    return dt.datetime.fromtimestamp(int(epoch_seconds), PACIFIC).isoformat()
+    return _fast_timestamp(epoch_seconds)
 
 
 def qbo_time_ms(epoch_seconds: float) -> str:
@@ -45,7 +45,7 @@ def qbo_time_ms(epoch_seconds: float) -> str:
 
 
 def qbo_date(epoch_seconds: float) -> str:
-    return dt.datetime.fromtimestamp(int(epoch_seconds), PACIFIC).date().isoformat()
+    return _fast_local_date(epoch_seconds)
 
 
 def parse_timestamp(text: str) -> float:

@@ -58,7 +58,7 @@ def test_concurrency_limit(env):
 def test_latency_model_scales_with_rows(env):
     sb, realm, api = env
     cfg = sb.control("POST", "/_sandbox/latency", json={"enabled": True, "base_ms": 1, "per_row_ms": 5})
-    assert cfg == {"enabled": True, "base_ms": 1.0, "per_row_ms": 5.0}
+    assert cfg == {"enabled": True, "base_ms": 1.0, "per_row_ms": 5.0, "prefetch": True}
     big = api.query("select * from Invoice maxresults 200")
     small = api.query("select * from Invoice maxresults 1")
     assert big.status_code == small.status_code == 200

@@ -1,0 +1,464 @@
+"""Serialized base documents rendered straight from the generator's random draws.
+
+``TxnGenerator.doc(i)`` builds a dict and ``wire.encode`` serializes it: ~200 µs an invoice, so an
+uncached 1000-row page cost ~0.2 s of CPU. Serving only needs the bytes, so for the entities that
+dominate a sync (``RENDERED``) this module makes the *same* random draws in the *same* order as the
+dict builders in ``generator.py`` and writes the JSON text directly from pre-serialized pieces
+(customer refs and addresses, item refs, class refs, ...) and per-(item, quantity) amounts.
+
+Contract: ``Renderer(gen).bytes(i) == wire.encode(gen.doc(i))`` for every base index, or ``None``
+when the document has no fast renderer (voided documents, other entities): the caller then
+encodes the dict. ``tests/test_qbo_render.py`` checks the equality across every entity and
+company size; any change to a builder in ``generator.py`` must be mirrored here (the test fails
+otherwise).
+
+Random draws use ``Random._randbelow`` directly: in CPython ``randrange(n)`` is
+``_randbelow(n)``, ``randint(a, b)`` is ``a + _randbelow(b - a + 1)``, ``choice(s)`` is
+``s[_randbelow(len(s))]`` and ``uniform(a, b)`` is ``a + (b - a) * random()`` — same stream, fewer
+Python frames.
+"""
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+from . import company as co
+from .generator import CYCLE, SLOT_ORD, SLOT_POS, SLOTS, Rng, _norm, _nv
+from .timefmt import add_days, local_date, timestamp
+from .wire import encode, money
+
+ONE = Decimal(1)
+ZERO = Decimal(0)
+
+
+def _j(obj) -> str:
+    """JSON text of a small constant object, exactly as ``wire.encode`` writes it."""
+    return encode(obj).decode()
+
+
+def _m(d: Decimal) -> str:
+    """``generator._m`` as JSON text: cents, a bare 0 for zero."""
+    d = money(d)
+    return str(d) if d else "0"
+
+
+def _n(d) -> str:
+    """``generator._norm`` as JSON text."""
+    return str(_norm(d))
+
+
+def _nv_text(name: str, value: str) -> str:
+    """``generator._nv(name, value)`` as JSON text."""
+    return _j(_nv(name, value))
+
+
+class _Customer:
+    __slots__ = ("ref", "bill", "ship", "email", "taxable", "tax_code", "currency", "currency_ref", "term_ref",
+                 "term_days")
+
+    def __init__(self, gen, c: dict):
+        self.ref = _j(co.ref(c["Id"], c["DisplayName"]))
+        self.bill = _j(c["BillAddr"])
+        self.ship = _j(c["ShipAddr"]) if "ShipAddr" in c else None
+        self.email = _j(c["PrimaryEmailAddr"]) if "PrimaryEmailAddr" in c else None
+        self.taxable = c["Taxable"]
+        self.tax_code = (c.get("DefaultTaxCodeRef") or {}).get("value")
+        self.currency = c["CurrencyRef"]["value"]
+        self.currency_ref = _j(co.CURRENCIES[self.currency])
+        term = (c.get("SalesTermRef") or {}).get("value", "3")
+        tname, self.term_days = gen.term_days[term]
+        self.term_ref = _j(co.ref(term, tname))
+
+
+class _Item:
+    __slots__ = ("id", "service", "price", "taxable", "desc", "ref")
+
+    def __init__(self, gen, item: dict):
+        self.id = item["Id"]
+        self.service = item["Type"] == "Service"
+        self.price = item["UnitPrice"]
+        self.taxable = item["Taxable"]
+        self.desc = _j(item["Description"])
+        self.ref = _j(gen.item_refs[item["Id"]])
+
+
+class _Vendor:
+    __slots__ = ("ref", "entity_ref", "currency", "currency_ref", "term", "term_days")
+
+    def __init__(self, gen, v: dict):
+        self.ref = _j(co.ref(v["Id"], v["DisplayName"]))
+        self.entity_ref = _j({"value": v["Id"], "name": v["DisplayName"], "type": "Vendor"})
+        self.currency = v["CurrencyRef"]["value"]
+        self.currency_ref = _j(co.CURRENCIES[self.currency])
+        self.term = (v.get("TermRef") or {}).get("value", "3")
+        self.term_days = gen.term_days[self.term][1]
+
+
+class _PurchaseItem:
+    __slots__ = ("id", "cost", "desc", "ref")
+
+    def __init__(self, gen, item: dict):
+        self.id = item["Id"]
+        self.cost = item["PurchaseCost"]
+        self.desc = _j(item["PurchaseDesc"])
+        self.ref = _j(gen.item_refs[item["Id"]])
+
+
+class Renderer:
+    """Fast serializers for one generator (one realm); see the module docstring."""
+
+    def __init__(self, gen):
+        self.g = gen
+        c = gen.co
+        self.rseed = gen.rseed
+        self.all_customers = c.active_customers
+        self.usd_customers = c.usd_customers
+        self.class_refs = [_j(r) for r in c.class_refs]
+        self.dept_refs = [_j(r) for r in c.dept_refs]
+        self.sales_items = [_Item(gen, gen.items[iid]) for iid in co.SALES_ITEMS]
+        self._customers: dict[int, _Customer] = {}
+        self._amounts: dict[tuple, tuple] = {}  # (item, foreign, draw) → (amount, amount, price, qty texts)
+        self._tax: dict[tuple, tuple[str, Decimal]] = {}
+        self.n_invoice_slots = len(SLOT_POS["Invoice"])
+        self.ar_refs = {cur: _j(gen.acct[co.A_AR[cur]]) for cur in co.A_AR}
+        self.purchase_items = [_PurchaseItem(gen, gen.items[iid]) for iid in co.PURCHASE_ITEMS]
+        self.expense_accounts = [(_j(gen.acct[a]), _j(c.account_names[a].split(":")[-1]))
+                                 for a in co.EXPENSE_ACCOUNTS]
+        self.all_vendors = c.active_vendors
+        self.usd_vendors = c.usd_vendors
+        self._vendors: dict[int, _Vendor] = {}
+        self.ap_refs = {cur: _j(gen.acct[co.A_AP[cur]]) for cur in co.A_AP}
+        self.bank_refs = {"CreditCard": _j(gen.acct[co.A_VISA]), "Cash": _j(gen.acct[co.A_CHECKING]),
+                          "Check": _j(gen.acct[co.A_CHECKING])}
+        self.builders = {"Invoice": self._invoice, "Payment": self._payment, "Bill": self._bill,
+                         "Purchase": self._purchase}
+
+    def bytes(self, i: int) -> bytes | None:
+        fn = self.builders.get(SLOTS[i % CYCLE])
+        if fn is None or self.g.is_voided(i):
+            return None
+        text = fn(i)
+        return None if text is None else text.encode()
+
+    # -- shared pieces -------------------------------------------------------------------------
+    def _customer(self, c: dict) -> _Customer:
+        p = self._customers.get(id(c))
+        if p is None:
+            p = self._customers[id(c)] = _Customer(self.g, c)
+        return p
+
+    def _head(self, i: int, rnd: random.Random) -> tuple[str, str]:
+        """(``"domain":…,"MetaData":{…}`` text, TxnDate) — ``generator._head``."""
+        g = self.g
+        upd = g.time_of(i)
+        if rnd.random() < 0.2:
+            create = int(upd - (0.1 + (1.0 - 0.1) * rnd.random()) * g.step)
+            sync = 1
+        else:
+            create, sync = upd, 0
+        txn_date = local_date(create - rnd._randbelow(3) * 86400)
+        return (f'"domain":"QBO","sparse":false,"Id":"{100 + i}","SyncToken":"{sync}","MetaData":'
+                f'{{"CreateTime":"{timestamp(create)}","LastUpdatedTime":"{timestamp(upd)}"}}'), txn_date
+
+    def _custom_fields(self, rnd: random.Random, i: int) -> str:
+        out = '[{"DefinitionId":"1","Name":"Work Order #","Type":"StringType"'
+        if rnd.random() < 0.6:
+            out += f',"StringValue":"WO-{10000 + i // 7}"'
+        out += "}"
+        if rnd.random() < 0.5:
+            rep = ("North", "South", "Key Accounts", "Export")[rnd._randbelow(4)]
+            out += f',{{"DefinitionId":"2","Name":"Sales Rep","Type":"StringType","StringValue":"{rep}"}}'
+        return out + "]"
+
+    def _amount(self, item: _Item, foreign: bool, draw: int) -> tuple:
+        key = (item.id, foreign, draw)
+        hit = self._amounts.get(key)
+        if hit is None:
+            price = item.price
+            if foreign:
+                price = price.to_integral_value() or ONE
+                qty = Decimal(draw)
+            else:
+                qty = Decimal(draw) if not item.service else Decimal(draw) / 2
+            amount = money(price * qty)
+            hit = self._amounts[key] = (amount, _m(amount), _n(price), _n(qty))
+        return hit
+
+    def _sales_lines(self, key: int, cust: _Customer, n: int, txn_date: str, link: str):
+        """``generator._sales_lines`` (+ the caller's ServiceDate fill and per-line LinkedTxn)."""
+        rnd = Rng(self.rseed * 3 + key)
+        below, rand = rnd._randbelow, rnd.random
+        foreign = cust.currency != "USD"
+        items, classes = self.sales_items, self.class_refs
+        n_items, n_classes = len(items), len(classes)
+        parts, subtotal, taxable = [], ZERO, ZERO
+        for n_ in range(n):
+            item = items[below(n_items)]
+            if foreign:
+                draw = 1 + below(12)
+            elif not item.service:
+                draw = 1 + below(40)
+            else:
+                draw = 2 + below(23)
+            amount, amount_t, price_t, qty_t = self._amount(item, foreign, draw)
+            is_taxable = item.taxable and cust.taxable
+            cls = classes[below(n_classes)]
+            sd = f',"ServiceDate":"{txn_date}"' if item.service and rand() < 0.3 else ""
+            parts.append(
+                f'{{"Id":"{n_ + 1}","LineNum":{n_ + 1},"Description":{item.desc},"Amount":{amount_t},'
+                f'"DetailType":"SalesItemLineDetail","SalesItemLineDetail":{{"ItemRef":{item.ref},"ClassRef":{cls},'
+                f'"UnitPrice":{price_t},"Qty":{qty_t},"TaxCodeRef":{{"value":"{"TAX" if is_taxable else "NON"}"}}'
+                f'{sd}}}{link}}}')
+            subtotal += amount
+            if is_taxable:
+                taxable += amount
+        return parts, subtotal, taxable
+
+    def _tax_detail(self, cust: _Customer, taxable: Decimal) -> tuple[str, Decimal]:
+        """``generator._tax_detail`` as text."""
+        code = cust.tax_code
+        if not code or not cust.taxable:
+            return '{"TotalTax":0}', ZERO
+        key = (code, taxable)
+        hit = self._tax.get(key)
+        if hit is None:
+            g = self.g
+            lines, total = [], ZERO
+            taxable_t = _m(taxable)
+            for rid in g.co.tax_codes[code]:
+                _name, pct = g.co.tax_rates[rid]
+                amt = money(taxable * pct / 100)
+                total += amt
+                lines.append(f'{{"Amount":{_m(amt)},"DetailType":"TaxLineDetail","TaxLineDetail":{{"TaxRateRef":'
+                             f'{{"value":"{rid}"}},"PercentBased":true,"TaxPercent":{_n(pct)},'
+                             f'"NetAmountTaxable":{taxable_t}}}}}')
+            hit = (f'{{"TxnTaxCodeRef":{{"value":"{code}"}},"TotalTax":{_n(total)},"TaxLine":[{",".join(lines)}]}}',
+                   total)
+            if len(self._tax) < 200_000:
+                self._tax[key] = hit
+        return hit
+
+    def _vendor(self, v: dict) -> _Vendor:
+        p = self._vendors.get(id(v))
+        if p is None:
+            p = self._vendors[id(v)] = _Vendor(self.g, v)
+        return p
+
+    def _expense_lines(self, rnd, n: int, foreign: bool, item_based_ok: bool = True, with_customer: bool = True):
+        """``generator._expense_lines`` as text → (line texts, total)."""
+        below, rand = rnd._randbelow, rnd.random
+        classes, n_classes = self.class_refs, len(self.class_refs)
+        parts, total = [], ZERO
+        for n_ in range(n):
+            if item_based_ok and rand() < 0.4:
+                item = self.purchase_items[below(len(self.purchase_items))]
+                draw = 5 + below(196)
+                key = ("p", item.id, foreign, draw)
+                hit = self._amounts.get(key)
+                if hit is None:
+                    cost = item.cost
+                    if foreign:
+                        cost = cost.to_integral_value() or ONE
+                    qty = Decimal(draw)
+                    amount = money(cost * qty)
+                    hit = self._amounts[key] = (amount, _m(amount), _n(cost), _n(qty))
+                amount, amount_t, cost_t, qty_t = hit
+                cls = classes[below(n_classes)]
+                parts.append(
+                    f'{{"Id":"{n_ + 1}","LineNum":{n_ + 1},"Description":{item.desc},"Amount":{amount_t},'
+                    f'"DetailType":"ItemBasedExpenseLineDetail","ItemBasedExpenseLineDetail":{{"BillableStatus":'
+                    f'"NotBillable","ItemRef":{item.ref},"ClassRef":{cls},"UnitPrice":{cost_t},"Qty":{qty_t},'
+                    f'"TaxCodeRef":{{"value":"NON"}}}}}}')
+            else:
+                acct_ref, acct_desc = self.expense_accounts[below(len(self.expense_accounts))]
+                if foreign:
+                    amount = Decimal(20 + below(3981))
+                else:
+                    amount = money(Decimal(2000 + below(398001)) / 100)
+                if with_customer and rand() < 0.2:
+                    c = self.usd_customers[below(len(self.usd_customers))]
+                    det = (f'{{"CustomerRef":{self._customer(c).ref},"BillableStatus":"Billable","ClassRef":'
+                           f'{classes[below(n_classes)]},"AccountRef":{acct_ref},"TaxCodeRef":{{"value":"NON"}}}}')
+                else:
+                    det = (f'{{"ClassRef":{classes[below(n_classes)]},"AccountRef":{acct_ref},'
+                           f'"BillableStatus":"NotBillable","TaxCodeRef":{{"value":"NON"}}}}')
+                parts.append(f'{{"Id":"{n_ + 1}","LineNum":{n_ + 1},"Description":{acct_desc},"Amount":{_m(amount)},'
+                             f'"DetailType":"AccountBasedExpenseLineDetail","AccountBasedExpenseLineDetail":{det}}}')
+            total += amount
+        return parts, total
+
+    # -- entities ------------------------------------------------------------------------------
+    def _bill(self, i: int) -> str:
+        """``generator._b_Bill``."""
+        g = self.g
+        cycle, k = divmod(i, CYCLE)
+        k = SLOT_ORD[k]
+        rnd = Rng(self.rseed + i)
+        head, txn_date = self._head(i, rnd)
+        vend = self._vendor(self.all_vendors[rnd._randbelow(len(self.all_vendors))])
+        cur = vend.currency
+        lines, total = self._expense_lines(rnd, g.n_lines(i), cur != "USD")
+        paid = ZERO
+        linked = ""
+        if k < 2:
+            bp_i = g.index_of("BillPayment", cycle, k)
+            paid = total if g._h(i, 5) < 0.85 else g._partial(total, cur)
+            kind = "BillPaymentCheck" if g._bp_is_check(bp_i) else "BillPaymentCreditCard"
+            linked = f'{{"TxnId":"{100 + bp_i}","TxnType":"{kind}"}}'
+        doc_number = 10000 + rnd._randbelow(90000)
+        dept = self.dept_refs[rnd._randbelow(len(self.dept_refs))]
+        out = [f'{{"SalesTermRef":{{"value":"{vend.term}"}},"DueDate":"{add_days(txn_date, vend.term_days)}",'
+               f'"Balance":{_m(total - paid)},', head, f',"DocNumber":"INV-{doc_number}","TxnDate":"{txn_date}",'
+               f'"DepartmentRef":{dept},"CurrencyRef":{vend.currency_ref}']
+        if cur != "USD":
+            rate = g.rate(cur, txn_date)
+            out.append(f',"ExchangeRate":{_n(rate)}')
+        out += [',"LinkedTxn":[', linked, '],"Line":[', ",".join(lines), '],"VendorRef":', vend.ref,
+                ',"APAccountRef":', self.ap_refs[cur], ',"TotalAmt":', _m(total)]
+        if cur != "USD":
+            out += [',"HomeTotalAmt":', _m(total * rate), ',"HomeBalance":', _m((total - paid) * rate)]
+        out.append("}")
+        return "".join(out)
+
+    def _purchase(self, i: int) -> str:
+        """``generator._b_Purchase`` (not voided)."""
+        g = self.g
+        cycle, k = divmod(i, CYCLE)
+        k = SLOT_ORD[k]
+        rnd = Rng(self.rseed + i)
+        head, txn_date = self._head(i, rnd)
+        vend = self._vendor(self.usd_vendors[rnd._randbelow(len(self.usd_vendors))])
+        lines, total = self._expense_lines(rnd, g.n_lines(i), False)
+        ptype = ("Cash", "Check", "CreditCard")[k]
+        credit = ptype == "CreditCard" and g._h(i, 7) < 0.08
+        txn_type = "11" if credit else ("3" if ptype == "Check" else "1")
+        out = ['{"AccountRef":', self.bank_refs[ptype], ',"PaymentType":"', ptype, '","EntityRef":', vend.entity_ref,
+               ',"Credit":', "true" if credit else "false", ',"TotalAmt":', _m(total),
+               ',"PurchaseEx":{"any":[', _nv_text("TxnType", txn_type), "]},", head]
+        if ptype == "Check":
+            out += [',"DocNumber":"', str(7000 + cycle), '"']
+        dept = self.dept_refs[rnd._randbelow(len(self.dept_refs))]
+        out += [',"TxnDate":"', txn_date, '","DepartmentRef":', dept,
+                ',"CurrencyRef":{"value":"USD","name":"United States Dollar"}']
+        if rnd.random() < 0.3:
+            note = ("Shop supplies", "Emergency repair", "Crew lunch", "Fuel")[rnd._randbelow(4)]
+            out += [',"PrivateNote":"', note, '"']
+        out += [',"Line":[', ",".join(lines), "]}"]
+        return "".join(out)
+
+    def _invoice(self, i: int) -> str:
+        return self._invoice_parts(i)[0]
+
+    def _invoice_parts(self, i: int) -> tuple[str, tuple]:
+        """``generator._b_Invoice`` (not voided) → (JSON text, (TotalAmt, Balance, customer, TxnDate,
+        DocNumber)) — the fields a payment of the invoice copies."""
+        g = self.g
+        cycle, k = divmod(i, CYCLE)
+        k = SLOT_ORD[k]
+        est_i = g.index_of("Estimate", cycle, 0)
+        converted = k == 2 and g.estimate_converted(cycle)
+        rnd = Rng(self.rseed + i)
+        head, txn_date = self._head(i, rnd)
+        if converted:
+            pool = self.all_customers
+            cust = self._customer(pool[Rng(self.rseed + est_i)._randbelow(len(pool))])
+            key = est_i
+            link = f',"LinkedTxn":[{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}]'
+        else:
+            pool = self.usd_customers if k < 2 else self.all_customers
+            cust = self._customer(pool[rnd._randbelow(len(pool))])
+            key = i
+            link = ""
+        lines, subtotal, taxable = self._sales_lines(key, cust, g.n_lines(key), txn_date, link)
+        cur = cust.currency
+        custom = self._custom_fields(rnd, i)
+        dept = self.dept_refs[rnd._randbelow(len(self.dept_refs))]
+        if cur != "USD":
+            rate = g.rate(cur, txn_date)
+            xrate = f',"ExchangeRate":{_n(rate)}'
+        else:
+            rate, xrate = ONE, ""
+        tax, total_tax = self._tax_detail(cust, taxable)
+        total = subtotal + total_tax
+        paid = ZERO
+        linked = []
+        if k < 4:
+            paid = total if g._paid_fully(i) else g._partial(total, cur)
+            linked.append(f'{{"TxnId":"{100 + g.index_of("Payment", cycle, k)}","TxnType":"Payment"}}')
+        if converted:
+            linked.append(f'{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}')
+        lines.append(f'{{"Amount":{_m(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
+        foreign = cur != "USD"
+        out = [
+            '{"AllowIPNPayment":false,"AllowOnlinePayment":false,"AllowOnlineCreditCardPayment":false,'
+            '"AllowOnlineACHPayment":false,', head,
+            ',"CustomField":', custom,
+            ',"DocNumber":"', str(1001 + cycle * self.n_invoice_slots + k),
+            '","TxnDate":"', txn_date,
+            '","DepartmentRef":', dept,
+            ',"CurrencyRef":', cust.currency_ref, xrate,
+            ',"LinkedTxn":[', ",".join(linked),
+            '],"Line":[', ",".join(lines),
+            '],"TxnTaxDetail":', tax,
+            ',"CustomerRef":', cust.ref,
+            ',"CustomerMemo":{"value":"Thank you for your business!"},"BillAddr":', cust.bill,
+        ]
+        if cust.ship is not None:
+            out += [',"ShipAddr":', cust.ship]
+        if foreign:
+            out += [',"ARAccountRef":', self.ar_refs[cur]]
+        out += [',"SalesTermRef":', cust.term_ref, ',"DueDate":"', add_days(txn_date, cust.term_days),
+                '","TotalAmt":', _m(total)]
+        if foreign:
+            out += [',"HomeTotalAmt":', _m(total * rate)]
+        out += [',"ApplyTaxAfterDiscount":false,"PrintStatus":"',
+                "NeedToPrint" if rnd.random() < 0.3 else "NotSet",
+                '","EmailStatus":"', "EmailSent" if rnd.random() < 0.5 else "NotSet", '"']
+        if cust.email is not None:
+            out += [',"BillEmail":', cust.email]
+        out += [',"Balance":', _m(total - paid)]
+        if foreign:
+            out += [',"HomeBalance":', _m((total - paid) * rate)]
+        out.append("}")
+        doc_number = str(1001 + cycle * self.n_invoice_slots + k)
+        return "".join(out), (money(total), money(total - paid), cust, txn_date, doc_number)
+
+    def _payment(self, i: int) -> str:
+        """``generator._b_Payment``: pays invoice ordinal k of its cycle (never a voided one)."""
+        g = self.g
+        cycle, k = divmod(i, CYCLE)
+        k = SLOT_ORD[k]
+        inv_i = g.index_of("Invoice", cycle, k)
+        if g.is_voided(inv_i):
+            return None
+        inv_total, inv_balance, cust, inv_date, inv_doc = self._invoice_parts(inv_i)[1]
+        inv_id = str(100 + inv_i)
+        rnd = Rng(self.rseed + i)
+        head, txn_date = self._head(i, rnd)
+        total = inv_total - inv_balance
+        cur = cust.currency
+        to_undeposited = k < 2 and cur == "USD"
+        method = ("2", "2", "3", "4", "6")[rnd._randbelow(5)]
+        out = ['{"CustomerRef":', cust.ref, ',"DepositToAccountRef":{"value":"',
+               co.A_UNDEPOSITED if to_undeposited else co.A_CHECKING, '"},"PaymentMethodRef":{"value":"', method,
+               '"}']
+        if method == "2":
+            out += [',"PaymentRefNum":"', str(1000 + rnd._randbelow(99000)), '"']
+        out += [',"TotalAmt":', _m(total), ',"UnappliedAmt":0,"ProcessPayment":false,', head,
+                ',"TxnDate":"', max(txn_date, inv_date), '","CurrencyRef":', cust.currency_ref]
+        if cur != "USD":
+            rate = g.rate(cur, inv_date)
+            out += [',"ExchangeRate":', _n(rate), ',"ARAccountRef":', self.ar_refs[cur]]
+        if to_undeposited and cycle < g.n_cycles:
+            out += [',"LinkedTxn":[{"TxnId":"', str(100 + g.index_of("Deposit", cycle, 0)),
+                    '","TxnType":"Deposit"}]']
+        else:
+            out.append(',"LinkedTxn":[]')
+        out += [',"Line":[{"Amount":', _m(total), ',"LinkedTxn":[{"TxnId":"', inv_id,
+                '","TxnType":"Invoice"}],"LineEx":{"any":[', _nv_text("txnId", inv_id), ",",
+                _nv_text("txnOpenBalance", f"{inv_total:.2f}"), ",", _nv_text("txnReferenceNumber", inv_doc),
+                "]}}]"]
+        if cur != "USD":
+            out += [',"HomeTotalAmt":', _m(total * rate)]
+        out.append("}")
+        return "".join(out)

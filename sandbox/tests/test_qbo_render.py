@@ -1,0 +1,64 @@
+"""The fast serving path writes exactly the bytes of the dict path (``wire.encode(gen.doc(i))``)."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from qbo_sandbox import timefmt
+from qbo_sandbox.generator import CYCLE, SLOTS
+from qbo_sandbox.render import Renderer
+from qbo_sandbox.store import Store
+from qbo_sandbox.wire import PACIFIC, encode
+
+AS_OF = 1_780_000_000.0
+
+
+def _check(gen, indices) -> dict[str, int]:
+    renderer = Renderer(gen)
+    rendered: dict[str, int] = {}
+    for i in indices:
+        data = renderer.bytes(i)
+        if data is None:  # no fast renderer for this one: the dict path serves it
+            continue
+        assert data == encode(gen._build(i)), (SLOTS[i % CYCLE], i)
+        rendered[SLOTS[i % CYCLE]] = rendered.get(SLOTS[i % CYCLE], 0) + 1
+    return rendered
+
+
+def test_rendered_bytes_equal_encoded_documents_demo_every_document():
+    store = Store(2, "demo", 42, as_of=AS_OF)
+    for rid in store.realms():
+        gen = store.realm(rid).gen
+        rendered = _check(gen, range(gen.N))
+        assert rendered.get("Invoice", 0) > 700 and rendered.get("Payment", 0) > 500  # all but the voided
+
+
+def test_rendered_bytes_equal_encoded_documents_large_sample():
+    store = Store(1, "large", 7, as_of=AS_OF)
+    gen = store.realm(store.realms()[0]).gen
+    rng = random.Random(3)
+    sample = list(range(3 * CYCLE)) + rng.sample(range(gen.N), 4000) + list(range(gen.N - 2 * CYCLE, gen.N))
+    assert _check(gen, sample).get("Invoice", 0) > 500
+
+
+def test_served_bytes_come_from_the_renderer_and_match():
+    store = Store(1, "large", 42, as_of=AS_OF)
+    realm = store.realm(store.realms()[0])
+    arr = realm.base_live("Invoice")
+    for i in arr[1000:1100]:
+        assert realm._base_bytes(i) == encode(realm.gen.doc(i))
+    assert realm.gen.doc.cache_info().currsize <= 100  # served invoices built no dicts (only these)
+
+
+def test_fast_timestamps_equal_zoneinfo_isoformat():
+    rng = random.Random(5)
+    stamps = [rng.randint(1_500_000_000, 1_900_000_000) for _ in range(20_000)]
+    for year in (2024, 2025, 2026):  # around both DST switches, every 30 minutes
+        for month in (3, 11):
+            base = int(dt.datetime(year, month, 1, tzinfo=dt.timezone.utc).timestamp())
+            stamps += range(base, base + 14 * 86400, 1800)
+    for t in stamps:
+        local = dt.datetime.fromtimestamp(t, PACIFIC)
+        assert timefmt.timestamp(t) == local.isoformat()
+        assert timefmt.local_date(t) == local.date().isoformat()
+    assert timefmt.add_days("2024-02-28", 2) == "2024-03-01"
