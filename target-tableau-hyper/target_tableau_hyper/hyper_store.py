@@ -312,12 +312,9 @@ class HyperTable:
         with AttachedFile(self.engine, self.path) as conn:
             # Current column types (a newer sink of the stream may have widened them since).
             self.table_columns = self._read_columns(conn) or self.table_columns
-            # The staged batch goes to a connection-local temporary table first (Hyper does
-            # not mix DDL and DML in one transaction); only the file's changes are transactional.
-            conn.execute_command(
-                "CREATE TEMPORARY TABLE stage AS (SELECT * FROM external("
-                f"{escape_string_literal(parquet_path)}, FORMAT => 'parquet'))"
-            )
+            # The statements read the staged Parquet file directly (columnar: the key checks read
+            # the key columns only; the rows are copied once, by the INSERT).
+            stage = f"external({escape_string_literal(parquet_path)}, FORMAT => 'parquet')"
             conn.execute_command("BEGIN TRANSACTION")
             if truncate:
                 conn.execute_command(f"DELETE FROM {tbl}")
@@ -330,7 +327,7 @@ class HyperTable:
             existed: set[int] = set()
             if not keyed:
                 inserted = conn.execute_command(
-                    f"INSERT INTO {tbl} ({col_list}) SELECT {select} FROM stage s "
+                    f"INSERT INTO {tbl} ({col_list}) SELECT {select} FROM {stage} s "
                     f"WHERE s.{q(OP_COLUMN)} <> '{OP_PARENT}'"
                 )
             else:
@@ -339,35 +336,35 @@ class HyperTable:
                     parent_match = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in self.parent_key)
                     if self.hard_delete:
                         parent_deleted = conn.execute_command(
-                            f"DELETE FROM {tbl} t WHERE EXISTS (SELECT 1 FROM stage s "
+                            f"DELETE FROM {tbl} t WHERE EXISTS (SELECT 1 FROM {stage} s "
                             f"WHERE s.{q(OP_COLUMN)} = '{OP_PARENT}' AND {parent_match})"
                         )
                     else:
                         parent_deleted = conn.execute_command(
                             f"UPDATE {tbl} t SET {q('_sdc_deleted_at')} = s.{q('_sdc_deleted_at')} "
-                            f"FROM stage s WHERE s.{q(OP_COLUMN)} = '{OP_PARENT}' AND {parent_match}"
+                            f"FROM {stage} s WHERE s.{q(OP_COLUMN)} = '{OP_PARENT}' AND {parent_match}"
                             f" AND t.{q('_sdc_deleted_at')} IS NULL"
                         )
                 existed = {
                     int(row[0])
                     for row in conn.execute_list_query(
-                        f"SELECT s.{q(SEQ_COLUMN)} FROM stage s WHERE s.{q(OP_COLUMN)} <> "
+                        f"SELECT s.{q(SEQ_COLUMN)} FROM {stage} s WHERE s.{q(OP_COLUMN)} <> "
                         f"'{OP_PARENT}' AND EXISTS (SELECT 1 FROM {tbl} t WHERE {key_match})"
                     )
                 }
                 delete_ops = f"('{OP_UPSERT}', '{OP_DELETE}')" if self.hard_delete else f"('{OP_UPSERT}')"
                 if existed:  # no staged key is in the table: nothing to replace or delete
                     conn.execute_command(
-                        f"DELETE FROM {tbl} t WHERE EXISTS (SELECT 1 FROM stage s "
+                        f"DELETE FROM {tbl} t WHERE EXISTS (SELECT 1 FROM {stage} s "
                         f"WHERE s.{q(OP_COLUMN)} IN {delete_ops} AND {key_match})"
                     )
                 if existed and not self.hard_delete:
                     conn.execute_command(
                         f"UPDATE {tbl} t SET {q('_sdc_deleted_at')} = s.{q('_sdc_deleted_at')} "
-                        f"FROM stage s WHERE s.{q(OP_COLUMN)} = '{OP_DELETE}' AND {key_match}"
+                        f"FROM {stage} s WHERE s.{q(OP_COLUMN)} = '{OP_DELETE}' AND {key_match}"
                     )
                 inserted = conn.execute_command(
-                    f"INSERT INTO {tbl} ({col_list}) SELECT {select} FROM stage s "
+                    f"INSERT INTO {tbl} ({col_list}) SELECT {select} FROM {stage} s "
                     f"WHERE s.{q(OP_COLUMN)} = '{OP_UPSERT}'"
                 )
             conn.execute_command("COMMIT")
