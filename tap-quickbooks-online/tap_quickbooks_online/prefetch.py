@@ -484,6 +484,18 @@ class PageScheduler:
                 read.pool.add(read)
 
 
+    def close(self) -> None:
+        """End of the run (or a failed run): stop every read still fetching."""
+        with self._lock:
+            self._registered.clear()
+            pools = list(self._pools.values())
+        for pool in pools:
+            with pool.cond:
+                reads = list(pool.reads)
+            for read in reads:
+                read.close()
+
+
 def _bookmark(tap: t.Any, stream_name: str, realm_id: str) -> t.Any:
     """A stream's bookmark for a realm, read without creating state entries."""
     stream_state = ((tap.state or {}).get("bookmarks") or {}).get(stream_name) or {}
@@ -505,6 +517,14 @@ def supports_offset_paging(stream: t.Any) -> bool:
 
 
 _SCHEDULER_LOCK = threading.Lock()
+
+
+def close_page_scheduler(tap: t.Any) -> None:
+    """Stop the run's page fetching (called when `sync_all` ends, however it ends)."""
+    with _SCHEDULER_LOCK:
+        scheduler = tap.__dict__.pop("_page_scheduler", None)
+    if scheduler is not None:
+        scheduler.close()
 
 
 def page_scheduler(tap: t.Any) -> PageScheduler:

@@ -22,6 +22,7 @@ from tap_quickbooks_online.batch import BatchQueryCache
 from tap_quickbooks_online.cdc import CdcCache
 from tap_quickbooks_online.client import API_HOSTS, ThreadLocalSessions, value
 from tap_quickbooks_online.fast_records import SingerBytesWriter, flush_stdout
+from tap_quickbooks_online.prefetch import close_page_scheduler
 from tap_quickbooks_online.rate_limit import (
     QBO_MAX_CONCURRENCY,
     QBO_MAX_REQUESTS_PER_MINUTE,
@@ -246,6 +247,7 @@ class TapQuickBooksOnline(Tap):
         try:
             super().sync_all()
         finally:
+            close_page_scheduler(self)  # pages still being fetched ahead are not needed
             flush_stdout()
             self._sessions.close()
 

@@ -17,7 +17,7 @@ import pytest
 
 from tap_quickbooks_online import rate_limit
 from tap_quickbooks_online.client import QueryResult
-from tap_quickbooks_online.prefetch import page_scheduler
+from tap_quickbooks_online.prefetch import close_page_scheduler, page_scheduler
 from tap_quickbooks_online.progress import StreamProgress
 from tap_quickbooks_online.tap import TapQuickBooksOnline
 
@@ -253,6 +253,19 @@ def test_streams_after_the_current_one_are_fetched_ahead():
     assert any("FROM Invoice" in c for c in fake.calls)  # before invoices' turn came
     records = [r for page in scheduler.read(invoice_stream, "9", None) for r in page]
     assert [r["Id"] for r in records] == [str(i) for i in range(1, 31)]
+
+
+def test_the_end_of_a_run_stops_reads_fetched_ahead():
+    fake = FakeQbo([invoice(i, i) for i in range(1, 200)])
+    tap = make_tap(("bills", "invoices"))
+    tap.streams["bills"].query = lambda realm_id, statement: result({})
+    tap.streams["invoices"].query = fake
+    scheduler = page_scheduler(tap)
+    scheduler.read(tap.streams["bills"], "9", None).close()
+    ahead = scheduler._registered[("invoices", "9")]  # noqa: SLF001
+    close_page_scheduler(tap)  # what sync_all does when it ends, however it ends
+    assert ahead.closed and not ahead.pool.reads
+    assert "_page_scheduler" not in tap.__dict__
 
 
 def test_limiter_keeps_concurrency_and_counts_the_window_from_responses(monkeypatch):
