@@ -3,19 +3,23 @@
 Both variants read the same invoices from the same local QBO sandbox (a subprocess, latency
 off, `--size large`), in separate child processes writing Singer messages to /dev/null:
 
-* ``ours``: the tap as shipped (rows kept as raw JSON, compiled msgspec RECORD writer,
-  page prefetch);
+* ``ours``: the tap as shipped (query pages decoded straight into compiled row Structs,
+  RECORDs written a page at a time by the compiled msgspec writer, concurrent page fetching);
 * ``sdk``: the same tap with the SDK's default path switched back on: every value decoded
-  to Python (Decimal for fractions), the SDK's `_write_record_message` (selection pruning,
-  type conformance, RecordMessage, simplejson) and its message writer (flush per message),
-  no prefetch.
+  to Python (Decimal for fractions), the SDK's record loop and `_write_record_message`
+  (selection pruning, type conformance, RecordMessage, simplejson) and its message writer
+  (flush per message), no prefetch.
 
-``ours-cpu`` and ``sdk-cpu`` replay pages already fetched (no HTTP, no server time) through
-each record path: the tap's own CPU cost per record, which is what the SDK path loses on.
-The end-to-end lines are bounded by the sandbox's own serving speed as well. Peak RSS of each
-child is printed.
+``ours-cpu`` and ``sdk-cpu`` take the HTTP exchange out: a first sync records every response,
+a second one (timed) is served those responses, still decoded and checked by the tap itself.
+That is the tap's own cost per record; the end-to-end lines are bounded by the sandbox's own
+serving speed as well (it shares the machine). Each variant prints wall time and the CPU time
+of the tap process (all threads): on a shared, loaded machine records per CPU second is the
+steadier number. Peak RSS of each child is printed (a large `--records` shows the bound).
+``BENCH_PROFILE=1`` prints a cProfile of the timed sync (main thread) on stderr.
 
     .venv/bin/python bench/bench_tap.py [--records 20000] [--with-lines]
+        [--variants ours-cpu,sdk-cpu,sdk,ours]
         [--tap-quickbooks-python /path/to/venv/bin/python]
 
 With ``--tap-quickbooks-python`` (a separate virtualenv holding ``tap-quickbooks==2.5.0`` from
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing as t
 
 
 def child(variant: str, base_url: str, start_date: str, with_lines: bool) -> None:
@@ -64,59 +69,74 @@ def child(variant: str, base_url: str, start_date: str, with_lines: bool) -> Non
         for md in entry["metadata"]:
             if md["breadcrumb"] == []:
                 md["metadata"]["selected"] = entry["tap_stream_id"] in wanted
-    tap = tap_class(config=config, catalog=catalog)
-    stream = tap.streams["invoices"]
+
+    def new_tap():
+        return tap_class(config=config, catalog=catalog)
+
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the Singer output sink
     if variant.endswith("-cpu"):
-        if os.environ.get("BENCH_PROFILE"):
-            import cProfile  # noqa: PLC0415
-            import pstats  # noqa: PLC0415
-
-            profiler = cProfile.Profile()
-            result = profiler.runcall(replay, tap, stream)
-            pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(15)
-        else:
-            result = replay(tap, stream)
+        result = replay(new_tap)
     else:
-        started = time.perf_counter()
-        tap.sync_all()
-        elapsed = time.perf_counter() - started
-        result = {"records": stream.progress.done if stream.progress else 0, "seconds": elapsed}
+        result = timed_sync(new_tap())
     result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sys.stdout = sys.__stdout__
     print(json.dumps(result))
 
 
-def replay(tap, stream) -> dict:
-    """Fetch all pages first, then time only the record path over them."""
-    realm_id = tap.realm_ids[0]
-    from tap_quickbooks_online.progress import StreamProgress  # noqa: PLC0415
+def cpu_seconds() -> float:
+    """CPU time of this process, every thread (the prefetch workers too)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
-    stream.progress = StreamProgress(stream.name, stream.logger)
-    responses = []
-    original = stream.query
 
-    def recording_query(realm, statement):
-        result = original(realm, statement)
-        responses.append((statement, result))
-        return result
+def timed_sync(tap) -> dict:
+    """`sync_all`, timed on the wall clock and in process CPU time (cProfile'd with
+    BENCH_PROFILE=1, the profile on stderr)."""
+    profiler = None
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile  # noqa: PLC0415
 
-    stream.query = recording_query
-    for _ in stream._raw_query_pages(realm_id, tap.config["start_date"]):  # noqa: SLF001
-        pass
-    replayed = iter(responses)
-    stream.query = lambda realm, statement: next(replayed)[1]
-    line_stream = stream.line_stream if stream.line_stream.selected else None
-    started = time.perf_counter()
-    count = 0
-    for page in stream._raw_query_pages(realm_id, tap.config["start_date"]):  # noqa: SLF001
-        for record in page:
-            if line_stream is not None:
-                line_stream.emit_for_parent(record)
-            stream._write_record_message(record)  # noqa: SLF001
-            stream._increment_stream_state(record, context={"realm_id": realm_id})  # noqa: SLF001
-            count += 1
-    return {"records": count, "seconds": time.perf_counter() - started}
+        profiler = cProfile.Profile()
+        profiler.enable()
+    cpu, started = cpu_seconds(), time.perf_counter()
+    tap.sync_all()
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    if profiler is not None:
+        import pstats  # noqa: PLC0415
+
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(30)
+    stream = tap.streams["invoices"]
+    records = stream.progress.done if stream.progress else 0
+    return {"records": records, "seconds": elapsed, "cpu_seconds": cpu}
+
+
+def replay(new_tap) -> dict:
+    """The tap's own cost with the HTTP exchange taken out: a first sync records every
+    response; a second, timed sync (same catalog, empty state) is served those same responses,
+    each still decoded and checked by the tap (`_check_response`) as in a live run."""
+    from tap_quickbooks_online.client import QuickBooksStream  # noqa: PLC0415
+
+    recorded: dict[str, t.Any] = {}
+    check = QuickBooksStream._check_response  # noqa: SLF001
+
+    def recording_check(self, response, *args, **kwargs):
+        recorded[response.request.url] = response
+        return check(self, response, *args, **kwargs)
+
+    QuickBooksStream._check_response = recording_check  # noqa: SLF001
+    new_tap().sync_all()
+    QuickBooksStream._check_response = check  # noqa: SLF001
+
+    def replayed_send(self, realm_id, url, path, envelope, payload=None):
+        response = recorded.get(url)
+        if response is None:
+            msg = f"bench replay: no recorded response for {url}"
+            raise RuntimeError(msg)
+        return self._check_response(response, realm_id, path, "replay", envelope)  # noqa: SLF001
+
+    QuickBooksStream._send_once = replayed_send  # noqa: SLF001
+    return timed_sync(new_tap())
 
 
 def start_date_for(api, records: int) -> str:
@@ -191,6 +211,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20000,
                         help="approximate number of invoices to read")
     parser.add_argument("--with-lines", action="store_true", help="also emit invoice_lines")
+    parser.add_argument("--variants", default="ours-cpu,sdk-cpu,sdk,ours",
+                        help="comma-separated subset of ours-cpu,sdk-cpu,sdk,ours")
     parser.add_argument("--child", nargs=3, metavar=("VARIANT", "BASE_URL", "START_DATE"))
     parser.add_argument("--tap-quickbooks-python",
                         help="python of a virtualenv with tap-quickbooks==2.5.0 installed")
@@ -211,23 +233,32 @@ def main() -> None:
         results = {}
         # ours-cpu first: it reads every page once before timing, which also warms the
         # sandbox's per-object byte cache for the two end-to-end variants that follow.
-        for variant in ("ours-cpu", "sdk-cpu", "sdk", "ours"):
+        for variant in args.variants.split(","):
             command = [sys.executable, __file__, "--child", variant, sb.base_url, start_date]
             if args.with_lines:
                 command.append("--with-lines")
             out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
             results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
         what = "invoices + invoice_lines" if args.with_lines else "invoices"
-        print(f"tap-quickbooks-online record path, {what}, 1 realm, sandbox latency off")
+        print(f"tap-quickbooks-online, {what}, 1 realm, sandbox latency off "
+              f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+        print(f"  {'variant':9s} {'invoices':>8s} {'wall s':>8s} {'per wall s':>11s} "
+              f"{'CPU s':>7s} {'per CPU s':>10s} {'peak RSS':>9s}")
         for variant, r in results.items():
-            rate = r["records"] / r["seconds"] if r["seconds"] else 0.0
-            r["rate"] = rate
-            print(f"  {variant:9s} {r['records']:7d} invoices in {r['seconds']:7.2f} s = "
-                  f"{rate:9.0f} invoices/s   peak RSS {r['max_rss_mb']:6.1f} MB")
-        print(f"  ratio ours/sdk (end to end): {results['ours']['rate'] / results['sdk']['rate']:.1f}x")
-        print(f"  ratio ours-cpu/sdk-cpu (record path only, pages already fetched): "
-              f"{results['ours-cpu']['rate'] / results['sdk-cpu']['rate']:.1f}x")
-        if args.tap_quickbooks_python:
+            r["rate"] = r["records"] / r["seconds"] if r["seconds"] else 0.0
+            r["cpu_rate"] = r["records"] / r["cpu_seconds"] if r["cpu_seconds"] else 0.0
+            print(f"  {variant:9s} {r['records']:8d} {r['seconds']:8.2f} {r['rate']:11.0f} "
+                  f"{r['cpu_seconds']:7.2f} {r['cpu_rate']:10.0f} {r['max_rss_mb']:6.1f} MB")
+        print("  (-cpu: responses recorded by a first sync, then replayed through the tap's own "
+              "decoding and record path; CPU s = the tap process, every thread; peak RSS of "
+              "-cpu includes the recorded responses)")
+        for label, ours, sdk in (("end to end", "ours", "sdk"), ("replayed", "ours-cpu", "sdk-cpu")):
+            if ours not in results or sdk not in results:
+                continue
+            print(f"  ratio ours/sdk {label}: {results[ours]['rate'] / results[sdk]['rate']:.1f}x "
+                  f"per wall second, {results[ours]['cpu_rate'] / results[sdk]['cpu_rate']:.1f}x "
+                  f"per CPU second")
+        if args.tap_quickbooks_python and "ours" in results:
             other = run_tap_quickbooks(args.tap_quickbooks_python, sb.base_url, creds,
                                        start_date, tmp)
             print(f"  tap-quickbooks 2.5.0: {other['records']} invoices in "

@@ -37,7 +37,7 @@ from tap_quickbooks_online.errors import (
     parse_fault,
     redact,
 )
-from tap_quickbooks_online.fast_records import FastRecordWriter
+from tap_quickbooks_online.fast_records import FastRecordWriter, QboRow
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -66,6 +66,8 @@ def value(obj: t.Mapping, key: str, default: t.Any = None) -> t.Any:
 
 def materialize(record: t.Any) -> dict:
     """A record with every raw JSON value decoded (for the SDK's generic record path)."""
+    if isinstance(record, QboRow):  # a compiled query row (fast_records)
+        return record.to_record()
     if not isinstance(record, dict):  # a msgspec Struct row
         return msgspec.to_builtins(record, builtin_types=(decimal.Decimal,))
     return {k: (_json_decoder.decode(v) if isinstance(v, msgspec.Raw) else v)
@@ -85,23 +87,45 @@ _envelope_decoder = msgspec.json.Decoder(QueryEnvelope, float_hook=decimal.Decim
 _rows_decoder = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
 
 
+def decode_envelope(content: bytes, rows_decoder: msgspec.json.Decoder | None) -> t.Any:
+    """A query response: rows already typed by `rows_decoder` (`fast_records.page_decoder`)
+    when they fit it, else left raw (`QueryEnvelope`)."""
+    if rows_decoder is not None:
+        try:
+            return rows_decoder.decode(content)
+        except msgspec.ValidationError:
+            pass  # a row the compiled type does not cover: the generic path below
+    return _envelope_decoder.decode(content)
+
+
 class QueryResult:
-    """`QueryResponse` of one query: rows as dicts of raw JSON values (decoded on demand)."""
+    """`QueryResponse` of one query: rows as dicts of raw JSON values (decoded on demand), or
+    as compiled row Structs (`fast_records.QboRow`) when the query asked for them."""
 
     __slots__ = ("_response",)
 
-    def __init__(self, response: dict[str, msgspec.Raw]) -> None:
-        self._response = response
+    def __init__(self, response: t.Any) -> None:
+        self._response = response if response is not None else {}
 
-    def rows(self, entity: str) -> list[dict[str, t.Any]]:
-        raw = self._response.get(entity)
+    def rows(self, entity: str) -> list[t.Any]:
+        response = self._response
+        if not isinstance(response, dict):  # typed response
+            return getattr(response, entity, None) or []
+        raw = response.get(entity)
         return _rows_decoder.decode(raw) if raw is not None else []
 
     def get(self, key: str, default: t.Any = None) -> t.Any:
-        return value(self._response, key, default)
+        response = self._response
+        if not isinstance(response, dict):
+            found = getattr(response, key, None)
+            return default if found is None else found
+        return value(response, key, default)
 
     def __contains__(self, key: str) -> bool:
-        return key in self._response
+        response = self._response
+        if not isinstance(response, dict):
+            return getattr(response, key, None) is not None
+        return key in response
 
 
 class QuickBooksStream(RESTStream):
@@ -140,10 +164,11 @@ class QuickBooksStream(RESTStream):
 
     # ---- requests ----------------------------------------------------------------------
     def api_get(self, realm_id: str, path: str, params: dict[str, t.Any] | None = None,
-                *, envelope: bool = False) -> t.Any:
+                *, envelope: bool | msgspec.json.Decoder = False) -> t.Any:
         """GET `{base}/v3/company/{realm}/{path}` and return the decoded JSON body.
 
-        With `envelope=True` the body is read as a `QueryEnvelope` (rows left raw).
+        With `envelope=True` the body is read as a `QueryEnvelope` (rows left raw); with a
+        decoder (`fast_records.page_decoder`) as typed rows when they fit it.
         """
         params = dict(params or {})
         params.setdefault("minorversion", self.config.get("minor_version", 75))
@@ -199,7 +224,8 @@ class QuickBooksStream(RESTStream):
         if status < 400:
             try:
                 if envelope:
-                    parsed = _envelope_decoder.decode(response.content)
+                    parsed = decode_envelope(response.content,
+                                             envelope if envelope is not True else None)
                     body = {"Fault": parsed.Fault or parsed.fault, "time": parsed.time,
                             "QueryResponse": parsed}
                 else:
@@ -300,16 +326,26 @@ class QuickBooksStream(RESTStream):
         self.logger.error("Giving up on QBO request after %d attempts", details.get("tries") or 0)
 
     # ---- query helpers -----------------------------------------------------------------
-    def query(self, realm_id: str, statement: str) -> QueryResult:
-        """Run a QBO query; rows come back as dicts of raw JSON values (see `value`)."""
-        return self.api_get(realm_id, "query", {"query": statement}, envelope=True)
+    def query(self, realm_id: str, statement: str,
+              rows_decoder: msgspec.json.Decoder | None = None) -> QueryResult:
+        """Run a QBO query; rows come back as dicts of raw JSON values (see `value`), or typed
+        by `rows_decoder` (see `fast_records.page_decoder`)."""
+        return self.api_get(realm_id, "query", {"query": statement},
+                            envelope=rows_decoder or True)
 
     # ---- fast record output ------------------------------------------------------------
-    def _write_record_message(self, record: dict) -> None:
+    def fast_writer(self) -> FastRecordWriter:
+        """This stream's compiled RECORD writer (recompiled after each SCHEMA message)."""
         writer = self._fast_writer
         if writer is None:
-            writer = self._fast_writer = FastRecordWriter.for_stream(self)
+            writer = FastRecordWriter.for_stream(self)
             writer.enabled = writer.enabled and self._tap.fast_output
+            writer.rows_usable = writer.rows_usable and writer.enabled
+            self._fast_writer = writer
+        return writer
+
+    def _write_record_message(self, record: dict) -> None:
+        writer = self._fast_writer or self.fast_writer()
         if writer.enabled:
             writer.write(record)
             self.state_manager.is_flushed = False
@@ -330,8 +366,11 @@ class QuickBooksStream(RESTStream):
         bookmark, written straight into the partition's state dict: the SDK's generic path
         looks the partition up again for every record (~30 µs each).
         """
-        value = latest_record.get("updated_at") or latest_record.get("_sdc_deleted_at")
-        if value is None:
+        if isinstance(latest_record, QboRow):  # a compiled query row: never a delete
+            value = latest_record.updated_at
+        else:
+            value = latest_record.get("updated_at") or latest_record.get("_sdc_deleted_at")
+        if not value:
             return
         realm_id = (context or {}).get("realm_id")
         cache = self.__dict__.setdefault("_partition_states", {})

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from singer_sdk.streams.core import Stream
 
+from tap_quickbooks_online.fast_records import flush_stdout
 from tap_quickbooks_online.tap import TapQuickBooksOnline
 
 REFERENCE = Path("/work/shared/reference/qbo")
@@ -22,7 +23,7 @@ def capture(fn):
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
     with redirect_stdout(out):
         fn()
-        out.flush()
+        flush_stdout()  # the tap buffers its output until a STATE message (or a flush)
     out.seek(0)
     return out.read()
 

@@ -8,6 +8,7 @@ import json
 from contextlib import redirect_stdout
 from pathlib import Path
 
+from tap_quickbooks_online.fast_records import flush_stdout
 from tap_quickbooks_online.tap import TapQuickBooksOnline
 
 REFERENCE = Path("/work/shared/reference/qbo")
@@ -30,7 +31,7 @@ def emitted(stream_name, parents):
             else:
                 record = parent_stream.normalize("9", obj)
             line_stream.emit_for_parent(record)
-        out.flush()
+        flush_stdout()  # the tap buffers its output until a STATE message (or a flush)
     out.seek(0)
     return [json.loads(line, parse_float=decimal.Decimal) for line in out.read().splitlines()]
 
@@ -74,7 +75,7 @@ def test_money_text_is_exact_on_the_wire():
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
     with redirect_stdout(out):
         stream.emit_for_parent(tap.streams["invoices"].normalize("9", invoices[0]))
-        out.flush()
+        flush_stdout()
     out.seek(0)
     text = out.read()
     amounts = [str(line["Amount"]) for line in invoices[0]["Line"]]
