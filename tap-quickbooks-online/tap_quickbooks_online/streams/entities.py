@@ -37,7 +37,7 @@ from tap_quickbooks_online.fast_records import (
     row_type,
     utc_text,
 )
-from tap_quickbooks_online.prefetch import Prefetcher
+from tap_quickbooks_online.prefetch import Prefetcher, page_scheduler, supports_offset_paging
 from tap_quickbooks_online.progress import StreamProgress
 from tap_quickbooks_online.schema_objects import entity_schema
 
@@ -204,10 +204,13 @@ class EntityStream(QuickBooksStream):
             state[RESYNC_MARKER] = True
         started: list[datetime.datetime] = []
         literal = timeutil.qbo_literal(since) if since else None
-        if self._tap.prefetch_enabled:
-            pages: t.Iterable[list[dict]] = Prefetcher(
-                lambda: self._raw_query_pages(realm_id, literal, started),
-                depth=2, name=f"{self.name}-{realm_id}").start()
+        if self._tap.prefetch_enabled and supports_offset_paging(self):
+            # pages fetched concurrently within the realm's limits (prefetch.PageScheduler)
+            pages: t.Iterable[list[dict]] = page_scheduler(self._tap).read(
+                self, realm_id, literal, started)
+        elif self._tap.prefetch_enabled:
+            pages = Prefetcher(lambda: self._raw_query_pages(realm_id, literal, started),
+                               depth=2, name=f"{self.name}-{realm_id}").start()
         else:
             pages = self._raw_query_pages(realm_id, literal, started)
         return _RealmPlan(pages, full_read=full_read, started=started)
