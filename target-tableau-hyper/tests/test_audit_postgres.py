@@ -26,9 +26,11 @@ def _rows(url: str, run_id: str, stream: str) -> list[dict]:
         engine.dispose()
 
 
-def test_audit_trail_on_postgres(run_target, singer_resource, postgres_database, capsys):
+def test_audit_trail_on_postgres(run_target, singer_resource, postgres_database, hyper_reader, capsys):
     run1 = run_target(singer_resource("upsert.singer"), audit_db_url=postgres_database)
-    run2 = run_target(singer_resource("upsert_second_run.singer"), audit_db_url=postgres_database)
+    # audit_hyper on from the second run: run 1 is copied from PostgreSQL into _audit.hyper
+    run2 = run_target(singer_resource("upsert_second_run.singer"), audit_db_url=postgres_database,
+                      audit_hyper=True)
     assert not (run_target.out_dir / "audit.sqlite").exists()
 
     engine = audit.make_engine(postgres_database)
@@ -70,6 +72,12 @@ def test_audit_trail_on_postgres(run_target, singer_resource, postgres_database,
     assert [(r["record_key"], r["operation"]) for r in rows2] == [
         ('["r1","2"]', "update"), ('["r1","3"]', "insert"), ('["r2","1"]', "delete"), ('["r9","404"]', "delete"),
     ]
+    copied = hyper_reader(run_target.out_dir / "_audit.hyper", "records", order_by="committed_at, line")["rows"]
+    assert [(r["run_id"], r["record_key"], r["operation"]) for r in copied] == [
+        (r["run_id"], r["record_key"], r["operation"]) for r in rows1 + rows2]
+    copied_runs = hyper_reader(run_target.out_dir / "_audit.hyper", "runs", order_by="started_at")["rows"]
+    assert [(r["run_id"], r["status"], r["records"]) for r in copied_runs] == [
+        (run1.run_id, "succeeded", 4), (run2.run_id, "succeeded", 4)]
     engine = audit.make_engine(postgres_database)
     assert audit.changed_keys(engine, run2.run_id, "invoices") == {
         '["r1","2"]': "update", '["r1","3"]': "insert", '["r2","1"]': "delete", '["r9","404"]': "delete",
