@@ -104,22 +104,28 @@ class Batch:
         """All records as an Arrow table (+ the original text of date-time columns)."""
         if self.n_raw and self.n_raw == self.n and self.model.arrow_line_schema is not None:
             try:
-                return self._arrow_from_json(columns, metadata)
+                built = self._arrow_from_json(columns, metadata)
             except (pa.ArrowException, ValueError, OverflowError):
                 pass  # any doubt: the msgspec path below validates each record exactly
+            else:
+                self.rows = []  # the raw text is no longer needed (memory)
+                return built
         if self.n_raw:
             self._decode_raw()
         return self._arrow(columns, metadata), {}
 
     def _arrow_from_json(self, columns: t.Sequence[Column], metadata: dict | None) -> tuple[pa.Table, dict]:
         model = self.model
-        data = b"".join(self.rows)
-        read = pa_json.read_json(
-            pa.BufferReader(data),
-            parse_options=pa_json.ParseOptions(
-                explicit_schema=model.arrow_line_schema, unexpected_field_behavior="ignore"
-            ),
+        options = pa_json.ParseOptions(
+            explicit_schema=model.arrow_line_schema, unexpected_field_behavior="ignore"
         )
+        # Parsed piece by piece (runs of >= 1 MiB as they are, small ones joined): no copy
+        # of the whole batch's text next to it.
+        pieces = [
+            pa_json.read_json(pa.BufferReader(piece), parse_options=options)
+            for piece in _pieces(self.rows, 1 << 20)
+        ]
+        read = pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
         if read.num_rows != self.n:
             raise ValueError("row count mismatch")
         if pc.any(pc.not_equal(read.column("type"), "RECORD")).as_py() or pc.any(
@@ -331,6 +337,20 @@ class Batch:
                         stream=self.model.stream, line=line, field=col.name,
                     ) from None
             raise InputError(f"cannot convert column: {exc}", stream=self.model.stream, field=col.name) from exc
+
+
+def _pieces(runs: t.Sequence[bytes], size: int) -> t.Iterator[bytes]:
+    """The runs regrouped into pieces of about `size` bytes or more, in order."""
+    group: list[bytes] = []
+    length = 0
+    for run in runs:
+        group.append(run)
+        length += len(run)
+        if length >= size:
+            yield group[0] if len(group) == 1 else b"".join(group)
+            group, length = [], 0
+    if group:
+        yield group[0] if len(group) == 1 else b"".join(group)
 
 
 def write_parquet(table: pa.Table, path: str) -> None:
