@@ -363,11 +363,11 @@ def report(results: dict[str, RunResult], args: argparse.Namespace, streams: lis
           f"{args.scale:g} (start_date {start_date}); {what} + their line streams (reports excluded); "
           f"publishing off, audit on")
     print(f"machine: {psutil.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
-    header = f"{'':34s}" + "".join(f"{name:>16s}" for name in results)
+    header = f"{'':38s}" + "".join(f"{name:>16s}" for name in results)
     print(header)
 
     def row(label: str, fmt, values) -> None:
-        print(f"{label:34s}" + "".join(f"{fmt(v):>16s}" for v in values))
+        print(f"{label:38s}" + "".join(f"{fmt(v):>16s}" for v in values))
 
     rs = list(results.values())
     row("records loaded", lambda v: f"{v:,}", [r.records for r in rs])
@@ -384,6 +384,11 @@ def report(results: dict[str, RunResult], args: argparse.Namespace, streams: lis
         row("records/s beyond fixed cost", lambda v: f"{v:,.0f}" if v else "n/a", [r.steady_rate for r in rs])
         row("records per CPU-s beyond fixed", lambda v: f"{v:,.0f}" if v else "n/a",
             [r.steady_per_cpu_second for r in rs])
+        # Where the per-record CPU goes (Meltano relays every line from tap to target itself).
+        for role in ("meltano", "tap", "target", "hyperd"):
+            row(f"  CPU µs/record beyond fixed, {role}", lambda v: f"{v:,.0f}",
+                [max(0.0, r.role(role).cpu_seconds - r.fixed.role(role).cpu_seconds) / max(r.records, 1) * 1e6
+                 for r in rs])
     row("CPU s, sandbox (not counted)", lambda v: f"{v:.1f}", [r.sandbox_cpu for r in rs])
     row("sandbox requests", lambda v: f"{v:,}", [r.requests for r in rs])
     for role in ("tap", "target", "hyperd", "meltano"):
