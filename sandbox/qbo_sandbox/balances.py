@@ -147,12 +147,35 @@ def compute(realm) -> None:
     for rec in realm.names["Preferences"].values():
         home = (((rec.obj.get("CurrencyPrefs") or {}).get("HomeCurrency") or {}).get("value")) or home
     b = Balances(home, {aid: (a.get("CurrencyRef") or {}).get("value") for aid, a in chart.accounts.items()})
-    for entity in POSTING_AND_BALANCE:
-        for rec in realm.iter_recs(entity):
-            _contrib(realm, chart, entity, rec.obj, b, +1)
+    for entity, obj in _current_documents(realm):
+        _contrib(realm, chart, entity, obj, b, +1)
     realm._balances = b
     realm._chart = chart
     _write(realm)
+
+
+def _current_documents(realm):
+    """Every current posting document (what ``realm.iter_recs`` yields for each posting entity),
+    base documents in index order: a payment, bill payment or deposit comes right after the
+    documents of its cycle it links to, so those are still in the generator's LRU cache instead
+    of being built a second time."""
+    from .generator import CYCLE, ID_BASE, SLOTS
+    g, overlay, deleted = realm.gen, realm.overlay, realm.deleted
+    posting = frozenset(POSTING_AND_BALANCE)
+    for i in range(g.N):
+        entity = SLOTS[i % CYCLE]
+        if entity not in posting or g.is_deleted(i):
+            continue
+        key = (entity, str(ID_BASE + i))
+        if key in deleted:
+            continue
+        rec = overlay.get(key)
+        yield entity, (rec.obj if rec is not None else g.doc(i))
+    for entity in POSTING_AND_BALANCE:
+        for id_ in list(realm.created_order.get(entity, ())):
+            key = (entity, id_)
+            if key not in deleted and key in overlay:
+                yield entity, overlay[key].obj
 
 
 def apply_change(realm, entity: str, old: dict | None, new: dict | None) -> None:

@@ -130,8 +130,14 @@ class Renderer:
         self.ap_refs = {cur: _j(gen.acct[co.A_AP[cur]]) for cur in co.A_AP}
         self.bank_refs = {"CreditCard": _j(gen.acct[co.A_VISA]), "Cash": _j(gen.acct[co.A_CHECKING]),
                           "Check": _j(gen.acct[co.A_CHECKING])}
+        self.pm_refs = {pid: _j(r) for pid, r in gen.pm_refs.items()}
+        self.bank_ref_undeposited = _j(gen.acct[co.A_UNDEPOSITED])
+        self.discount_ref = _j(gen.acct[co.A_DISCOUNTS])
+        self.n_slots = {e: len(p) for e, p in SLOT_POS.items()}
         self.builders = {"Invoice": self._invoice, "Payment": self._payment, "Bill": self._bill,
-                         "Purchase": self._purchase}
+                         "Purchase": self._purchase, "SalesReceipt": self._receipt_like,
+                         "CreditMemo": self._receipt_like, "RefundReceipt": self._receipt_like,
+                         "Estimate": self._estimate}
 
     def bytes(self, i: int) -> bytes | None:
         fn = self.builders.get(SLOTS[i % CYCLE])
@@ -288,6 +294,92 @@ class Renderer:
         return parts, total
 
     # -- entities ------------------------------------------------------------------------------
+    def _receipt_like(self, i: int) -> str:
+        """``generator._receipt_like``: SalesReceipt, CreditMemo, RefundReceipt (not voided)."""
+        g = self.g
+        cycle, pos = divmod(i, CYCLE)
+        entity, k = SLOTS[pos], SLOT_ORD[pos]
+        rnd = Rng(self.rseed + i)
+        head, txn_date = self._head(i, rnd)
+        cust = self._customer(self.usd_customers[rnd._randbelow(len(self.usd_customers))])
+        lines, subtotal, taxable = self._sales_lines(i, cust, g.n_lines(i), txn_date, "")
+        custom = self._custom_fields(rnd, i)
+        dept = self.dept_refs[rnd._randbelow(len(self.dept_refs))]
+        lines.append(f'{{"Amount":{_m(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
+        discount = ZERO
+        if entity == "SalesReceipt" and g._has_discount(i):
+            discount = money(subtotal * Decimal("0.1"))
+            lines.append(f'{{"Amount":{_m(discount)},"DetailType":"DiscountLineDetail","DiscountLineDetail":'
+                         f'{{"PercentBased":true,"DiscountPercent":10,"DiscountAccountRef":{self.discount_ref}}}}}')
+        tax, total_tax = self._tax_detail(cust, taxable)
+        total = subtotal - discount + total_tax
+        out = ["{", head, ',"CustomField":', custom, ',"DocNumber":"', str(1001 + cycle * self.n_slots[entity] + k),
+               '","TxnDate":"', txn_date, '","DepartmentRef":', dept,
+               ',"CurrencyRef":{"value":"USD","name":"United States Dollar"},"Line":[', ",".join(lines),
+               '],"TxnTaxDetail":', tax, ',"CustomerRef":', cust.ref,
+               ',"CustomerMemo":{"value":"Thank you for your business!"},"BillAddr":', cust.bill]
+        if cust.ship is not None:
+            out += [',"ShipAddr":', cust.ship]
+        out += [',"TotalAmt":', _m(total), ',"ApplyTaxAfterDiscount":false,"PrintStatus":"NotSet"']
+        if entity != "RefundReceipt":
+            out.append(',"EmailStatus":"NotSet"')
+        if cust.email is not None:
+            out += [',"BillEmail":', cust.email]
+        if entity == "CreditMemo":
+            out += [',"Balance":', _m(total), ',"RemainingCredit":', _m(total)]
+        else:
+            method = ("1", "2", "3", "4")[rnd._randbelow(4)]
+            out += [',"Balance":0,"PaymentMethodRef":', self.pm_refs[method]]
+            if method == "2":
+                out += [',"PaymentRefNum":"', str(1000 + rnd._randbelow(99000)), '"']
+            if entity == "SalesReceipt" and k == 0:
+                out += [',"DepositToAccountRef":', self.bank_ref_undeposited, ',"LinkedTxn":[{"TxnId":"',
+                        str(100 + g.index_of("Deposit", cycle, 0)), '","TxnType":"Deposit"}]']
+            else:
+                out += [',"DepositToAccountRef":', self.bank_refs["Check"]]
+        out.append("}")
+        return "".join(out)
+
+    def _estimate(self, i: int) -> str:
+        """``generator._b_Estimate``."""
+        g = self.g
+        cycle = i // CYCLE
+        rnd = Rng(self.rseed + i)
+        head, txn_date = self._head(i, rnd)
+        cust = self._customer(self.all_customers[rnd._randbelow(len(self.all_customers))])
+        lines, subtotal, taxable = self._sales_lines(i, cust, g.n_lines(i), txn_date, "")
+        custom = self._custom_fields(rnd, i)
+        cur = cust.currency
+        out = ["{", head, ',"CustomField":', custom, ',"DocNumber":"', str(1001 + cycle * self.n_slots["Estimate"]),
+               '","TxnDate":"', txn_date, '","CurrencyRef":', cust.currency_ref]
+        if cur != "USD":
+            rate = g.rate(cur, txn_date)
+            out += [',"ExchangeRate":', _n(rate)]
+        if g.estimate_converted(cycle):
+            out += [',"TxnStatus":"Closed","LinkedTxn":[{"TxnId":"', str(100 + g.index_of("Invoice", cycle, 2)),
+                    '","TxnType":"Invoice"}]']
+        else:
+            out += [',"TxnStatus":"', ("Pending", "Pending", "Accepted", "Rejected")[rnd._randbelow(4)], '"']
+        lines.append(f'{{"Amount":{_m(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
+        tax, total_tax = self._tax_detail(cust, taxable)
+        total = subtotal + total_tax
+        out += [',"Line":[', ",".join(lines), '],"TxnTaxDetail":', tax, ',"CustomerRef":', cust.ref,
+                ',"CustomerMemo":{"value":"Thank you for your business!"},"BillAddr":', cust.bill]
+        if cust.ship is not None:
+            out += [',"ShipAddr":', cust.ship]
+        out += [',"TotalAmt":', _m(total)]
+        if cur != "USD":
+            out += [',"HomeTotalAmt":', _m(total * rate)]
+        emailed = rnd.random() < 0.5
+        out += [',"ApplyTaxAfterDiscount":false,"PrintStatus":"NotSet","EmailStatus":"',
+                "EmailSent" if emailed else "NotSet", '"']
+        if cust.email is not None:
+            out += [',"BillEmail":', cust.email]
+        if emailed:
+            out.append(',"DeliveryInfo":{"DeliveryType":"Email"}')
+        out += [',"ExpirationDate":"', add_days(txn_date, 30), '"}']
+        return "".join(out)
+
     def _bill(self, i: int) -> str:
         """``generator._b_Bill``."""
         g = self.g
