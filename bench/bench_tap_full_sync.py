@@ -27,7 +27,24 @@ transactions, ~1.2 M lines a realm). tap-quickbooks 2.5.0 is installed on demand
 `bench/.venvs/tap-quickbooks` (`python3.11 -m venv` + pip, gitignored). Its Intuit hosts are
 module constants, pointed at the sandbox by a small wrapper; nothing else is changed.
 
-Runtime on the shared 2-core machine: see the tap README ("Full sync under QBO's limits").
+`--page-size 100` (tap-quickbooks-online only) makes 10x more requests for the same rows, so
+the rate limit binds on a subset whose rows this shared machine can process within the floor:
+the tap's request scheduling is then measured apart from the machine's CPU.
+
+Runtime and results on the shared 2-core machine (load average 13-15 from other work, 25 Nov):
+* `--scale 0.5 --streams invoices,bills,payments --no-lines --skip-tap-quickbooks
+  --page-size 100`: ~2.5 min. 107,725 records, 1,092 requests (fewest possible 1,078), 0 429s,
+  wall 136.5 s vs floor 131.0 s = 1.04 (1.06 of the fewest-pages floor); peak RSS 78 MB; CPU tap
+  8.0 s, sandbox 11.4 s. The code before the concurrent page pool (27e0d2c), same run: see the
+  tap README / the commit message of this bench's numbers.
+* `--scale 0.05 --streams invoices,bills,payments,purchases,sales_receipts` (1000-row pages,
+  lines on): ~6 min, most of it tap-quickbooks 2.5.0 (258 s for 15,230 records at 59 records/s,
+  6 /batch requests) vs ours 48 s for 70,139 records incl. 54,909 line records: 5.4x faster
+  wall (ours emits 4.6x more records). Here neither tap is near the rate limit (22 requests):
+  the wall is CPU on a machine with load ~14 (ours 1,450 records/s end to end).
+* `--scale 1` (whole company, 1 realm, all streams): needs the sandbox's balance warm-up first
+  (~400 s on this machine even before the load) and ~540 page requests of cold sandbox pages;
+  not completed within this session's time on the loaded machine (see the report).
 """
 
 from __future__ import annotations
@@ -76,8 +93,9 @@ def ensure_tap_quickbooks() -> Path:
     return python
 
 
-def run_counting(command: list[str], env: dict) -> dict:
-    """Run a tap, count the RECORD messages on its stdout, return wall time and peak RSS."""
+def run_counting(command: list[str], env: dict, log_path: str | None = None) -> dict:
+    """Run a tap, count the RECORD messages on its stdout, return wall time and peak RSS
+    (its stderr goes to `log_path` when given)."""
     started = time.perf_counter()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -85,9 +103,14 @@ def run_counting(command: list[str], env: dict) -> dict:
     errors: list[bytes] = []
 
     def drain_stderr() -> None:
+        log = open(log_path, "wb") if log_path else None  # noqa: SIM115
         for line in proc.stderr:
             errors.append(line)
             del errors[:-40]
+            if log:
+                log.write(line)
+        if log:
+            log.close()
 
     reader = threading.Thread(target=drain_stderr, daemon=True)
     reader.start()
@@ -155,8 +178,9 @@ def start_date_for(sb, realm_id: str, scale: float) -> str | None:
     return hi.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def min_pages(sb, realm_ids: list[str], entities: list[str], start_date: str | None) -> int:
-    """ceil(rows / 1000) per entity and realm (busiest realm): the fewest page requests."""
+def min_pages(sb, realm_ids: list[str], entities: list[str], start_date: str | None,
+              page_size: int = 1000) -> int:
+    """ceil(rows / page_size) per entity and realm (busiest realm): the fewest page requests."""
     worst = 0
     for realm_id in realm_ids:
         api = sb.api(realm_id)
@@ -171,7 +195,7 @@ def min_pages(sb, realm_ids: list[str], entities: list[str], start_date: str | N
                 (" WHERE Active IN (true, false)" if entity in NAME_LISTS else "")
             body = api.query(f"SELECT COUNT(*) FROM {entity}{where}{active}").json()
             rows = int((body.get("QueryResponse") or {}).get("totalCount") or 0)
-            pages += max(1, math.ceil(rows / 1000))
+            pages += max(1, math.ceil(rows / page_size))
         worst = max(worst, pages)
     return worst
 
@@ -213,6 +237,7 @@ def run_ours(sb, creds, args, start_date, tmp, wanted) -> dict:
         "token_store": os.path.join(tmp, "tokens.json"),
         "max_concurrency": args.max_concurrency,
         "requests_per_minute": args.requests_per_minute,
+        "page_size": args.page_size,
     }
     if start_date:
         config["start_date"] = start_date
@@ -234,7 +259,7 @@ def run_ours(sb, creds, args, start_date, tmp, wanted) -> dict:
     reset_counters(sb)
     sandbox_cpu = process_cpu_seconds(sb._proc.pid)  # noqa: SLF001
     result = run_counting([str(OUR_TAP), "--config", config_path, "--catalog", catalog_path],
-                          dict(os.environ))
+                          dict(os.environ), args.tap_log)
     result["sandbox_cpu_s"] = process_cpu_seconds(sb._proc.pid) - sandbox_cpu  # noqa: SLF001
     result.update(served(sb, [r["realm_id"] for r in creds["realms"]]))
     result["streams"] = selected
@@ -307,6 +332,11 @@ def main() -> None:
                              "limit bind on a small subset, which isolates the tap's request "
                              "scheduling from this machine's CPU")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--page-size", type=int, default=1000,
+                        help="tap-quickbooks-online's page_size (QBO max 1000); smaller pages "
+                             "mean more requests for the same rows: the rate limit binds on a "
+                             "subset whose rows this machine can process in time")
+    parser.add_argument("--tap-log", help="write tap-quickbooks-online's log (stderr) here")
     args = parser.parse_args()
     if args.requests_per_minute is None:
         args.requests_per_minute = args.limit_per_minute
@@ -347,10 +377,11 @@ def main() -> None:
         if {"accounts", "customers", "vendors"} & set(chosen):
             warm_up(sb, realm_ids)
         start_date = start_date_for(sb, realm_ids[0], args.scale)
-        pages = min_pages(sb, realm_ids, [entity_streams[n] for n in chosen], start_date)
+        pages = min_pages(sb, realm_ids, [entity_streams[n] for n in chosen], start_date,
+                          args.page_size)
         sb.control("POST", "/_sandbox/latency", json={"enabled": True})
         print(f"start_date {start_date or '(none: whole history)'}; fewest page requests "
-              f"(busiest realm) {pages} → rate-limit floor {pages / limit * 60:.1f} s",
+              f"(busiest realm, {args.page_size} rows a page) {pages} → rate-limit floor {pages / limit * 60:.1f} s",
               flush=True)
 
         ours = run_ours(sb, creds, args, start_date, tmp, wanted)
