@@ -83,10 +83,11 @@ class _Item:
 
 
 class _Vendor:
-    __slots__ = ("ref", "entity_ref", "currency", "currency_ref", "term", "term_days")
+    __slots__ = ("ref", "entity_ref", "currency", "currency_ref", "term", "term_days", "bill")
 
     def __init__(self, gen, v: dict):
         self.ref = _j(co.ref(v["Id"], v["DisplayName"]))
+        self.bill = _j(v["BillAddr"])
         self.entity_ref = _j({"value": v["Id"], "name": v["DisplayName"], "type": "Vendor"})
         self.currency = v["CurrencyRef"]["value"]
         self.currency_ref = _j(co.CURRENCIES[self.currency])
@@ -137,7 +138,17 @@ class Renderer:
         self.builders = {"Invoice": self._invoice, "Payment": self._payment, "Bill": self._bill,
                          "Purchase": self._purchase, "SalesReceipt": self._receipt_like,
                          "CreditMemo": self._receipt_like, "RefundReceipt": self._receipt_like,
-                         "Estimate": self._estimate}
+                         "Estimate": self._estimate, "VendorCredit": self._vendor_credit,
+                         "JournalEntry": self._journal_entry, "Transfer": self._transfer,
+                         "TimeActivity": self._time_activity, "PurchaseOrder": self._purchase_order,
+                         "BillPayment": self._bill_payment}
+        self.employees = [(_j(co.ref(e["Id"], e["DisplayName"])), _j(e.get("BillRate", 0)))
+                          for e in c.active_employees]
+        self.hours_item_ref = _j(gen.item_refs["1"])
+        self.je_accounts = [(_j(gen.acct[d]), _j(gen.acct[c_]), m) for d, c_, m in (
+            (co.A_DEPRECIATION, co.A_ACCUM_DEPR, "Depreciation"), (co.A_WAGES, co.A_PAYROLL_LIAB, "Payroll accrual"),
+            (co.A_SAVINGS, co.A_CHECKING, "Cash sweep"))]
+        self.checking_ref, self.savings_ref = _j(gen.acct[co.A_CHECKING]), _j(gen.acct[co.A_SAVINGS])
 
     def bytes(self, i: int) -> bytes | None:
         fn = self.builders.get(SLOTS[i % CYCLE])
@@ -380,8 +391,148 @@ class Renderer:
         out += [',"ExpirationDate":"', add_days(txn_date, 30), '"}']
         return "".join(out)
 
+    def _vendor_credit(self, i: int) -> str:
+        """``generator._b_VendorCredit``."""
+        rnd = Rng(self.rseed + i)
+        head, txn_date = self._head(i, rnd)
+        vend = self._vendor(self.usd_vendors[rnd._randbelow(len(self.usd_vendors))])
+        lines, total = self._expense_lines(rnd, self.g.n_lines(i), False, item_based_ok=False, with_customer=False)
+        total_t = _m(total)
+        return (f'{{"VendorRef":{vend.ref},"APAccountRef":{self.ap_refs["USD"]},"TotalAmt":{total_t},'
+                f'"Balance":{total_t},{head},"DocNumber":"CR-{1000 + rnd._randbelow(9000)}","TxnDate":"{txn_date}",'
+                f'"CurrencyRef":{{"value":"USD","name":"United States Dollar"}},"Line":[{",".join(lines)}]}}')
+
+    def _journal_entry(self, i: int) -> str:
+        """``generator._b_JournalEntry``."""
+        g = self.g
+        cycle = i // CYCLE
+        rnd = Rng(self.rseed + i)
+        below = rnd._randbelow
+        head, txn_date = self._head(i, rnd)
+        n = g.n_lines(i)
+        debit, credit, memo = self.je_accounts[cycle % 3]
+        parts = [money(Decimal(10000 + below(890001)) / 100) for _ in range(n - 1)]
+        classes, depts = self.class_refs, self.dept_refs
+        lines = []
+        for n_, amt in enumerate(parts):
+            cls = classes[below(len(classes))]
+            dept = depts[below(len(depts))]
+            lines.append(f'{{"Id":"{n_}","Description":"{memo}","Amount":{_m(amt)},"DetailType":'
+                         f'"JournalEntryLineDetail","JournalEntryLineDetail":{{"PostingType":"Debit","AccountRef":'
+                         f'{debit},"ClassRef":{cls},"DepartmentRef":{dept}}}}}')
+        total = sum(parts, ZERO)
+        lines.append(f'{{"Id":"{n - 1}","Description":"{memo}","Amount":{_m(total)},"DetailType":'
+                     f'"JournalEntryLineDetail","JournalEntryLineDetail":{{"PostingType":"Credit","AccountRef":'
+                     f'{credit}}}}}')
+        return (f'{{"Adjustment":false,{head},"DocNumber":"JE-{cycle + 1}","TxnDate":"{txn_date}",'
+                f'"CurrencyRef":{{"value":"USD","name":"United States Dollar"}},"PrivateNote":"{memo}",'
+                f'"Line":[{",".join(lines)}],"TxnTaxDetail":{{}}}}')
+
+    def _transfer(self, i: int) -> str:
+        """``generator._b_Transfer``."""
+        rnd = Rng(self.rseed + i)
+        head, txn_date = self._head(i, rnd)
+        out_ = rnd.random() < 0.5
+        amount = money(Decimal(500 + rnd._randbelow(19501)))
+        src, dst = (self.checking_ref, self.savings_ref) if out_ else (self.savings_ref, self.checking_ref)
+        note = "Transfer to savings" if out_ else "Transfer to checking"
+        return (f'{{"FromAccountRef":{src},"ToAccountRef":{dst},"Amount":{_m(amount)},{head},"TxnDate":"{txn_date}",'
+                f'"CurrencyRef":{{"value":"USD","name":"United States Dollar"}},"PrivateNote":"{note}"}}')
+
+    def _time_activity(self, i: int) -> str:
+        """``generator._b_TimeActivity``."""
+        rnd = Rng(self.rseed + i)
+        below = rnd._randbelow
+        head, txn_date = self._head(i, rnd)
+        emp_ref, rate = self.employees[below(len(self.employees))]
+        cust = self._customer(self.usd_customers[below(len(self.usd_customers))])
+        billable = rnd.random() < 0.6
+        cls = self.class_refs[below(len(self.class_refs))]
+        status = ("HasBeenBilled" if rnd.random() < 0.3 else "Billable") if billable else "NotBillable"
+        hours = below(10)
+        minutes = (0, 15, 30, 45)[below(4)]
+        desc = ("Machine setup", "Assembly", "On-site service", "Quality inspection")[below(4)]
+        return (f'{{"TxnDate":"{txn_date}","NameOf":"Employee","EmployeeRef":{emp_ref},"CustomerRef":{cust.ref},'
+                f'"ItemRef":{self.hours_item_ref},"ClassRef":{cls},"BillableStatus":"{status}","Taxable":false,'
+                f'"HourlyRate":{rate if billable else "0"},"Hours":{hours},"Minutes":{minutes},'
+                f'"Description":"{desc}",{head}}}')
+
+    def _purchase_order(self, i: int) -> str:
+        """``generator._b_PurchaseOrder``."""
+        g = self.g
+        cycle = i // CYCLE
+        rnd = Rng(self.rseed + i)
+        below = rnd._randbelow
+        head, txn_date = self._head(i, rnd)
+        vend = self._vendor(self.all_vendors[below(len(self.all_vendors))])
+        cur = vend.currency
+        foreign = cur != "USD"
+        classes = self.class_refs
+        lines, total = [], ZERO
+        for n_ in range(g.n_lines(i)):
+            item = self.purchase_items[below(len(self.purchase_items))]
+            draw = 10 + below(291)
+            key = ("po", item.id, foreign, draw)
+            hit = self._amounts.get(key)
+            if hit is None:
+                cost = item.cost if not foreign else (item.cost.to_integral_value() or ONE)
+                amount = money(cost * Decimal(draw))
+                hit = self._amounts[key] = (amount, _m(amount), _n(cost), _n(Decimal(draw)))
+            amount, amount_t, cost_t, qty_t = hit
+            total += amount
+            cls = classes[below(len(classes))]
+            lines.append(f'{{"Id":"{n_ + 1}","LineNum":{n_ + 1},"Description":{item.desc},"Amount":{amount_t},'
+                         f'"DetailType":"ItemBasedExpenseLineDetail","ItemBasedExpenseLineDetail":{{"BillableStatus":'
+                         f'"NotBillable","ItemRef":{item.ref},"ClassRef":{cls},"UnitPrice":{cost_t},"Qty":{qty_t},'
+                         f'"TaxCodeRef":{{"value":"NON"}}}}}}')
+        status = "Closed" if rnd.random() < 0.6 else "Open"
+        custom = self._custom_fields(rnd, i)
+        out = [f'{{"VendorAddr":{vend.bill},"POStatus":"{status}",', head, ',"CustomField":', custom,
+               f',"DocNumber":"{1001 + cycle * self.n_slots["PurchaseOrder"]}","TxnDate":"{txn_date}",'
+               f'"CurrencyRef":{vend.currency_ref}']
+        if foreign:
+            rate = g.rate(cur, txn_date)
+            out.append(f',"ExchangeRate":{_n(rate)}')
+        out += [',"Line":[', ",".join(lines), '],"VendorRef":', vend.ref, ',"APAccountRef":', self.ap_refs[cur],
+                ',"TotalAmt":', _m(total)]
+        if foreign:
+            out += [',"HomeTotalAmt":', _m(total * rate)]
+        out.append("}")
+        return "".join(out)
+
+    def _bill_payment(self, i: int) -> str:
+        """``generator._b_BillPayment``: pays bill ordinal k of its cycle."""
+        g = self.g
+        cycle, k = divmod(i, CYCLE)
+        k = SLOT_ORD[k]
+        bill_i = g.index_of("Bill", cycle, k)
+        bill_total, bill_balance, vend, bill_date = self._bill_parts(bill_i)[1]
+        rnd = Rng(self.rseed + i)
+        head, txn_date = self._head(i, rnd)
+        total = bill_total - bill_balance
+        cur = vend.currency
+        check = g._bp_is_check(i)
+        if check:
+            pay = f'"PayType":"Check","CheckPayment":{{"BankAccountRef":{self.checking_ref},"PrintStatus":"NotSet"}}'
+        else:
+            pay = f'"PayType":"CreditCard","CreditCardPayment":{{"CCAccountRef":{self.bank_refs["CreditCard"]}}}'
+        out = ['{"VendorRef":', vend.ref, ",", pay, ',"TotalAmt":', _m(total), ",", head]
+        if check:
+            out += [',"DocNumber":"', str(5000 + cycle * 2 + k), '"']
+        out += [',"TxnDate":"', max(txn_date, bill_date), '","CurrencyRef":', vend.currency_ref]
+        if cur != "USD":
+            rate = g.rate(cur, bill_date)
+            out += [',"ExchangeRate":', _n(rate), ',"APAccountRef":', self.ap_refs[cur], ',"HomeTotalAmt":',
+                    _m(total * rate)]
+        out += [',"Line":[{"Amount":', _m(total), ',"LinkedTxn":[{"TxnId":"', str(100 + bill_i),
+                '","TxnType":"Bill"}]}]}']
+        return "".join(out)
+
     def _bill(self, i: int) -> str:
-        """``generator._b_Bill``."""
+        return self._bill_parts(i)[0]
+
+    def _bill_parts(self, i: int) -> tuple[str, tuple]:
+        """``generator._b_Bill`` → (JSON text, (TotalAmt, Balance, vendor, TxnDate))."""
         g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
@@ -410,7 +561,7 @@ class Renderer:
         if cur != "USD":
             out += [',"HomeTotalAmt":', _m(total * rate), ',"HomeBalance":', _m((total - paid) * rate)]
         out.append("}")
-        return "".join(out)
+        return "".join(out), (money(total), money(total - paid), vend, txn_date)
 
     def _purchase(self, i: int) -> str:
         """``generator._b_Purchase`` (not voided)."""

@@ -64,11 +64,12 @@ def _aggregate(b, chart: Chart, before: dt.date | None = None) -> list[Posting]:
     return out
 
 
-def summary_ledger(store: Any, realm_id: str, home: str) -> Ledger:
-    """Aggregated accrual postings of the whole history + slim aging documents."""
+def summary_ledger(store: Any, realm_id: str, home: str, aging: bool = False) -> Ledger:
+    """Aggregated accrual postings of the whole history (+ the slim aging documents if ``aging``)."""
     _realm, b = _ready(store, realm_id)
     chart = chart_of(store, realm_id)
-    return Ledger(chart, _aggregate(b, chart), dict(list(b.aging.items())), home)
+    documents = dict(list(b.aging.items())) if aging else {}
+    return Ledger(chart, _aggregate(b, chart), documents, home)
 
 
 def window_ledger(store: Any, realm_id: str, start: dt.date, end: dt.date, home: str) -> Ledger:

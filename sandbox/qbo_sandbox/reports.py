@@ -279,7 +279,8 @@ def _request(store: Any, realm_id: str, name: str, params: dict[str, str], row_l
         if name in ("GeneralLedger", "ProfitAndLossDetail"):
             ledger = report_source.window_ledger(store, realm_id, start, end, home)
         else:
-            ledger = report_source.summary_ledger(store, realm_id, home)
+            ledger = report_source.summary_ledger(store, realm_id, home,
+                                                  aging=name in ("AgedReceivables", "AgedPayables"))
         postings = ledger.postings
     else:
         ledger = _cached_ledger(store, realm_id)
