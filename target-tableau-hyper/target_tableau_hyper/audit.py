@@ -323,7 +323,7 @@ class AuditLog:
                 with self.engine.connect() as conn:
                     run = run_values(conn, self.run_id)
                 self.mirror.write_batch(run, batch_id=batch_id, committed_at=committed_at, stream=stream,
-                                        columns=cols)
+                                        columns=columns)
 
     def _mirror_run(self) -> None:
         """The run's row in _audit.hyper, after a DB commit. Read and written under one lock, so

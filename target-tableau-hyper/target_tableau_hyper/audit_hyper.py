@@ -33,6 +33,7 @@ import uuid
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 from tableauhyperapi import escape_name, escape_string_literal
@@ -58,6 +59,12 @@ RECORD_COLUMNS = (
 _STAGED = pa.schema([("record_key", pa.string()), ("operation", pa.string()),
                      ("source_updated_at", pa.string()), ("sync_token", pa.string()), ("line", pa.int64())])
 _TIMES = {"started_at", "ended_at", "committed_at"}
+
+
+def _arrow(values: t.Any, type_: pa.DataType) -> t.Any:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values if values.type == type_ else pc.cast(values, type_)
+    return pa.array(values, type=type_)
 
 
 def _literal(name: str, value: t.Any) -> str:
@@ -93,7 +100,7 @@ class AuditHyper:
         self._ensured = True
 
     def _stage(self, columns: t.Sequence[t.Any]) -> str:
-        arrays = [pa.array(c, type=f.type) for c, f in zip(columns, _STAGED)]
+        arrays = [_arrow(c, f.type) for c, f in zip(columns, _STAGED)]
         self.staging_dir.mkdir(parents=True, exist_ok=True)
         path = str(self.staging_dir / f"audit-{uuid.uuid4().hex}.parquet")
         pq.write_table(pa.Table.from_arrays(arrays, schema=_STAGED), path, compression="none")
@@ -119,7 +126,8 @@ class AuditHyper:
     def write_batch(self, run: t.Mapping[str, t.Any], *, batch_id: str, committed_at: str, stream: str,
                     columns: t.Sequence[t.Any]) -> None:
         """One committed batch: its record rows and the run's new counters, in one transaction.
-        `columns` = lists (record_key, operation, source_updated_at, sync_token, line)."""
+        `columns` = (record_key, operation, source_updated_at, sync_token, line), each a list or
+        an Arrow array (used as is: no conversion through Python objects)."""
         parquet = self._stage(columns)
         try:
             with AttachedFile(self.engine, self.path) as conn:
