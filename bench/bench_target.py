@@ -2,7 +2,7 @@
 
   .venv/bin/python bench/bench_target.py [--records 300000] [--quick]
 
-Prints records/s for:
+Prints records/s (per wall second, and per CPU-second of the target process + its hyperd) for:
   - the target: Singer on stdin → .hyper (validation on, audit on / audit off), via the CLI
   - a reference SDK target (default record path + jsonschema validation, sink does nothing)
   - Hyper COPY from Parquet of the same rows (the engine's own ceiling)
@@ -167,7 +167,8 @@ def hyper_copy_reference(n: int, workdir: Path) -> float:
 
 def upsert_timing(workdir: Path, table_rows: int, changed: int) -> float:
     """Seconds the target spends loading `changed` rows (one batch: staging, the Hyper upsert
-    transaction + persist, audit) into a `table_rows`-row table it loaded first."""
+    transaction + persist; the audit rows are written by another thread meanwhile) into a
+    `table_rows`-row table it loaded first."""
     out = workdir / f"upsert-{table_rows}-{changed}"
     base = workdir / f"base-{table_rows}.singer"
     if not base.exists():
