@@ -23,10 +23,10 @@ dropped by (Id, SyncToken). After the offset pages, a keyset read from the last 
 the rest, which includes every record changed during the read in its new version. Records come
 out in `LastUpdatedTime` order, so the bookmark stays exact and resumable.
 
-Memory stays bounded whatever the company's size: a realm's pool holds at most `window` pages
-(fetched or in flight, not yet written) of the stream being written plus `window` pages of the
-streams after it; the stream being written always gets its pages first, so it can never wait
-behind pages of later streams.
+Memory stays bounded whatever the company's size (and the number of realms): a realm's pool
+holds at most `window` pages (fetched or in flight, not yet written) of the read being written,
+and the reads further ahead share `window` pages per realm and `2 * window` over all realms.
+The read being written always gets its pages first, so it never waits behind later reads.
 """
 
 from __future__ import annotations
@@ -187,6 +187,7 @@ class OffsetRead:
     def _take(self, index: int) -> _Task | None:
         """Wait for page `index` and hand it over (None: no such page)."""
         cond = self.pool.cond
+        taken: _Task | None = None
         with cond:
             self.pool.head = self
             self.pool.spawn()
@@ -197,10 +198,14 @@ class OffsetRead:
                         self.buffered -= 1
                         self.pool.buffered -= 1
                         self.pool.spawn()
-                        return task
+                        taken = task
+                        break
                 elif self.planned or self.tasks[0].error is not None:
                     return None
                 cond.wait()
+        if len(self.pool.siblings) > 1:
+            self.pool.kick_siblings()
+        return taken
 
     def pages(self, started: list | None) -> t.Iterator[list[dict]]:
         """The read's records, page by page, in `LastUpdatedTime` order."""
@@ -349,10 +354,15 @@ class _ReadPages:
 class _RealmPool:
     """The page-fetch threads of one realm (at most `workers`, started on demand)."""
 
-    def __init__(self, realm_id: str, workers: int, window: int) -> None:
+    def __init__(self, realm_id: str, workers: int, window: int,
+                 siblings: list[_RealmPool] | None = None, total_window: int = 0) -> None:
         self.realm_id = realm_id
         self.workers = workers
         self.window = window
+        #: every realm's pool: pages fetched ahead for later reads count against one shared
+        #: `total_window`, so memory does not grow with the number of realms
+        self.siblings = siblings if siblings is not None else [self]
+        self.total_window = total_window or window
         self.cond = threading.Condition()
         self.reads: list[OffsetRead] = []
         self.head: OffsetRead | None = None  # the read being written
@@ -378,7 +388,8 @@ class _RealmPool:
             task = head.next_waiting()
             if task is not None:
                 return task
-        if self.buffered >= self.window:
+        if self.buffered >= self.window or \
+                sum(pool.buffered for pool in self.siblings) >= self.total_window:
             return None
         for read in self.reads:
             if read is not head:
@@ -386,6 +397,13 @@ class _RealmPool:
                 if task is not None:
                     return task
         return None
+
+    def kick_siblings(self) -> None:
+        """Room was freed: let the other realms' pools fetch ahead again (not under cond)."""
+        for pool in self.siblings:
+            if pool is not self:
+                with pool.cond:
+                    pool.spawn()
 
     def spawn(self) -> None:  # under cond
         while self.threads < self.workers and self._next_task() is not None:
@@ -422,13 +440,14 @@ class _RealmPool:
 class PageScheduler:
     """Concurrent full reads of one tap run: one `_RealmPool` per realm."""
 
-    #: pages (fetched or in flight, not yet written) a realm may hold for later streams; the
-    #: stream being written may hold as many again
+    #: pages (fetched or in flight, not yet written) of the read being written; reads further
+    #: ahead share at most this many per realm and twice this many over all realms
     window_pages = 12
 
     def __init__(self, tap: t.Any) -> None:
         self.tap = tap
         self._pools: dict[str, _RealmPool] = {}
+        self._all_pools: list[_RealmPool] = []
         self._registered: dict[tuple[str, str], OffsetRead] = {}
         self._lock = threading.Lock()
         self._looked_ahead = False
@@ -438,8 +457,10 @@ class PageScheduler:
         if pool is None:
             realms = max(1, len(self.tap.realm_ids))
             workers = int(self.tap.limiters.max_concurrency)
-            window = max(4, self.window_pages // realms if realms > 2 else self.window_pages)
-            pool = self._pools[realm_id] = _RealmPool(realm_id, workers, window)
+            pool = self._pools[realm_id] = _RealmPool(
+                realm_id, workers, self.window_pages, self._all_pools,
+                total_window=self.window_pages * min(2, realms))
+            self._all_pools.append(pool)
         return pool
 
     def read(self, stream: t.Any, realm_id: str, since: str | None,

@@ -17,7 +17,7 @@ import pytest
 
 from tap_quickbooks_online import rate_limit
 from tap_quickbooks_online.client import QueryResult
-from tap_quickbooks_online.prefetch import close_page_scheduler, page_scheduler
+from tap_quickbooks_online.prefetch import PageScheduler, close_page_scheduler, page_scheduler
 from tap_quickbooks_online.progress import StreamProgress
 from tap_quickbooks_online.tap import TapQuickBooksOnline
 
@@ -87,9 +87,10 @@ def result(response: dict) -> QueryResult:
     return QueryResult({k: msgspec.Raw(msgspec.json.encode(v)) for k, v in response.items()})
 
 
-def make_tap(selected: tuple[str, ...], *, page_size: int = 10, workers: int = 4):
+def make_tap(selected: tuple[str, ...], *, page_size: int = 10, workers: int = 4,
+             realms: tuple[str, ...] = ("9",)):
     tap = TapQuickBooksOnline(config={
-        "client_id": "c", "client_secret": "s", "refresh_token": "r", "realm_ids": ["9"],
+        "client_id": "c", "client_secret": "s", "refresh_token": "r", "realm_ids": list(realms),
         "page_size": page_size, "max_concurrency": workers})
     for name, stream in tap.streams.items():
         stream.selected = name in selected
@@ -266,6 +267,31 @@ def test_the_end_of_a_run_stops_reads_fetched_ahead():
     close_page_scheduler(tap)  # what sync_all does when it ends, however it ends
     assert ahead.closed and not ahead.pool.reads
     assert "_page_scheduler" not in tap.__dict__
+
+
+def test_pages_fetched_ahead_stay_within_the_window_over_all_realms(monkeypatch):
+    monkeypatch.setattr(PageScheduler, "window_pages", 3)
+    fakes = {"9": FakeQbo([invoice(i, i) for i in range(1, 300)]),
+             "10": FakeQbo([invoice(i, i) for i in range(1, 300)])}
+    tap = make_tap(("bills", "invoices"), realms=("9", "10", "11"))
+    tap.streams["bills"].query = lambda realm_id, statement: result({})
+    tap.streams["invoices"].query = lambda realm_id, statement: fakes.get(
+        realm_id, FakeQbo([]))(realm_id, statement)
+    scheduler = page_scheduler(tap)
+    scheduler.read(tap.streams["bills"], "9", None).close()  # invoices registered ahead
+    pools = scheduler._all_pools  # noqa: SLF001
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (
+            any(pool.threads for pool in pools) or sum(p.buffered for p in pools) == 0):
+        time.sleep(0.02)
+    buffered = [pool.buffered for pool in pools]
+    assert 0 < sum(buffered) <= 6 and max(buffered) <= 3  # nobody is writing: all ahead
+    # the reader of realm 10 still gets every page in order
+    invoices = tap.streams["invoices"]
+    invoices.progress = StreamProgress("invoices", invoices.logger)
+    records = [r for page in scheduler.read(invoices, "10", None) for r in page]
+    assert [r["Id"] for r in records] == [str(i) for i in range(1, 300)]
+    close_page_scheduler(tap)
 
 
 def test_limiter_keeps_concurrency_and_counts_the_window_from_responses(monkeypatch):
