@@ -31,20 +31,23 @@ module constants, pointed at the sandbox by a small wrapper; nothing else is cha
 the rate limit binds on a subset whose rows this shared machine can process within the floor:
 the tap's request scheduling is then measured apart from the machine's CPU.
 
-Runtime and results on the shared 2-core machine (load average 13-15 from other work, 25 Nov):
+Runtime and results on the shared 2-core machine (load average 11-15 from other work, 25 Nov):
 * `--scale 0.5 --streams invoices,bills,payments --no-lines --skip-tap-quickbooks
-  --page-size 100`: ~2.5 min. 107,725 records, 1,092 requests (fewest possible 1,078), 0 429s,
-  wall 136.5 s vs floor 131.0 s = 1.04 (1.06 of the fewest-pages floor); peak RSS 78 MB; CPU tap
-  8.0 s, sandbox 11.4 s. The code before the concurrent page pool (27e0d2c), same run: see the
-  tap README / the commit message of this bench's numbers.
+  --page-size 100`: ~2.5 min. 107,725 records, 1,092 requests (fewest possible 1,078), no 429:
+  wall 136.5 s vs floor 131.0 s = 1.04x the floor (1.06x of the fewest-pages floor); peak RSS
+  78 MB; CPU tap 8.0 s, sandbox 11.4 s. The same run with the tap as it was before the
+  concurrent page pool (27e0d2c: one page in flight per stream, streams one after another):
+  wall 310.8 s = 2.37x the floor (~5 min).
 * `--scale 0.05 --streams invoices,bills,payments,purchases,sales_receipts` (1000-row pages,
-  lines on): ~6 min, most of it tap-quickbooks 2.5.0 (258 s for 15,230 records at 59 records/s,
-  6 /batch requests) vs ours 48 s for 70,139 records incl. 54,909 line records: 5.4x faster
-  wall (ours emits 4.6x more records). Here neither tap is near the rate limit (22 requests):
-  the wall is CPU on a machine with load ~14 (ours 1,450 records/s end to end).
-* `--scale 1` (whole company, 1 realm, all streams): needs the sandbox's balance warm-up first
-  (~400 s on this machine even before the load) and ~540 page requests of cold sandbox pages;
-  not completed within this session's time on the loaded machine (see the report).
+  line streams on): ~4 min, most of it tap-quickbooks 2.5.0. Ours 27.0 s wall for 70,139
+  records (15,230 entity + 54,909 line records), 2.8 s CPU, peak RSS 115 MB; tap-quickbooks
+  2.5.0 180.4 s for its 15,230 records (lines nested), 29.9 s CPU, 6 /batch requests, peak
+  RSS 135 MB: 6.7x faster wall, 10.7x less CPU (an earlier run: 48.3 s vs 258.5 s, 5.4x). At
+  22 requests neither tap is near the rate limit here: the wall is this loaded machine's CPU
+  and the latency model (first pages, COUNT, tail of each stream).
+* `--scale 1` (whole company, 1 realm, all 34 entity streams + 13 line streams): the sandbox's
+  balance warm-up alone took ~400 s of wall time on this machine, then ~540 requests of
+  uncached sandbox pages and ~1.7 M records; not completed in this session (loaded machine).
 """
 
 from __future__ import annotations
