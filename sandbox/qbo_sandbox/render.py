@@ -1,16 +1,16 @@
 """Serialized base documents rendered straight from the generator's random draws.
 
 ``TxnGenerator.doc(i)`` builds a dict and ``wire.encode`` serializes it: ~200 µs an invoice, so an
-uncached 1000-row page cost ~0.2 s of CPU. Serving only needs the bytes, so for the entities that
-dominate a sync (``RENDERED``) this module makes the *same* random draws in the *same* order as the
-dict builders in ``generator.py`` and writes the JSON text directly from pre-serialized pieces
-(customer refs and addresses, item refs, class refs, ...) and per-(item, quantity) amounts.
+uncached 1000-row page cost ~0.2 s of CPU. Serving only needs the bytes, so for every transaction
+entity this module makes the *same* random draws in the *same* order as the dict builders in
+``generator.py`` and writes the JSON text directly from pre-serialized pieces (customer refs and
+addresses, item refs, class refs, ...) and per-(item, quantity) amounts; documents that link others
+(payments, bill payments, deposits) re-render what they copy instead of building dicts.
 
 Contract: ``Renderer(gen).bytes(i) == wire.encode(gen.doc(i))`` for every base index, or ``None``
-when the document has no fast renderer (voided documents, other entities): the caller then
-encodes the dict. ``tests/test_qbo_render.py`` checks the equality across every entity and
-company size; any change to a builder in ``generator.py`` must be mirrored here (the test fails
-otherwise).
+when the document has no fast renderer (voided documents): the caller then encodes the dict.
+``tests/test_qbo_render.py`` checks the equality for every demo document and a large sample; any
+change to a builder in ``generator.py`` must be mirrored here (the test fails otherwise).
 
 Random draws use ``Random._randbelow`` directly: in CPython ``randrange(n)`` is
 ``_randbelow(n)``, ``randint(a, b)`` is ``a + _randbelow(b - a + 1)``, ``choice(s)`` is
@@ -20,12 +20,12 @@ Python frames.
 from __future__ import annotations
 
 import random
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from . import company as co
 from .generator import CYCLE, SLOT_ORD, SLOT_POS, SLOTS, Rng, _norm, _nv
 from .timefmt import add_days, local_date, timestamp
-from .wire import encode, money
+from .wire import CENT, encode, money
 
 ONE = Decimal(1)
 ZERO = Decimal(0)
@@ -37,8 +37,8 @@ def _j(obj) -> str:
 
 
 def _m(d: Decimal) -> str:
-    """``generator._m`` as JSON text: cents, a bare 0 for zero."""
-    d = money(d)
+    """``generator._m`` as JSON text: cents, a bare 0 for zero (``wire.money``'s rounding)."""
+    d = d.quantize(CENT, ROUND_HALF_UP)
     return str(d) if d else "0"
 
 
@@ -141,7 +141,8 @@ class Renderer:
                          "Estimate": self._estimate, "VendorCredit": self._vendor_credit,
                          "JournalEntry": self._journal_entry, "Transfer": self._transfer,
                          "TimeActivity": self._time_activity, "PurchaseOrder": self._purchase_order,
-                         "BillPayment": self._bill_payment}
+                         "BillPayment": self._bill_payment, "Deposit": self._deposit}
+        self.interest_ref = _j(gen.acct[co.A_INTEREST])
         self.employees = [(_j(co.ref(e["Id"], e["DisplayName"])), _j(e.get("BillRate", 0)))
                           for e in c.active_employees]
         self.hours_item_ref = _j(gen.item_refs["1"])
@@ -306,7 +307,11 @@ class Renderer:
 
     # -- entities ------------------------------------------------------------------------------
     def _receipt_like(self, i: int) -> str:
-        """``generator._receipt_like``: SalesReceipt, CreditMemo, RefundReceipt (not voided)."""
+        return self._receipt_parts(i)[0]
+
+    def _receipt_parts(self, i: int) -> tuple[str, tuple]:
+        """``generator._receipt_like``: SalesReceipt, CreditMemo, RefundReceipt (not voided) →
+        (JSON text, (TotalAmt, PaymentMethodRef text, PaymentRefNum or None, TxnDate))."""
         g = self.g
         cycle, pos = divmod(i, CYCLE)
         entity, k = SLOTS[pos], SLOT_ORD[pos]
@@ -336,20 +341,23 @@ class Renderer:
             out.append(',"EmailStatus":"NotSet"')
         if cust.email is not None:
             out += [',"BillEmail":', cust.email]
+        pm_text = ref_num = None
         if entity == "CreditMemo":
             out += [',"Balance":', _m(total), ',"RemainingCredit":', _m(total)]
         else:
             method = ("1", "2", "3", "4")[rnd._randbelow(4)]
-            out += [',"Balance":0,"PaymentMethodRef":', self.pm_refs[method]]
+            pm_text = self.pm_refs[method]
+            out += [',"Balance":0,"PaymentMethodRef":', pm_text]
             if method == "2":
-                out += [',"PaymentRefNum":"', str(1000 + rnd._randbelow(99000)), '"']
+                ref_num = str(1000 + rnd._randbelow(99000))
+                out += [',"PaymentRefNum":"', ref_num, '"']
             if entity == "SalesReceipt" and k == 0:
                 out += [',"DepositToAccountRef":', self.bank_ref_undeposited, ',"LinkedTxn":[{"TxnId":"',
                         str(100 + g.index_of("Deposit", cycle, 0)), '","TxnType":"Deposit"}]']
             else:
                 out += [',"DepositToAccountRef":', self.bank_refs["Check"]]
         out.append("}")
-        return "".join(out)
+        return "".join(out), (money(total), pm_text, ref_num, txn_date)
 
     def _estimate(self, i: int) -> str:
         """``generator._b_Estimate``."""
@@ -499,6 +507,30 @@ class Renderer:
             out += [',"HomeTotalAmt":', _m(total * rate)]
         out.append("}")
         return "".join(out)
+
+    def _deposit(self, i: int) -> str:
+        """``generator._b_Deposit``: banks the cycle's undeposited payments and first sales receipt."""
+        g = self.g
+        rnd = Rng(self.rseed + i)
+        head, txn_date = self._head(i, rnd)
+        lines, total = [], ZERO
+        for pay_i in g._deposit_payments(i // CYCLE):
+            if SLOTS[pay_i % CYCLE] == "Payment":
+                kind, (amt, pm_text, ref_num, p_date) = "Payment", self._payment_parts(pay_i)[1]
+            else:
+                kind, (amt, pm_text, ref_num, p_date) = "SalesReceipt", self._receipt_parts(pay_i)[1]
+            total += amt
+            check = f',"CheckNum":"{ref_num}"' if ref_num is not None else ""
+            lines.append(f'{{"Amount":{_m(amt)},"LinkedTxn":[{{"TxnId":"{100 + pay_i}","TxnType":"{kind}",'
+                         f'"TxnLineId":"0"}}],"DepositLineDetail":{{"PaymentMethodRef":{pm_text}{check}}}}}')
+            txn_date = max(txn_date, p_date)
+        interest = money(Decimal(50 + rnd._randbelow(3951)) / 100)
+        total += interest
+        lines.append(f'{{"Id":"1","LineNum":1,"Description":"Interest","Amount":{_m(interest)},"DetailType":'
+                     f'"DepositLineDetail","DepositLineDetail":{{"AccountRef":{self.interest_ref}}}}}')
+        note = ',"PrivateNote":"Weekly deposit"' if rnd.random() < 0.3 else ""
+        return (f'{{"DepositToAccountRef":{self.checking_ref},"TotalAmt":{_m(total)},{head},"TxnDate":"{txn_date}",'
+                f'"CurrencyRef":{{"value":"USD","name":"United States Dollar"}}{note},"Line":[{",".join(lines)}]}}')
 
     def _bill_payment(self, i: int) -> str:
         """``generator._b_BillPayment``: pays bill ordinal k of its cycle."""
@@ -667,7 +699,11 @@ class Renderer:
         return "".join(out), (money(total), money(total - paid), cust, txn_date, doc_number)
 
     def _payment(self, i: int) -> str:
-        """``generator._b_Payment``: pays invoice ordinal k of its cycle (never a voided one)."""
+        return self._payment_parts(i)[0]
+
+    def _payment_parts(self, i: int) -> tuple[str, tuple]:
+        """``generator._b_Payment``: pays invoice ordinal k of its cycle (never a voided one) →
+        (JSON text, (TotalAmt, PaymentMethodRef text, PaymentRefNum or None, TxnDate))."""
         g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
@@ -685,8 +721,10 @@ class Renderer:
         out = ['{"CustomerRef":', cust.ref, ',"DepositToAccountRef":{"value":"',
                co.A_UNDEPOSITED if to_undeposited else co.A_CHECKING, '"},"PaymentMethodRef":{"value":"', method,
                '"}']
+        ref_num = None
         if method == "2":
-            out += [',"PaymentRefNum":"', str(1000 + rnd._randbelow(99000)), '"']
+            ref_num = str(1000 + rnd._randbelow(99000))
+            out += [',"PaymentRefNum":"', ref_num, '"']
         out += [',"TotalAmt":', _m(total), ',"UnappliedAmt":0,"ProcessPayment":false,', head,
                 ',"TxnDate":"', max(txn_date, inv_date), '","CurrencyRef":', cust.currency_ref]
         if cur != "USD":
@@ -704,4 +742,4 @@ class Renderer:
         if cur != "USD":
             out += [',"HomeTotalAmt":', _m(total * rate)]
         out.append("}")
-        return "".join(out)
+        return "".join(out), (money(total), '{"value":"' + method + '"}', ref_num, max(txn_date, inv_date))

@@ -83,7 +83,9 @@ class Realm:
         self.company_name = self.company.name
         cache = 200_000 if size == "demo" else 30_000
         self.gen = TxnGenerator(self.company, seed, index, CYCLES[size], cache)
-        self.renderer = Renderer(self.gen)
+        # Demo: every document fits the dict cache and the start-up balances pass builds them all,
+        # so encoding the cached dict is cheaper than rendering; large: render (no dict at all).
+        self.renderer = Renderer(self.gen) if self.gen.N > cache else None
         self.lock = threading.RLock()
         self.company.lists["ExchangeRate"] = _exchange_rates(self.gen)
         self.names: dict[str, dict[str, Rec]] = {
@@ -121,7 +123,7 @@ class Realm:
 
     def _encode_base(self, i: int) -> bytes:
         # Rendered straight to bytes when the entity has a renderer (same bytes, no dict).
-        data = self.renderer.bytes(i)
+        data = self.renderer.bytes(i) if self.renderer is not None else None
         return data if data is not None else encode(self.gen.doc(i))
 
     def txn_index(self, id_: str) -> int | None:
