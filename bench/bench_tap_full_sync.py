@@ -45,9 +45,17 @@ Runtime and results on the shared 2-core machine (load average 11-15 from other 
   RSS 135 MB: 6.7x faster wall, 10.7x less CPU (an earlier run: 48.3 s vs 258.5 s, 5.4x). At
   22 requests neither tap is near the rate limit here: the wall is this loaded machine's CPU
   and the latency model (first pages, COUNT, tail of each stream).
-* `--scale 1` (whole company, 1 realm, all 34 entity streams + 13 line streams): the sandbox's
-  balance warm-up alone took ~400 s of wall time on this machine, then ~540 requests of
-  uncached sandbox pages and ~1.7 M records; not completed in this session (loaded machine).
+* `--scale 1 --no-lines --skip-tap-quickbooks --streams <every entity stream but accounts,
+  customers, vendors>` (the whole company's transactions and lists, 1000-row pages; those three
+  need the sandbox's balance warm-up, ~400 s here): ~7 min. 519,351 records, 558 requests
+  (fewest 537), no 429, wall 379.1 s vs floor 67.0 s = 5.66x; peak RSS 155 MB. CPU: tap 15.7 s,
+  sandbox 47.9 s: together a third of the floor, but the machine (load 14-18 on 2 cores) gave
+  the single-process sandbox ~13 % of a core (47.9 s CPU in 379 s), and each uncached page
+  costs it ~86 ms of CPU (Deposit pages far more: 23 requests took 58.7 s): the sandbox, starved
+  of CPU, is the bottleneck of this run, not the tap's request scheduling (the 100-row run
+  above, with ~10 ms of sandbox CPU a request, reached 1.04x the floor).
+* `--scale 1` with everything (adds accounts/customers/vendors and 13 line streams, ~1.7 M
+  records): not completed in this session (warm-up + the loaded machine).
 """
 
 from __future__ import annotations
