@@ -53,3 +53,13 @@ class AuditWriter:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+
+
+def checkpoint(log: t.Any) -> None:
+    """SQLite: copy the WAL into the database file now, in the writer thread while the next
+    batch loads, rather than all at once when the run closes the DB (at the end of the run,
+    when nothing else is left to overlap with). Passive: never blocks a reader or writer."""
+    if log.engine.dialect.name != "sqlite":
+        return
+    with log.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from singer_sdk.sinks import BatchSink
 
+from target_tableau_hyper import audit_writer
 from target_tableau_hyper import batch as batch_mod
 from target_tableau_hyper.batch import Batch, write_parquet
 from target_tableau_hyper.hyper_store import EXTRACT_SCHEMA, OP_DELETE, OP_PARENT, OP_UPSERT, HyperTable
@@ -213,7 +214,7 @@ class HyperSink(BatchSink):
             ),
         )
         # written by the audit thread while the next batch loads; STATE waits for it
-        target.audit_writer.submit(write)
+        target.audit_writer.submit(lambda: (write(), audit_writer.checkpoint(audit)))
 
     def _source_text(self, current: Batch, prepared: batch_mod.PreparedBatch, name: str | None) -> t.Any:
         """Per record text of a source column (updated_at / SyncToken), vectorized when staged."""
