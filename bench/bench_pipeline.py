@@ -375,6 +375,7 @@ def one_run(variant: str, template: Path, root: Path, select: list[str], sb, san
         "TARGET_TABLEAU_HYPER__SDK_DEFAULT_OUTPUT_DIR": str(output_dir),
         "TARGET_TABLEAU_HYPER_PUBLISH": "false",
     }
+    project.env |= dict(item.split("=", 1) for item in args.set)
     sb.control("DELETE", "/_sandbox/counters")
     result = run_variant(variant, project, sandbox_proc)
     result.output_dir = output_dir
@@ -388,6 +389,8 @@ def one_run(variant: str, template: Path, root: Path, select: list[str], sb, san
 # --- report ------------------------------------------------------------------------------------
 def report(results: dict[str, RunResult], args: argparse.Namespace, streams: list[str], start_date: str) -> None:
     what = "all entity streams" if not args.entities else ", ".join(args.entities)
+    if args.set:
+        what += f" [environment: {' '.join(args.set)}]"
     print(f"meltano run, QBO sandbox --size large (1 company), latency off, rate limits off, scale "
           f"{args.scale:g} (start_date {start_date}); {what} + their line streams (reports excluded); "
           f"publishing off, audit on")
@@ -463,6 +466,9 @@ def main() -> None:
     parser.add_argument("--fixed-cost", action="store_true",
                         help="also time each pipeline with nothing to read (start-up cost) and print "
                              "the rates beyond it")
+    parser.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
+                        help="extra environment variable for the meltano runs (diagnostics, e.g. "
+                             "TARGET_TABLEAU_HYPER_FLATTENING_ENABLED=false; the outputs then differ)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="keep the temporary projects and outputs")
     parser.add_argument("--verbose", action="store_true", help="per-stream counts")
