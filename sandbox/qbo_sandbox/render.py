@@ -252,7 +252,7 @@ class Renderer:
                              f'"NetAmountTaxable":{taxable_t}}}}}')
             hit = (f'{{"TxnTaxCodeRef":{{"value":"{code}"}},"TotalTax":{_n(total)},"TaxLine":[{",".join(lines)}]}}',
                    total)
-            if len(self._tax) < 200_000:
+            if len(self._tax) < 5_000:  # sums of random lines rarely repeat: a small bound
                 self._tax[key] = hit
         return hit
 
