@@ -40,9 +40,14 @@ def open_hyper(log_dir: Path) -> HyperProcess:
     return HyperProcess(Telemetry.DO_NOT_SEND_USAGE_DATA_TO_TABLEAU, parameters={"log_dir": str(log_dir)})
 
 
+def stream_extracts(output_dir: Path) -> list[Path]:
+    """One file per stream; `_audit.hyper` (the target's optional audit copy) is not a stream."""
+    return [path for path in sorted(output_dir.glob("*.hyper")) if not path.name.startswith("_")]
+
+
 def row_counts(hyper: HyperProcess, output_dir: Path) -> dict[str, int]:
     counts = {}
-    for path in sorted(output_dir.glob("*.hyper")):
+    for path in stream_extracts(output_dir):
         with Connection(hyper.endpoint, str(path)) as conn:
             counts[path.stem] = conn.execute_scalar_query(f"SELECT COUNT(*) FROM {TABLE}")
     return counts
@@ -132,7 +137,7 @@ def print_summary(root: Path, qbo, tableau, env: dict[str, str]) -> bool:
                 all_equal &= a == b
                 print(f"  {label:<22}{a:>18,.2f}{b:>18,.2f}  {mark}")
     print("\nExtracts:")
-    for path in sorted(output_dir.glob("*.hyper"))[:3]:
+    for path in stream_extracts(output_dir)[:3]:
         print(f"  {path}")
     print(f"  … {len(counts)} files in {output_dir}")
     _print_tableau(tableau, env)
