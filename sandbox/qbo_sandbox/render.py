@@ -175,8 +175,10 @@ class Renderer:
         else:
             create, sync = upd, 0
         txn_date = local_date(create - rnd._randbelow(3) * 86400)
+        updated = timestamp(upd)
+        created = updated if create == upd else timestamp(create)  # 4 in 5 were never edited
         return (f'"domain":"QBO","sparse":false,"Id":"{100 + i}","SyncToken":"{sync}","MetaData":'
-                f'{{"CreateTime":"{timestamp(create)}","LastUpdatedTime":"{timestamp(upd)}"}}'), txn_date
+                f'{{"CreateTime":"{created}","LastUpdatedTime":"{updated}"}}'), txn_date
 
     def _custom_fields(self, rnd: random.Random, i: int) -> str:
         out = '[{"DefinitionId":"1","Name":"Work Order #","Type":"StringType"'
