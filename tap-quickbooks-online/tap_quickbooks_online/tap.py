@@ -68,10 +68,11 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property("page_size", th.IntegerType(minimum=1, maximum=1000), default=1000,
                 description="Rows per query page (QBO maximum 1000)."),
     th.Property("max_concurrency", th.IntegerType(minimum=1, maximum=QBO_MAX_CONCURRENCY),
-                default=4, description="Concurrent requests per realm (QBO limit 10)."),
+                default=QBO_MAX_CONCURRENCY, description="Concurrent requests per realm (QBO limit 10)."),
     th.Property("requests_per_minute",
-                th.IntegerType(minimum=1, maximum=QBO_MAX_REQUESTS_PER_MINUTE), default=450,
-                description="Requests per minute per realm (QBO limit 500)."),
+                th.IntegerType(minimum=1, maximum=QBO_MAX_REQUESTS_PER_MINUTE),
+                default=QBO_MAX_REQUESTS_PER_MINUTE,
+                description="Requests per minute per realm (QBO limit 500; lower it when other apps share the company)."),
     th.Property("lookback_seconds", th.IntegerType(minimum=0), default=0,
                 description="Re-read this many seconds before each bookmark (overlap)."),
     th.Property("report_start_date", th.DateType,
@@ -190,8 +191,8 @@ class TapQuickBooksOnline(Tap):
     @cached_property
     def limiters(self) -> RateLimiters:
         return RateLimiters(
-            int(self.config.get("requests_per_minute") or 450),
-            int(self.config.get("max_concurrency") or 4),
+            int(self.config.get("requests_per_minute") or QBO_MAX_REQUESTS_PER_MINUTE),
+            int(self.config.get("max_concurrency") or QBO_MAX_CONCURRENCY),
         )
 
     @cached_property
