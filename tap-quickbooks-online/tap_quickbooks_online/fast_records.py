@@ -82,7 +82,16 @@ class SingerOutput:
             self.flush()
 
     def append(self, data: bytes | bytearray) -> None:
-        self.buffer().extend(data)
+        pending = self.buffer()
+        if len(data) >= self.limit:  # a large chunk (a page): written as is, not copied
+            self.flush()
+            buffer = getattr(self.destination, "buffer", None)
+            if buffer is not None:
+                buffer.write(data)
+            else:
+                self.destination.write(bytes(data).decode("utf-8"))
+            return
+        pending.extend(data)
         self.maybe_flush()
 
     def flush(self) -> None:
@@ -129,6 +138,7 @@ class SingerBytesWriter(GenericSingerWriter[bytes, "Message"]):
 
 # ---- timestamps ---------------------------------------------------------------------------------
 _utc_hours: dict[str, str] = {}
+_DIGITS = "0123456789"
 
 
 def utc_text(text: str) -> str:
@@ -139,9 +149,8 @@ def utc_text(text: str) -> str:
     instead of one per record. Any other shape goes through `to_utc_iso`."""
     size = len(text)
     if (size == 25 and text[19] in "+-" and text[22:] == ":00" or size == 20 and text[19] == "Z") \
-            and text[10] == "T" and text[13] == ":" and text[16] == ":" \
-            and text[14:16].isdigit() and text[17:19].isdigit() and text[14] < "6" \
-            and text[17] < "6":
+            and text[13] == ":" and text[16] == ":" and text[14] in "012345" \
+            and text[15] in _DIGITS and text[17] in "012345" and text[18] in _DIGITS:
         key = text[:13] + text[19:]
         hour = _utc_hours.get(key)
         if hour is None:
@@ -181,13 +190,35 @@ class QboRow(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
             found = getattr(self, name)
             if found is UNSET:
                 continue
-            record[name] = _raw_value_decoder.decode(found) if isinstance(
-                found, msgspec.Raw) else found
+            if isinstance(found, msgspec.Raw):
+                found = _raw_value_decoder.decode(found)
+            elif isinstance(found, msgspec.Struct):
+                found = msgspec.to_builtins(found)
+                if "LastModifiedByRef" in found:  # raw JSON inside: decode it as well
+                    found["LastModifiedByRef"] = _raw_value_decoder.decode(
+                        found["LastModifiedByRef"])
+            record[name] = found
         return record
+
+
+class _DictLike(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
+    def get(self, key: str, default: t.Any = None) -> t.Any:
+        found = getattr(self, key, UNSET)
+        return default if found is UNSET else found
+
+
+class RowMetaData(_DictLike, forbid_unknown_fields=True):
+    """`MetaData` of a compiled row: its `LastUpdatedTime` is read for every record."""
+
+    CreateTime: str | None | msgspec.UnsetType = UNSET
+    LastUpdatedTime: str | None | msgspec.UnsetType = UNSET
+    LastModifiedByRef: msgspec.Raw | msgspec.UnsetType = UNSET
 
 
 #: properties whose values the tap reads itself (kept as text, not raw JSON)
 _TEXT_PROPERTIES = ("realm_id", "Id", "SyncToken", "updated_at", "_sdc_deleted_at")
+#: the MetaData schema `RowMetaData` stands for
+_METADATA_PROPERTIES = {"CreateTime", "LastUpdatedTime", "LastModifiedByRef"}
 
 
 def _types(schema: dict) -> set[str]:
@@ -198,6 +229,8 @@ def _types(schema: dict) -> set[str]:
 def _field_type(name: str, schema: dict) -> t.Any:
     if name in _TEXT_PROPERTIES:
         return str | None | msgspec.UnsetType
+    if name == "MetaData" and set(schema.get("properties") or ()) == _METADATA_PROPERTIES:
+        return RowMetaData | None | msgspec.UnsetType
     if _types(schema) - {"null"} == {"boolean"}:
         return bool | None | msgspec.UnsetType
     return msgspec.Raw | msgspec.UnsetType
@@ -244,6 +277,17 @@ def page_decoder(entity: str, rows: type[QboRow]) -> msgspec.json.Decoder:
 
 
 # ---- RECORD writer ----------------------------------------------------------------------------
+class RecordEnvelope(msgspec.Struct, omit_defaults=True, gc=False):
+    """A RECORD message, fields in the SDK's order (`encode_lines` writes a page of them in one
+    call, about twice as fast as one `encode_into` per record)."""
+
+    type: str
+    stream: str
+    record: t.Any
+    version: int | msgspec.UnsetType = UNSET
+    time_extracted: str | msgspec.UnsetType = UNSET
+
+
 class FastRecordWriter:
     """Per-stream compiled RECORD writer (see module docstring)."""
 
@@ -258,7 +302,22 @@ class FastRecordWriter:
         self._version_part = b',"version":%d' % version if version is not None else b""
         self._suffix = b""
         self._suffix_second = -1
+        self._stream_name = stream_name
+        self._version = version if version is not None else UNSET
+        self._stamp = ""
         self.unknown_keys: set[str] = set()
+        self._page_decoders: dict[str, msgspec.json.Decoder] = {}
+        self._schema: dict = {}
+
+    def page_decoder(self, entity: str) -> msgspec.json.Decoder | None:
+        """Decoder of `entity` query pages into this stream's compiled rows (None: dicts)."""
+        if not self.rows_usable:
+            return None
+        found = self._page_decoders.get(entity)
+        if found is None:
+            rows = row_type(self._schema, f"{entity}Row")
+            found = self._page_decoders[entity] = page_decoder(entity, rows)
+        return found
 
     @classmethod
     def for_stream(cls, stream: Stream) -> FastRecordWriter:
@@ -276,9 +335,11 @@ class FastRecordWriter:
         nested_deselected = any(
             len(crumb) > 2 and not selected for crumb, selected in mask.items()
         )
-        return cls(stream.name, allowed, stream._stream_version,  # noqa: SLF001
-                   enabled=plain and not nested_deselected,
-                   all_selected=len(allowed) == len(properties))
+        writer = cls(stream.name, allowed, stream._stream_version,  # noqa: SLF001
+                     enabled=plain and not nested_deselected,
+                     all_selected=len(allowed) == len(properties))
+        writer._schema = schema  # noqa: SLF001
+        return writer
 
     def _time_suffix(self) -> bytes:
         second = int(time.time())
@@ -286,6 +347,7 @@ class FastRecordWriter:
             stamp = datetime.datetime.fromtimestamp(second, datetime.timezone.utc).isoformat()
             self._suffix = self._version_part + b',"time_extracted":"' + stamp.encode() + b'"}\n'
             self._suffix_second = second
+            self._stamp = stamp
         return self._suffix
 
     def project(self, record: t.Any) -> t.Any:
@@ -304,20 +366,19 @@ class FastRecordWriter:
         return {k: v for k, v in record.items() if k in allowed}
 
     def write_page(self, records: t.Sequence[t.Any]) -> None:
-        """`write` for every record of a page (one time stamp, one buffer check)."""
-        second = int(time.time())
-        suffix = self._suffix if second == self._suffix_second else self._time_suffix()
-        prefix, encode_into, rows_usable = self._prefix, ENCODER.encode_into, self.rows_usable
-        output = OUTPUT
-        pending = output.pending if sys.stdout is output.destination else output.buffer()
-        for record in records:
-            if isinstance(record, dict) or not rows_usable and isinstance(record, QboRow):
-                record = self.project(record)
-            pending += prefix
-            encode_into(record, pending, -1)
-            pending += suffix
-        if len(pending) >= output.limit:
-            output.flush()
+        """`write` for every record of a page: one time stamp, one encoder call."""
+        if int(time.time()) != self._suffix_second:
+            self._time_suffix()
+        name, version, stamp, rows_usable = (self._stream_name, self._version, self._stamp,
+                                             self.rows_usable)
+        project = self.project
+        envelopes = [
+            RecordEnvelope("RECORD", name, project(record) if isinstance(record, dict) or
+                           not rows_usable and isinstance(record, QboRow) else record,
+                           version, stamp)
+            for record in records
+        ]
+        OUTPUT.append(ENCODER.encode_lines(envelopes))
 
     def encode(self, record: t.Any) -> bytearray:
         line = bytearray(self._prefix)

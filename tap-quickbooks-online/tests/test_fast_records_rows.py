@@ -160,6 +160,7 @@ def test_rows_read_like_records():
     record = materialize(row)
     assert record["TotalAmt"] == reference_invoices()[0]["TotalAmt"]
     assert record["Line"] == reference_invoices()[0]["Line"]
+    assert record["MetaData"] == reference_invoices()[0]["MetaData"]
     assert set(record) == set(row.keys())
 
 

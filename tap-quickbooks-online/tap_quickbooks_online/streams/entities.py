@@ -30,13 +30,7 @@ import msgspec
 from tap_quickbooks_online import timeutil
 from tap_quickbooks_online.client import QuickBooksStream, value
 from tap_quickbooks_online.errors import QBOAPIError
-from tap_quickbooks_online.fast_records import (
-    QboRow,
-    flush_stdout,
-    page_decoder,
-    row_type,
-    utc_text,
-)
+from tap_quickbooks_online.fast_records import QboRow, flush_stdout, utc_text
 from tap_quickbooks_online.prefetch import Prefetcher, page_scheduler, supports_offset_paging
 from tap_quickbooks_online.progress import StreamProgress
 from tap_quickbooks_online.schema_objects import entity_schema
@@ -368,10 +362,7 @@ class EntityStream(QuickBooksStream):
 
     def rows_decoder(self) -> msgspec.json.Decoder | None:
         """Decoder of this stream's query pages into compiled rows (None: dict rows)."""
-        writer = self._fast_writer or self.fast_writer()
-        if not writer.rows_usable:
-            return None
-        return page_decoder(self.entity, row_type(self.schema, f"{self.entity}Row"))
+        return (self._fast_writer or self.fast_writer()).page_decoder(self.entity)
 
     def normalize(self, realm_id: str, obj: dict) -> dict:
         """Add `realm_id` and `updated_at`; decode the few raw values the tap itself reads."""
@@ -379,11 +370,8 @@ class EntityStream(QuickBooksStream):
             obj.realm_id = realm_id
             if obj.Id is msgspec.UNSET:
                 obj.Id = None
-            meta = obj.MetaData
-            updated = None
-            if meta is not msgspec.UNSET:
-                decoded = _metadata_decoder.decode(meta)
-                updated = decoded.LastUpdatedTime if decoded is not None else None
+            meta = obj.MetaData  # fast_records.RowMetaData
+            updated = meta.LastUpdatedTime if meta else None
             obj.updated_at = utc_text(updated) if updated else None
             return obj
         obj["realm_id"] = realm_id
@@ -451,7 +439,8 @@ class EntityStream(QuickBooksStream):
         record's lines (tombstone, then rows) before the records of its page, the bookmark
         advanced over every record, a STATE message after the page in which every
         `STATE_MSG_FREQUENCY`-th record falls (so a STATE always covers exactly the records
-        written before it), the same metrics and state finalization."""
+        written before it), the same metrics and state finalization. Records are not yielded
+        back (the SDK's `sync` only drains this generator)."""
         record_counter = self.get_record_counter()
         timer = self.get_sync_timer()
         record_index = 0
@@ -482,12 +471,12 @@ class EntityStream(QuickBooksStream):
                         if record_index // frequency != before:
                             self._write_state_message()
                         record_counter.increment(len(page))
-                    yield from page
                 if current_context == state_partition_context:
                     self._finalize_state(self.get_context_state(current_context))
         if not context:
             self._finalize_state(self.stream_state)
         self._write_state_message()
+        yield from ()
 
 
 class SingletonStream(EntityStream):

@@ -119,22 +119,26 @@ class LineStream(QuickBooksStream):
     def emit_for_parent(self, parent: dict) -> None:
         if not self._announced:
             self.announce()
-        write = self._write_record_message
         realm_id = parent["realm_id"]
         txn_id = str(parent["Id"])
         deleted_at = parent.get("_sdc_deleted_at")
-        write({
+        messages: list[t.Any] = [{
             "realm_id": realm_id,
             "txn_id": txn_id,
             "line_index": None,
             "_sdc_deleted_at": deleted_at or parent.get("updated_at"),
-        })
+        }]
         self.emitted_tombstones += 1
-        if deleted_at:
-            return
-        for row in self.rows(parent):
-            write(row)
-        self.emitted_lines += self._last_line_count
+        if not deleted_at:
+            messages.extend(self.rows(parent))
+            self.emitted_lines += self._last_line_count
+        writer = self._fast_writer or self.fast_writer()
+        if writer.enabled:  # the parent's tombstone and lines in one go
+            writer.write_page(messages)
+            self.state_manager.is_flushed = False
+        else:
+            for message in messages:
+                self._write_record_message(message)
 
     def flush_counts(self) -> None:
         if self.emitted_tombstones:
