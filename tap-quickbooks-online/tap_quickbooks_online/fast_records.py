@@ -112,7 +112,16 @@ class SingerOutput:
 
 
 OUTPUT = SingerOutput()
-atexit.register(OUTPUT.flush)
+
+
+def _flush_at_exit() -> None:
+    try:
+        OUTPUT.flush()
+    except BrokenPipeError:  # the target is gone: the run has failed already, and says why
+        pass
+
+
+atexit.register(_flush_at_exit)
 
 
 def flush_stdout() -> None:
