@@ -43,20 +43,25 @@ PUBLISH_SETTINGS = th.PropertiesList(
             "schedules list (only Tableau Server has one); set it when a proxy hides both."
         ),
     ),
-    th.Property("tableau_token_name", th.StringType, title="Personal access token name"),
+    th.Property("tableau_token_name", th.StringType, title="Personal access token name",
+                description="Name of the Tableau personal access token (PAT sign-in; or use the Connected App settings)."),
     th.Property(
         "tableau_token_secret",
         th.StringType,
         secret=True,
         title="Personal access token secret",
+        description="Secret value of that personal access token.",
     ),
-    th.Property("tableau_jwt_client_id", th.StringType, title="Connected App client id"),
-    th.Property("tableau_jwt_secret_id", th.StringType, title="Connected App secret id"),
+    th.Property("tableau_jwt_client_id", th.StringType, title="Connected App client id",
+                description="Client id of the Tableau Connected App (direct trust) used for JWT sign-in."),
+    th.Property("tableau_jwt_secret_id", th.StringType, title="Connected App secret id",
+                description="Id of the Connected App's secret (the JWT `kid`)."),
     th.Property(
         "tableau_jwt_secret",
         th.StringType,
         secret=True,
         title="Connected App secret value",
+        description="Value of the Connected App's secret, which signs the JWT.",
     ),
     th.Property(
         "tableau_username",
@@ -116,7 +121,8 @@ PUBLISH_SETTINGS = th.PropertiesList(
             "awaited: a run's changes count as published only once Tableau applied them."
         ),
     ),
-    th.Property("job_timeout_seconds", th.IntegerType, default=1800, title="Job timeout (seconds)"),
+    th.Property("job_timeout_seconds", th.IntegerType, default=1800, title="Job timeout (seconds)",
+                description="How long to wait for a Tableau job (publish, update-data, refresh) before recording it as timed out."),
     th.Property(
         "publish_failure_fails_run",
         th.BooleanType,
@@ -139,11 +145,13 @@ PUBLISH_SETTINGS = th.PropertiesList(
         th.IntegerType,
         default=600,
         title="Webhook replay window (seconds)",
+        description="Webhook events created longer ago than this are refused as replays.",
     ),
     th.Property(
         "webhook_refresh_workbooks",
         th.ArrayType(th.StringType),
         default=[],
         title="Workbooks refreshed after a confirmed webhook event",
+        description="Workbook names (in the project) refreshed once a Tableau webhook event is confirmed through the REST API.",
     ),
 )
