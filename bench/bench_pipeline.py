@@ -55,7 +55,6 @@ tap ~90 MB, target ~255 MB, hyperd ~185 MB, Meltano ~165 MB.
 from __future__ import annotations
 
 import argparse
-import datetime
 import hashlib
 import os
 import resource
@@ -68,6 +67,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from support import invoices_changed_since, start_date_for_invoices  # bench/ is sys.path[0] when run as a script
 
 import psutil
 from ruamel.yaml import YAML
@@ -330,22 +331,7 @@ def start_date_for(sandbox, fraction: float) -> str:
     if fraction >= 1:
         return "2000-01-01T00:00:00Z"
     api = sandbox.api(sandbox.realm_ids()[0])
-
-    def count_since(moment: datetime.datetime) -> int:
-        text = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = api.query(f"SELECT COUNT(*) FROM Invoice WHERE Metadata.LastUpdatedTime >= '{text}'").json()
-        return int(body["QueryResponse"].get("totalCount", 0))
-
-    hi = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)
-    lo = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
-    wanted = count_since(lo) * fraction
-    for _ in range(30):
-        mid = lo + (hi - lo) / 2
-        if count_since(mid) > wanted:
-            lo = mid
-        else:
-            hi = mid
-    return hi.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return start_date_for_invoices(api, invoices_changed_since(api) * fraction)
 
 
 def warm_sandbox(sb) -> float:

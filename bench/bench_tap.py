@@ -41,6 +41,8 @@ import tempfile
 import time
 import typing as t
 
+from support import TAP_QUICKBOOKS_WRAPPER, start_date_for_invoices  # bench/ is sys.path[0] when run as a script
+
 
 def child(variant: str, base_url: str, start_date: str, with_lines: bool) -> None:
     """Run one variant in this process and print one JSON line of results."""
@@ -144,39 +146,6 @@ def replay(new_tap) -> dict:
     return min(runs, key=lambda r: r["cpu_seconds"])  # the least disturbed by other load
 
 
-def start_date_for(api, records: int) -> str:
-    """The LastUpdatedTime after which about `records` invoices were changed (bisection on
-    COUNT(*), which the sandbox answers fast)."""
-    import datetime  # noqa: PLC0415
-
-    def count_since(moment: datetime.datetime) -> int:
-        text = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = api.query("SELECT COUNT(*) FROM Invoice WHERE Metadata.LastUpdatedTime >= "
-                         f"'{text}'").json()
-        return int(body["QueryResponse"].get("totalCount", 0))
-
-    hi = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)
-    lo = hi - datetime.timedelta(days=800)
-    for _ in range(25):
-        mid = lo + (hi - lo) / 2
-        if count_since(mid) > records:
-            lo = mid
-        else:
-            hi = mid
-    return hi.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-TAP_QUICKBOOKS_WRAPPER = """
-import os, sys
-import tap_quickbooks.client as client
-base = os.environ["BENCH_BASE_URL"]
-client.PROD_ENDPOINT_BASE = base
-client.SANDBOX_ENDPOINT_BASE = base
-client.TOKEN_REFRESH_URL = base + "/oauth2/v1/tokens/bearer"
-import tap_quickbooks
-sys.argv[0] = "tap-quickbooks"
-tap_quickbooks.main()
-"""
 
 
 def run_tap_quickbooks(python: str, base_url: str, creds: dict, start_date: str,
@@ -234,7 +203,7 @@ def main() -> None:
             tempfile.TemporaryDirectory() as tmp:
         creds = sb.credentials()
         realm_id = creds["realms"][0]["realm_id"]
-        start_date = start_date_for(sb.api(realm_id), args.records)
+        start_date = start_date_for_invoices(sb.api(realm_id), args.records)
         env = {**os.environ, "BENCH_CREDS": json.dumps(creds), "BENCH_REPEAT": str(args.repeat),
                "BENCH_TOKENS": os.path.join(tmp, "tokens.json")}
         results = {}

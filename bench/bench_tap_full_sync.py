@@ -61,7 +61,6 @@ Runtime and results on the shared 2-core machine (load average 11-15 from other 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import os
@@ -72,22 +71,12 @@ import threading
 import time
 from pathlib import Path
 
+from support import TAP_QUICKBOOKS_WRAPPER, invoices_changed_since, start_date_for_invoices  # bench/ is sys.path[0] when run as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "bench" / ".venvs" / "tap-quickbooks"
 OUR_TAP = ROOT / ".venv" / "bin" / "tap-quickbooks-online"
 QBO_LIMIT_PER_MINUTE = 500
-
-TAP_QUICKBOOKS_WRAPPER = """
-import os, sys
-import tap_quickbooks.client as client
-base = os.environ["BENCH_BASE_URL"]
-client.PROD_ENDPOINT_BASE = base
-client.SANDBOX_ENDPOINT_BASE = base
-client.TOKEN_REFRESH_URL = base + "/oauth2/v1/tokens/bearer"
-import tap_quickbooks
-sys.argv[0] = "tap-quickbooks"
-tap_quickbooks.main()
-"""
 
 
 # ---- helpers ----------------------------------------------------------------------------
@@ -170,23 +159,7 @@ def start_date_for(sb, realm_id: str, scale: float) -> str | None:
     if scale >= 1:
         return None
     api = sb.api(realm_id)
-
-    def count_since(moment: datetime.datetime | None) -> int:
-        where = "" if moment is None else \
-            f" WHERE Metadata.LastUpdatedTime >= '{moment.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
-        body = api.query(f"SELECT COUNT(*) FROM Invoice{where}").json()
-        return int(body["QueryResponse"].get("totalCount", 0))
-
-    wanted = count_since(None) * scale
-    hi = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)
-    lo = hi - datetime.timedelta(days=800)
-    for _ in range(22):
-        mid = lo + (hi - lo) / 2
-        if count_since(mid) > wanted:
-            lo = mid
-        else:
-            hi = mid
-    return hi.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return start_date_for_invoices(api, invoices_changed_since(api) * scale)
 
 
 def min_pages(sb, realm_ids: list[str], entities: list[str], start_date: str | None,
