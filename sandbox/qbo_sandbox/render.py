@@ -31,6 +31,15 @@ ONE = Decimal(1)
 ZERO = Decimal(0)
 
 
+def _below(getrandbits, n: int) -> int:
+    """``Random._randbelow(n)`` (CPython's getrandbits path: same draws) without the method frame."""
+    k = n.bit_length()
+    r = getrandbits(k)
+    while r >= n:
+        r = getrandbits(k)
+    return r
+
+
 def _j(obj) -> str:
     """JSON text of a small constant object, exactly as ``wire.encode`` writes it."""
     return encode(obj).decode()
@@ -120,6 +129,7 @@ class Renderer:
         self._customers: dict[int, _Customer] = {}
         self._amounts: dict[tuple, tuple] = {}  # (item, foreign, draw) → (amount, amount, price, qty texts)
         self._tax: dict[tuple, tuple[str, Decimal]] = {}
+        self._tax_codes: dict[str, tuple] = {}
         self.n_invoice_slots = len(SLOT_POS["Invoice"])
         self.ar_refs = {cur: _j(gen.acct[co.A_AR[cur]]) for cur in co.A_AR}
         self.purchase_items = [_PurchaseItem(gen, gen.items[iid]) for iid in co.PURCHASE_ITEMS]
@@ -174,7 +184,7 @@ class Renderer:
             sync = 1
         else:
             create, sync = upd, 0
-        txn_date = local_date(create - rnd._randbelow(3) * 86400)
+        txn_date = local_date(create - _below(rnd.getrandbits, 3) * 86400)
         updated = timestamp(upd)
         created = updated if create == upd else timestamp(create)  # 4 in 5 were never edited
         return (f'"domain":"QBO","sparse":false,"Id":"{100 + i}","SyncToken":"{sync}","MetaData":'
@@ -186,9 +196,23 @@ class Renderer:
             out += f',"StringValue":"WO-{10000 + i // 7}"'
         out += "}"
         if rnd.random() < 0.5:
-            rep = ("North", "South", "Key Accounts", "Export")[rnd._randbelow(4)]
+            rep = ("North", "South", "Key Accounts", "Export")[_below(rnd.getrandbits, 4)]
             out += f',{{"DefinitionId":"2","Name":"Sales Rep","Type":"StringType","StringValue":"{rep}"}}'
         return out + "]"
+
+    @staticmethod
+    def _skip_custom_fields(rnd: random.Random) -> None:
+        """The draws of ``_custom_fields`` without the text (summaries of linked documents)."""
+        rnd.random()
+        if rnd.random() < 0.5:
+            _below(rnd.getrandbits, 4)
+
+    def _txn_date(self, i: int, rnd: random.Random) -> str:
+        """The TxnDate ``_head`` draws, without the header text (summaries of linked documents)."""
+        g = self.g
+        upd = g.time_of(i)
+        create = int(upd - (0.1 + (1.0 - 0.1) * rnd.random()) * g.step) if rnd.random() < 0.2 else upd
+        return local_date(create - _below(rnd.getrandbits, 3) * 86400)
 
     def _amount(self, item: _Item, foreign: bool, draw: int) -> tuple:
         key = (item.id, foreign, draw)
@@ -204,35 +228,69 @@ class Renderer:
             hit = self._amounts[key] = (amount, _m(amount), _n(price), _n(qty))
         return hit
 
-    def _sales_lines(self, key: int, cust: _Customer, n: int, txn_date: str, link: str):
-        """``generator._sales_lines`` (+ the caller's ServiceDate fill and per-line LinkedTxn)."""
+    def _sales_lines(self, key: int, cust: _Customer, n: int, txn_date: str, link: str, text: bool = True):
+        """``generator._sales_lines`` (+ the caller's ServiceDate fill and per-line LinkedTxn);
+        ``text=False`` makes the same draws and sums but no line texts (summaries)."""
         rnd = Rng(self.rseed * 3 + key)
-        below, rand = rnd._randbelow, rnd.random
+        gb, rand = rnd.getrandbits, rnd.random
         foreign = cust.currency != "USD"
+        cust_taxable = cust.taxable
         items, classes = self.sales_items, self.class_refs
         n_items, n_classes = len(items), len(classes)
+        k_items, k_classes = n_items.bit_length(), n_classes.bit_length()
+        amounts = self._amounts
         parts, subtotal, taxable = [], ZERO, ZERO
         for n_ in range(n):
-            item = items[below(n_items)]
+            r = gb(k_items)  # _below(gb, n_items), inlined: the hottest draws
+            while r >= n_items:
+                r = gb(k_items)
+            item = items[r]
             if foreign:
-                draw = 1 + below(12)
+                draw = 1 + _below(gb, 12)
             elif not item.service:
-                draw = 1 + below(40)
+                draw = 1 + _below(gb, 40)
             else:
-                draw = 2 + below(23)
-            amount, amount_t, price_t, qty_t = self._amount(item, foreign, draw)
-            is_taxable = item.taxable and cust.taxable
-            cls = classes[below(n_classes)]
-            sd = f',"ServiceDate":"{txn_date}"' if item.service and rand() < 0.3 else ""
-            parts.append(
-                f'{{"Id":"{n_ + 1}","LineNum":{n_ + 1},"Description":{item.desc},"Amount":{amount_t},'
-                f'"DetailType":"SalesItemLineDetail","SalesItemLineDetail":{{"ItemRef":{item.ref},"ClassRef":{cls},'
-                f'"UnitPrice":{price_t},"Qty":{qty_t},"TaxCodeRef":{{"value":"{"TAX" if is_taxable else "NON"}"}}'
-                f'{sd}}}{link}}}')
+                draw = 2 + _below(gb, 23)
+            hit = amounts.get((item.id, foreign, draw))
+            if hit is None:
+                hit = self._amount(item, foreign, draw)
+            amount = hit[0]
+            is_taxable = item.taxable and cust_taxable
+            r = gb(k_classes)
+            while r >= n_classes:
+                r = gb(k_classes)
+            service_date = item.service and rand() < 0.3
+            if text:
+                sd = f',"ServiceDate":"{txn_date}"' if service_date else ""
+                parts.append(
+                    f'{{"Id":"{n_ + 1}","LineNum":{n_ + 1},"Description":{item.desc},"Amount":{hit[1]},'
+                    f'"DetailType":"SalesItemLineDetail","SalesItemLineDetail":{{"ItemRef":{item.ref},"ClassRef":'
+                    f'{classes[r]},"UnitPrice":{hit[2]},"Qty":{hit[3]},"TaxCodeRef":{{"value":'
+                    f'"{"TAX" if is_taxable else "NON"}"}}{sd}}}{link}}}')
             subtotal += amount
             if is_taxable:
                 taxable += amount
         return parts, subtotal, taxable
+
+    def _tax_rates(self, code: str) -> tuple:
+        """((rate / 100, text of a tax line between its Amount and NetAmountTaxable), …) of a code."""
+        hit = self._tax_codes.get(code)
+        if hit is None:
+            co_ = self.g.co
+            hit = self._tax_codes[code] = tuple(
+                (co_.tax_rates[rid][1] / 100,
+                 f',"DetailType":"TaxLineDetail","TaxLineDetail":{{"TaxRateRef":{{"value":"{rid}"}},'
+                 f'"PercentBased":true,"TaxPercent":{_n(co_.tax_rates[rid][1])},"NetAmountTaxable":')
+                for rid in co_.tax_codes[code])
+        return hit
+
+    def _tax_total(self, cust: _Customer, taxable: Decimal) -> Decimal:
+        """``TotalTax`` of ``_tax_detail`` without its text (summaries of linked documents)."""
+        code = cust.tax_code
+        if not code or not cust.taxable:
+            return ZERO
+        # taxable * pct / 100 == taxable * (pct / 100) exactly (both exact in Decimal's precision)
+        return sum((money(taxable * rate) for rate, _t in self._tax_rates(code)), ZERO)
 
     def _tax_detail(self, cust: _Customer, taxable: Decimal) -> tuple[str, Decimal]:
         """``generator._tax_detail`` as text."""
@@ -242,16 +300,13 @@ class Renderer:
         key = (code, taxable)
         hit = self._tax.get(key)
         if hit is None:
-            g = self.g
-            lines, total = [], ZERO
-            taxable_t = _m(taxable)
-            for rid in g.co.tax_codes[code]:
-                _name, pct = g.co.tax_rates[rid]
-                amt = money(taxable * pct / 100)
+            total = ZERO
+            tail = _m(taxable) + "}}"
+            lines = []
+            for rate, mid in self._tax_rates(code):
+                amt = (taxable * rate).quantize(CENT, ROUND_HALF_UP)
                 total += amt
-                lines.append(f'{{"Amount":{_m(amt)},"DetailType":"TaxLineDetail","TaxLineDetail":{{"TaxRateRef":'
-                             f'{{"value":"{rid}"}},"PercentBased":true,"TaxPercent":{_n(pct)},'
-                             f'"NetAmountTaxable":{taxable_t}}}}}')
+                lines.append(f'{{"Amount":{amt if amt else "0"}{mid}{tail}')
             hit = (f'{{"TxnTaxCodeRef":{{"value":"{code}"}},"TotalTax":{_n(total)},"TaxLine":[{",".join(lines)}]}}',
                    total)
             if len(self._tax) < 5_000:  # sums of random lines rarely repeat: a small bound
@@ -311,15 +366,18 @@ class Renderer:
     def _receipt_like(self, i: int) -> str:
         return self._receipt_parts(i)[0]
 
-    def _receipt_parts(self, i: int) -> tuple[str, tuple]:
+    def _receipt_parts(self, i: int, text: bool = True) -> tuple[str | None, tuple]:
         """``generator._receipt_like``: SalesReceipt, CreditMemo, RefundReceipt (not voided) →
-        (JSON text, (TotalAmt, PaymentMethodRef text, PaymentRefNum or None, TxnDate))."""
+        (JSON text, (TotalAmt, PaymentMethodRef text, PaymentRefNum or None, TxnDate)); ``text=False``:
+        (None, those fields) from the draws only (what a deposit copies)."""
         g = self.g
         cycle, pos = divmod(i, CYCLE)
         entity, k = SLOTS[pos], SLOT_ORD[pos]
         rnd = Rng(self.rseed + i)
+        if not text:
+            return None, self._receipt_summary(i, entity, rnd)
         head, txn_date = self._head(i, rnd)
-        cust = self._customer(self.usd_customers[rnd._randbelow(len(self.usd_customers))])
+        cust = self._customer(self.usd_customers[_below(rnd.getrandbits, len(self.usd_customers))])
         lines, subtotal, taxable = self._sales_lines(i, cust, g.n_lines(i), txn_date, "")
         custom = self._custom_fields(rnd, i)
         dept = self.dept_refs[rnd._randbelow(len(self.dept_refs))]
@@ -360,6 +418,23 @@ class Renderer:
                 out += [',"DepositToAccountRef":', self.bank_refs["Check"]]
         out.append("}")
         return "".join(out), (money(total), pm_text, ref_num, txn_date)
+
+    def _receipt_summary(self, i: int, entity: str, rnd: random.Random) -> tuple:
+        """``_receipt_parts``'s summary: the same draws in the same order, no text."""
+        g = self.g
+        gb = rnd.getrandbits
+        txn_date = self._txn_date(i, rnd)
+        cust = self._customer(self.usd_customers[_below(gb, len(self.usd_customers))])
+        _lines, subtotal, taxable = self._sales_lines(i, cust, g.n_lines(i), txn_date, "", False)
+        self._skip_custom_fields(rnd)
+        _below(gb, len(self.dept_refs))
+        discount = money(subtotal * Decimal("0.1")) if entity == "SalesReceipt" and g._has_discount(i) else ZERO
+        total = subtotal - discount + self._tax_total(cust, taxable)
+        if entity == "CreditMemo":
+            return money(total), None, None, txn_date
+        method = ("1", "2", "3", "4")[_below(gb, 4)]
+        ref_num = str(1000 + _below(gb, 99000)) if method == "2" else None
+        return money(total), self.pm_refs[method], ref_num, txn_date
 
     def _estimate(self, i: int) -> str:
         """``generator._b_Estimate``."""
@@ -518,9 +593,9 @@ class Renderer:
         lines, total = [], ZERO
         for pay_i in g._deposit_payments(i // CYCLE):
             if SLOTS[pay_i % CYCLE] == "Payment":
-                kind, (amt, pm_text, ref_num, p_date) = "Payment", self._payment_parts(pay_i)[1]
+                kind, (amt, pm_text, ref_num, p_date) = "Payment", self._payment_parts(pay_i, False)[1]
             else:
-                kind, (amt, pm_text, ref_num, p_date) = "SalesReceipt", self._receipt_parts(pay_i)[1]
+                kind, (amt, pm_text, ref_num, p_date) = "SalesReceipt", self._receipt_parts(pay_i, False)[1]
             total += amt
             check = f',"CheckNum":"{ref_num}"' if ref_num is not None else ""
             lines.append(f'{{"Amount":{_m(amt)},"LinkedTxn":[{{"TxnId":"{100 + pay_i}","TxnType":"{kind}",'
@@ -626,30 +701,39 @@ class Renderer:
     def _invoice(self, i: int) -> str:
         return self._invoice_parts(i)[0]
 
-    def _invoice_parts(self, i: int) -> tuple[str, tuple]:
+    def _invoice_parts(self, i: int, text: bool = True) -> tuple[str | None, tuple]:
         """``generator._b_Invoice`` (not voided) → (JSON text, (TotalAmt, Balance, customer, TxnDate,
-        DocNumber)) — the fields a payment of the invoice copies."""
+        DocNumber)) — the fields a payment of the invoice copies; ``text=False``: (None, those
+        fields), from the draws they need only (a payment or deposit renders its invoice's sums)."""
         g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
         est_i = g.index_of("Estimate", cycle, 0)
         converted = k == 2 and g.estimate_converted(cycle)
         rnd = Rng(self.rseed + i)
-        head, txn_date = self._head(i, rnd)
+        if text:
+            head, txn_date = self._head(i, rnd)
+        else:
+            txn_date = self._txn_date(i, rnd)
         if converted:
             pool = self.all_customers
-            cust = self._customer(pool[Rng(self.rseed + est_i)._randbelow(len(pool))])
+            cust = self._customer(pool[_below(Rng(self.rseed + est_i).getrandbits, len(pool))])
             key = est_i
             link = f',"LinkedTxn":[{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}]'
         else:
             pool = self.usd_customers if k < 2 else self.all_customers
-            cust = self._customer(pool[rnd._randbelow(len(pool))])
+            cust = self._customer(pool[_below(rnd.getrandbits, len(pool))])
             key = i
             link = ""
-        lines, subtotal, taxable = self._sales_lines(key, cust, g.n_lines(key), txn_date, link)
+        lines, subtotal, taxable = self._sales_lines(key, cust, g.n_lines(key), txn_date, link, text)
         cur = cust.currency
+        if not text:
+            total = subtotal + self._tax_total(cust, taxable)
+            paid = (total if g._paid_fully(i) else g._partial(total, cur)) if k < 4 else ZERO
+            return None, (money(total), money(total - paid), cust, txn_date,
+                          str(1001 + cycle * self.n_invoice_slots + k))
         custom = self._custom_fields(rnd, i)
-        dept = self.dept_refs[rnd._randbelow(len(self.dept_refs))]
+        dept = self.dept_refs[_below(rnd.getrandbits, len(self.dept_refs))]
         if cur != "USD":
             rate = g.rate(cur, txn_date)
             xrate = f',"ExchangeRate":{_n(rate)}'
@@ -703,29 +787,35 @@ class Renderer:
     def _payment(self, i: int) -> str:
         return self._payment_parts(i)[0]
 
-    def _payment_parts(self, i: int) -> tuple[str, tuple]:
+    def _payment_parts(self, i: int, text: bool = True) -> tuple[str | None, tuple]:
         """``generator._b_Payment``: pays invoice ordinal k of its cycle (never a voided one) →
-        (JSON text, (TotalAmt, PaymentMethodRef text, PaymentRefNum or None, TxnDate))."""
+        (JSON text, (TotalAmt, PaymentMethodRef text, PaymentRefNum or None, TxnDate)); ``text=False``:
+        (None, those fields) from the draws only (what a deposit copies)."""
         g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
         inv_i = g.index_of("Invoice", cycle, k)
         if g.is_voided(inv_i):
             return None
-        inv_total, inv_balance, cust, inv_date, inv_doc = self._invoice_parts(inv_i)[1]
+        inv_total, inv_balance, cust, inv_date, inv_doc = self._invoice_parts(inv_i, text=False)[1]
         inv_id = str(100 + inv_i)
         rnd = Rng(self.rseed + i)
-        head, txn_date = self._head(i, rnd)
         total = inv_total - inv_balance
+        if not text:
+            txn_date = self._txn_date(i, rnd)
+            method = ("2", "2", "3", "4", "6")[_below(rnd.getrandbits, 5)]
+            ref_num = str(1000 + _below(rnd.getrandbits, 99000)) if method == "2" else None
+            return None, (money(total), '{"value":"' + method + '"}', ref_num, max(txn_date, inv_date))
+        head, txn_date = self._head(i, rnd)
         cur = cust.currency
         to_undeposited = k < 2 and cur == "USD"
-        method = ("2", "2", "3", "4", "6")[rnd._randbelow(5)]
+        method = ("2", "2", "3", "4", "6")[_below(rnd.getrandbits, 5)]
         out = ['{"CustomerRef":', cust.ref, ',"DepositToAccountRef":{"value":"',
                co.A_UNDEPOSITED if to_undeposited else co.A_CHECKING, '"},"PaymentMethodRef":{"value":"', method,
                '"}']
         ref_num = None
         if method == "2":
-            ref_num = str(1000 + rnd._randbelow(99000))
+            ref_num = str(1000 + _below(rnd.getrandbits, 99000))
             out += [',"PaymentRefNum":"', ref_num, '"']
         out += [',"TotalAmt":', _m(total), ',"UnappliedAmt":0,"ProcessPayment":false,', head,
                 ',"TxnDate":"', max(txn_date, inv_date), '","CurrencyRef":', cust.currency_ref]

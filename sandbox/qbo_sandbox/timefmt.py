@@ -1,8 +1,9 @@
 """Fast Pacific-time formatting: the same text as ``datetime.fromtimestamp(t, PACIFIC).isoformat()``.
 
 Formatting a zone-aware datetime costs microseconds (zoneinfo lookup + isoformat) and a generated
-document needs several of them, so the UTC offset is looked up once per UTC hour (Pacific
-switches offsets on whole UTC hours) and the date text once per local day.
+document needs several of them, so the local ``YYYY-MM-DDTHH:`` prefix, the UTC offset and the date
+are looked up once per UTC hour (Pacific switches offsets on whole UTC hours) and minutes:seconds
+come from a table.
 """
 from __future__ import annotations
 
@@ -12,37 +13,36 @@ from zoneinfo import ZoneInfo
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
-_EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
+#: "MM:SS" of every second of an hour: Pacific offsets are whole hours, so within one UTC hour the
+#: local date and hour are fixed and minutes:seconds are the UTC ones.
+_MMSS = [f"{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
+_HOURS: dict[int, tuple[str, str, str]] = {}
 
 
-@lru_cache(maxsize=65536)
-def _offset(utc_hour: int) -> tuple[int, str]:
-    """(offset seconds, ``-08:00``) of Pacific time during one UTC hour."""
-    d = dt.datetime.fromtimestamp(utc_hour * 3600, PACIFIC)
-    off = d.utcoffset()
-    seconds = int(off.total_seconds())
-    text = d.isoformat()[19:]  # "-08:00" exactly as isoformat writes it
-    return seconds, text
-
-
-@lru_cache(maxsize=65536)
-def day_text(local_day: int) -> str:
-    """``YYYY-MM-DD`` of a day number (days since 1970-01-01)."""
-    return dt.date.fromordinal(_EPOCH_DAY + local_day).isoformat()
+def _hour(utc_hour: int) -> tuple[str, str, str]:
+    """(``YYYY-MM-DDTHH:`` local, ``-08:00``, ``YYYY-MM-DD`` local) of one UTC hour."""
+    v = _HOURS.get(utc_hour)
+    if v is None:
+        iso = dt.datetime.fromtimestamp(utc_hour * 3600, PACIFIC).isoformat()  # …T10:00:00-08:00
+        v = (iso[:14], iso[19:], iso[:10])
+        if len(_HOURS) >= 200_000:  # a bound for clocks that wander far (the data span is ~10^4 hours)
+            _HOURS.clear()
+        _HOURS[utc_hour] = v
+    return v
 
 
 def timestamp(epoch_seconds: float) -> str:
     """``2024-01-15T10:21:33-08:00`` (``wire.qbo_timestamp``)."""
-    t = int(epoch_seconds)
-    off, off_text = _offset(t // 3600)
-    day, s = divmod(t + off, 86400)
-    return f"{day_text(day)}T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}{off_text}"
+    h, r = divmod(int(epoch_seconds), 3600)
+    v = _HOURS.get(h) or _hour(h)
+    return v[0] + _MMSS[r] + v[1]
 
 
 def local_date(epoch_seconds: float) -> str:
     """``YYYY-MM-DD`` of the Pacific date at ``epoch_seconds`` (integer part)."""
-    t = int(epoch_seconds)
-    return day_text((t + _offset(t // 3600)[0]) // 86400)
+    h = int(epoch_seconds) // 3600
+    v = _HOURS.get(h) or _hour(h)
+    return v[2]
 
 
 @lru_cache(maxsize=16384)
