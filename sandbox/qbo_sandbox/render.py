@@ -24,6 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from . import company as co
 from .generator import CYCLE, SLOT_ORD, SLOT_POS, SLOTS, Rng, _norm, _nv
+from .linksums import LinkSums
 from .timefmt import add_days, local_date, timestamp
 from .wire import CENT, encode, money
 
@@ -131,6 +132,8 @@ class Renderer:
         self._tax: dict[tuple, tuple[str, Decimal]] = {}
         self._tax_codes: dict[str, tuple] = {}
         self.n_invoice_slots = len(SLOT_POS["Invoice"])
+        # invoices 0-4 of a cycle are paid by its payments 0-4; deposit inputs: payments 0-1, receipt 0
+        self.sums = LinkSums(gen.n_cycles, len(SLOT_POS["Payment"]), 3)
         self.ar_refs = {cur: _j(gen.acct[co.A_AR[cur]]) for cur in co.A_AR}
         self.purchase_items = [_PurchaseItem(gen, gen.items[iid]) for iid in co.PURCHASE_ITEMS]
         self.expense_accounts = [(_j(gen.acct[a]), _j(c.account_names[a].split(":")[-1]))
@@ -319,15 +322,17 @@ class Renderer:
             p = self._vendors[id(v)] = _Vendor(self.g, v)
         return p
 
-    def _expense_lines(self, rnd, n: int, foreign: bool, item_based_ok: bool = True, with_customer: bool = True):
-        """``generator._expense_lines`` as text → (line texts, total)."""
-        below, rand = rnd._randbelow, rnd.random
+    def _expense_lines(self, rnd, n: int, foreign: bool, item_based_ok: bool = True, with_customer: bool = True,
+                       text: bool = True):
+        """``generator._expense_lines`` as text → (line texts, total); ``text=False``: the same draws and
+        total, no texts (a bill payment's summary of its bill)."""
+        gb, rand = rnd.getrandbits, rnd.random
         classes, n_classes = self.class_refs, len(self.class_refs)
         parts, total = [], ZERO
         for n_ in range(n):
             if item_based_ok and rand() < 0.4:
-                item = self.purchase_items[below(len(self.purchase_items))]
-                draw = 5 + below(196)
+                item = self.purchase_items[_below(gb, len(self.purchase_items))]
+                draw = 5 + _below(gb, 196)
                 key = ("p", item.id, foreign, draw)
                 hit = self._amounts.get(key)
                 if hit is None:
@@ -338,27 +343,32 @@ class Renderer:
                     amount = money(cost * qty)
                     hit = self._amounts[key] = (amount, _m(amount), _n(cost), _n(qty))
                 amount, amount_t, cost_t, qty_t = hit
-                cls = classes[below(n_classes)]
-                parts.append(
-                    f'{{"Id":"{n_ + 1}","LineNum":{n_ + 1},"Description":{item.desc},"Amount":{amount_t},'
-                    f'"DetailType":"ItemBasedExpenseLineDetail","ItemBasedExpenseLineDetail":{{"BillableStatus":'
-                    f'"NotBillable","ItemRef":{item.ref},"ClassRef":{cls},"UnitPrice":{cost_t},"Qty":{qty_t},'
-                    f'"TaxCodeRef":{{"value":"NON"}}}}}}')
+                cls = classes[_below(gb, n_classes)]
+                if text:
+                    parts.append(
+                        f'{{"Id":"{n_ + 1}","LineNum":{n_ + 1},"Description":{item.desc},"Amount":{amount_t},'
+                        f'"DetailType":"ItemBasedExpenseLineDetail","ItemBasedExpenseLineDetail":{{"BillableStatus":'
+                        f'"NotBillable","ItemRef":{item.ref},"ClassRef":{cls},"UnitPrice":{cost_t},"Qty":{qty_t},'
+                        f'"TaxCodeRef":{{"value":"NON"}}}}}}')
             else:
-                acct_ref, acct_desc = self.expense_accounts[below(len(self.expense_accounts))]
+                acct_ref, acct_desc = self.expense_accounts[_below(gb, len(self.expense_accounts))]
                 if foreign:
-                    amount = Decimal(20 + below(3981))
+                    amount = Decimal(20 + _below(gb, 3981))
                 else:
-                    amount = money(Decimal(2000 + below(398001)) / 100)
+                    amount = money(Decimal(2000 + _below(gb, 398001)) / 100)
                 if with_customer and rand() < 0.2:
-                    c = self.usd_customers[below(len(self.usd_customers))]
+                    c = self.usd_customers[_below(gb, len(self.usd_customers))]
+                    cls = classes[_below(gb, n_classes)]
                     det = (f'{{"CustomerRef":{self._customer(c).ref},"BillableStatus":"Billable","ClassRef":'
-                           f'{classes[below(n_classes)]},"AccountRef":{acct_ref},"TaxCodeRef":{{"value":"NON"}}}}')
+                           f'{cls},"AccountRef":{acct_ref},"TaxCodeRef":{{"value":"NON"}}}}') if text else ""
                 else:
-                    det = (f'{{"ClassRef":{classes[below(n_classes)]},"AccountRef":{acct_ref},'
-                           f'"BillableStatus":"NotBillable","TaxCodeRef":{{"value":"NON"}}}}')
-                parts.append(f'{{"Id":"{n_ + 1}","LineNum":{n_ + 1},"Description":{acct_desc},"Amount":{_m(amount)},'
-                             f'"DetailType":"AccountBasedExpenseLineDetail","AccountBasedExpenseLineDetail":{det}}}')
+                    cls = classes[_below(gb, n_classes)]
+                    det = (f'{{"ClassRef":{cls},"AccountRef":{acct_ref},'
+                           f'"BillableStatus":"NotBillable","TaxCodeRef":{{"value":"NON"}}}}') if text else ""
+                if text:
+                    parts.append(f'{{"Id":"{n_ + 1}","LineNum":{n_ + 1},"Description":{acct_desc},"Amount":'
+                                 f'{_m(amount)},"DetailType":"AccountBasedExpenseLineDetail",'
+                                 f'"AccountBasedExpenseLineDetail":{det}}}')
             total += amount
         return parts, total
 
@@ -375,12 +385,15 @@ class Renderer:
         entity, k = SLOTS[pos], SLOT_ORD[pos]
         rnd = Rng(self.rseed + i)
         if not text:
-            return None, self._receipt_summary(i, entity, rnd)
+            summary = self._receipt_summary(i, entity, rnd)
+            if entity == "SalesReceipt" and k == 0:
+                self.sums.put_deposit_input(cycle, 2, *summary)
+            return None, summary
         head, txn_date = self._head(i, rnd)
         cust = self._customer(self.usd_customers[_below(rnd.getrandbits, len(self.usd_customers))])
         lines, subtotal, taxable = self._sales_lines(i, cust, g.n_lines(i), txn_date, "")
         custom = self._custom_fields(rnd, i)
-        dept = self.dept_refs[rnd._randbelow(len(self.dept_refs))]
+        dept = self.dept_refs[_below(rnd.getrandbits, len(self.dept_refs))]
         lines.append(f'{{"Amount":{_m(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
         discount = ZERO
         if entity == "SalesReceipt" and g._has_discount(i):
@@ -417,7 +430,10 @@ class Renderer:
             else:
                 out += [',"DepositToAccountRef":', self.bank_refs["Check"]]
         out.append("}")
-        return "".join(out), (money(total), pm_text, ref_num, txn_date)
+        summary = (money(total), pm_text, ref_num, txn_date)
+        if entity == "SalesReceipt" and k == 0:
+            self.sums.put_deposit_input(cycle, 2, *summary)
+        return "".join(out), summary
 
     def _receipt_summary(self, i: int, entity: str, rnd: random.Random) -> tuple:
         """``_receipt_parts``'s summary: the same draws in the same order, no text."""
@@ -591,11 +607,13 @@ class Renderer:
         rnd = Rng(self.rseed + i)
         head, txn_date = self._head(i, rnd)
         lines, total = [], ZERO
-        for pay_i in g._deposit_payments(i // CYCLE):
-            if SLOTS[pay_i % CYCLE] == "Payment":
-                kind, (amt, pm_text, ref_num, p_date) = "Payment", self._payment_parts(pay_i, False)[1]
-            else:
-                kind, (amt, pm_text, ref_num, p_date) = "SalesReceipt", self._receipt_parts(pay_i, False)[1]
+        cycle = i // CYCLE
+        for j, pay_i in enumerate(g._deposit_payments(cycle)):
+            kind = "Payment" if j < 2 else "SalesReceipt"
+            linked = self.sums.deposit_input(cycle, j)
+            if linked is None:
+                linked = (self._payment_parts if j < 2 else self._receipt_parts)(pay_i, False)[1]
+            amt, pm_text, ref_num, p_date = linked
             total += amt
             check = f',"CheckNum":"{ref_num}"' if ref_num is not None else ""
             lines.append(f'{{"Amount":{_m(amt)},"LinkedTxn":[{{"TxnId":"{100 + pay_i}","TxnType":"{kind}",'
@@ -615,7 +633,7 @@ class Renderer:
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
         bill_i = g.index_of("Bill", cycle, k)
-        bill_total, bill_balance, vend, bill_date = self._bill_parts(bill_i)[1]
+        bill_total, bill_balance, vend, bill_date = self._bill_parts(bill_i, text=False)[1]
         rnd = Rng(self.rseed + i)
         head, txn_date = self._head(i, rnd)
         total = bill_total - bill_balance
@@ -640,16 +658,23 @@ class Renderer:
     def _bill(self, i: int) -> str:
         return self._bill_parts(i)[0]
 
-    def _bill_parts(self, i: int) -> tuple[str, tuple]:
-        """``generator._b_Bill`` → (JSON text, (TotalAmt, Balance, vendor, TxnDate))."""
+    def _bill_parts(self, i: int, text: bool = True) -> tuple[str | None, tuple]:
+        """``generator._b_Bill`` → (JSON text, (TotalAmt, Balance, vendor, TxnDate)); ``text=False``:
+        (None, those fields) from the draws they need only (what a bill payment copies)."""
         g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
         rnd = Rng(self.rseed + i)
-        head, txn_date = self._head(i, rnd)
-        vend = self._vendor(self.all_vendors[rnd._randbelow(len(self.all_vendors))])
+        if text:
+            head, txn_date = self._head(i, rnd)
+        else:
+            txn_date = self._txn_date(i, rnd)
+        vend = self._vendor(self.all_vendors[_below(rnd.getrandbits, len(self.all_vendors))])
         cur = vend.currency
-        lines, total = self._expense_lines(rnd, g.n_lines(i), cur != "USD")
+        lines, total = self._expense_lines(rnd, g.n_lines(i), cur != "USD", text=text)
+        if not text:
+            paid = (total if g._h(i, 5) < 0.85 else g._partial(total, cur)) if k < 2 else ZERO
+            return None, (money(total), money(total - paid), vend, txn_date)
         paid = ZERO
         linked = ""
         if k < 2:
@@ -708,6 +733,11 @@ class Renderer:
         g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
+        doc_number = str(1001 + cycle * self.n_invoice_slots + k)
+        if not text and k < self.sums.inv_per:
+            known = self.sums.invoice(cycle, k)
+            if known is not None:
+                return None, known + (doc_number,)
         est_i = g.index_of("Estimate", cycle, 0)
         converted = k == 2 and g.estimate_converted(cycle)
         rnd = Rng(self.rseed + i)
@@ -730,8 +760,10 @@ class Renderer:
         if not text:
             total = subtotal + self._tax_total(cust, taxable)
             paid = (total if g._paid_fully(i) else g._partial(total, cur)) if k < 4 else ZERO
-            return None, (money(total), money(total - paid), cust, txn_date,
-                          str(1001 + cycle * self.n_invoice_slots + k))
+            total_m, balance_m = money(total), money(total - paid)
+            if k < self.sums.inv_per:
+                self.sums.put_invoice(cycle, k, total_m, balance_m, cust, txn_date)
+            return None, (total_m, balance_m, cust, txn_date, doc_number)
         custom = self._custom_fields(rnd, i)
         dept = self.dept_refs[_below(rnd.getrandbits, len(self.dept_refs))]
         if cur != "USD":
@@ -781,8 +813,10 @@ class Renderer:
         if foreign:
             out += [',"HomeBalance":', _m((total - paid) * rate)]
         out.append("}")
-        doc_number = str(1001 + cycle * self.n_invoice_slots + k)
-        return "".join(out), (money(total), money(total - paid), cust, txn_date, doc_number)
+        total_m, balance_m = money(total), money(total - paid)
+        if k < self.sums.inv_per:
+            self.sums.put_invoice(cycle, k, total_m, balance_m, cust, txn_date)
+        return "".join(out), (total_m, balance_m, cust, txn_date, doc_number)
 
     def _payment(self, i: int) -> str:
         return self._payment_parts(i)[0]
@@ -805,7 +839,10 @@ class Renderer:
             txn_date = self._txn_date(i, rnd)
             method = ("2", "2", "3", "4", "6")[_below(rnd.getrandbits, 5)]
             ref_num = str(1000 + _below(rnd.getrandbits, 99000)) if method == "2" else None
-            return None, (money(total), '{"value":"' + method + '"}', ref_num, max(txn_date, inv_date))
+            summary = (money(total), '{"value":"' + method + '"}', ref_num, max(txn_date, inv_date))
+            if k < 2:
+                self.sums.put_deposit_input(cycle, k, *summary)
+            return None, summary
         head, txn_date = self._head(i, rnd)
         cur = cust.currency
         to_undeposited = k < 2 and cur == "USD"
@@ -834,4 +871,7 @@ class Renderer:
         if cur != "USD":
             out += [',"HomeTotalAmt":', _m(total * rate)]
         out.append("}")
-        return "".join(out), (money(total), '{"value":"' + method + '"}', ref_num, max(txn_date, inv_date))
+        summary = (money(total), '{"value":"' + method + '"}', ref_num, max(txn_date, inv_date))
+        if k < 2:
+            self.sums.put_deposit_input(cycle, k, *summary)
+        return "".join(out), summary

@@ -63,3 +63,27 @@ def test_fast_timestamps_equal_zoneinfo_isoformat():
         assert timefmt.timestamp(t) == local.isoformat()
         assert timefmt.local_date(t) == local.date().isoformat()
     assert timefmt.add_days("2024-02-28", 2) == "2024-03-01"
+
+
+def test_linked_sums_kept_after_rendering_give_the_same_bytes_as_recomputing_them():
+    """Payments and deposits read their linked documents' sums from ``Renderer.sums`` when those were
+    rendered before, else re-draw them: both ways give the dict path's bytes."""
+    store = Store(1, "large", 42, as_of=AS_OF)
+    gen = store.realm(store.realms()[0]).gen
+    cycles = range(500, 540)
+    linking = [c * CYCLE + p for c in cycles for p, e in enumerate(SLOTS) if e in ("Payment", "Deposit")]
+    cold_payments, cold_deposits = Renderer(gen), Renderer(gen)  # nothing they link to was rendered before
+    cold_bytes = {i: (cold_deposits if SLOTS[i % CYCLE] == "Deposit" else cold_payments).bytes(i) for i in linking}
+    assert cold_deposits.sums.deposit_input(cycles[0], 0) is not None  # kept from the summaries it drew
+    warm = Renderer(gen)
+    for c in cycles:  # the linked documents first: their sums are kept
+        for p, e in enumerate(SLOTS):
+            if e in ("Invoice", "Payment", "SalesReceipt"):
+                warm.bytes(c * CYCLE + p)
+    assert warm.sums.invoice(cycles[0], 0) is not None and warm.sums.deposit_input(cycles[0], 2) is not None
+    for i in linking:
+        expected = encode(gen._build(i)) if not gen.is_voided(i) else None
+        if cold_bytes[i] is None:
+            continue
+        assert cold_bytes[i] == expected, i
+        assert warm.bytes(i) == expected, i
