@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+from . import balances_cache
 from .wire import money
 
 ZERO = Decimal(0)
@@ -79,6 +80,21 @@ class Balances:
         self.account_currency = account_currency or {}
         self.days: dict[tuple, list] = {}
         self.aging: dict[tuple[str, str], dict] = {}
+
+    def state(self) -> dict:
+        """Plain containers (what ``balances_cache`` saves)."""
+        return {"home": self.home, "account_currency": self.account_currency, "accounts": dict(self.accounts),
+                "customers": dict(self.customers), "vendors": dict(self.vendors), "days": self.days,
+                "aging": self.aging}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Balances":
+        b = cls(state["home"], state["account_currency"])
+        b.accounts.update(state["accounts"])
+        b.customers.update(state["customers"])
+        b.vendors.update(state["vendors"])
+        b.days, b.aging = state["days"], state["aging"]
+        return b
 
     def add_postings(self, posts, sign: int) -> None:
         days, home, acur = self.days, self.home, self.account_currency
@@ -146,12 +162,25 @@ def compute(realm) -> None:
     home = "USD"
     for rec in realm.names["Preferences"].values():
         home = (((rec.obj.get("CurrencyPrefs") or {}).get("HomeCurrency") or {}).get("value")) or home
-    b = Balances(home, {aid: (a.get("CurrencyRef") or {}).get("value") for aid, a in chart.accounts.items()})
-    for entity, obj in _current_documents(realm):
-        _contrib(realm, chart, entity, obj, b, +1)
+    account_currency = {aid: (a.get("CurrencyRef") or {}).get("value") for aid, a in chart.accounts.items()}
+    # A realm nobody has changed: the pass is a pure function of how it was generated (saved on disk).
+    persist = getattr(realm, "persist_balances", False) and _pristine(realm)
+    state = balances_cache.load(realm) if persist else None
+    if state is not None and state["home"] == home and state["account_currency"] == account_currency:
+        b = Balances.from_state(state)
+    else:
+        b = Balances(home, account_currency)
+        for entity, obj in _current_documents(realm):
+            _contrib(realm, chart, entity, obj, b, +1)
+        if persist and _pristine(realm):
+            balances_cache.save(realm, b.state())
     realm._balances = b
     realm._chart = chart
     _write(realm)
+
+
+def _pristine(realm) -> bool:
+    return not realm.overlay and not realm.deleted and not any(realm.created_order.values())
 
 
 def _current_documents(realm):

@@ -97,6 +97,7 @@ class Realm:
         self._base_live: dict[str, array] = {}
         self._base_bytes = lru_cache(maxsize=cache)(self._encode_base)
         self.balances_ready = threading.Event()
+        self.persist_balances = size == "large"  # the pass takes minutes: saved for the next start
         self._balances_lock = threading.Lock()
         self.version = 0  # bumps on every change (query caches key on it)
 
