@@ -64,7 +64,7 @@ def _nv_text(name: str, value: str) -> str:
 
 class _Customer:
     __slots__ = ("ref", "bill", "ship", "email", "taxable", "tax_code", "currency", "currency_ref", "term_ref",
-                 "term_days")
+                 "term_days", "invoice_tail")
 
     def __init__(self, gen, c: dict):
         self.ref = _j(co.ref(c["Id"], c["DisplayName"]))
@@ -78,6 +78,11 @@ class _Customer:
         term = (c.get("SalesTermRef") or {}).get("value", "3")
         tname, self.term_days = gen.term_days[term]
         self.term_ref = _j(co.ref(term, tname))
+        # an invoice's text from CustomerRef up to DueDate's value: the same for all of its invoices
+        ar = "" if self.currency == "USD" else ',"ARAccountRef":' + _j(gen.acct[co.A_AR[self.currency]])
+        self.invoice_tail = (',"CustomerRef":' + self.ref + ',"CustomerMemo":{"value":"Thank you for your business!"},'
+                             '"BillAddr":' + self.bill + ("" if self.ship is None else ',"ShipAddr":' + self.ship)
+                             + ar + ',"SalesTermRef":' + self.term_ref + ',"DueDate":"')
 
 
 class _Item:
@@ -132,6 +137,7 @@ class Renderer:
         self._tax: dict[tuple, tuple[str, Decimal]] = {}
         self._tax_codes: dict[str, tuple] = {}
         self.n_invoice_slots = len(SLOT_POS["Invoice"])
+        self.payment_pos = SLOT_POS["Payment"]
         # invoices 0-4 of a cycle are paid by its payments 0-4; deposit inputs: payments 0-1, receipt 0
         self.sums = LinkSums(gen.n_cycles, len(SLOT_POS["Payment"]), 3)
         self.ar_refs = {cur: _j(gen.acct[co.A_AR[cur]]) for cur in co.A_AR}
@@ -777,7 +783,7 @@ class Renderer:
         linked = []
         if k < 4:
             paid = total if g._paid_fully(i) else g._partial(total, cur)
-            linked.append(f'{{"TxnId":"{100 + g.index_of("Payment", cycle, k)}","TxnType":"Payment"}}')
+            linked.append(f'{{"TxnId":"{100 + cycle * CYCLE + self.payment_pos[k]}","TxnType":"Payment"}}')
         if converted:
             linked.append(f'{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}')
         lines.append(f'{{"Amount":{_m(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
@@ -786,22 +792,16 @@ class Renderer:
             '{"AllowIPNPayment":false,"AllowOnlinePayment":false,"AllowOnlineCreditCardPayment":false,'
             '"AllowOnlineACHPayment":false,', head,
             ',"CustomField":', custom,
-            ',"DocNumber":"', str(1001 + cycle * self.n_invoice_slots + k),
+            ',"DocNumber":"', doc_number,
             '","TxnDate":"', txn_date,
             '","DepartmentRef":', dept,
             ',"CurrencyRef":', cust.currency_ref, xrate,
             ',"LinkedTxn":[', ",".join(linked),
             '],"Line":[', ",".join(lines),
             '],"TxnTaxDetail":', tax,
-            ',"CustomerRef":', cust.ref,
-            ',"CustomerMemo":{"value":"Thank you for your business!"},"BillAddr":', cust.bill,
+            cust.invoice_tail, add_days(txn_date, cust.term_days),
+            '","TotalAmt":', _m(total),
         ]
-        if cust.ship is not None:
-            out += [',"ShipAddr":', cust.ship]
-        if foreign:
-            out += [',"ARAccountRef":', self.ar_refs[cur]]
-        out += [',"SalesTermRef":', cust.term_ref, ',"DueDate":"', add_days(txn_date, cust.term_days),
-                '","TotalAmt":', _m(total)]
         if foreign:
             out += [',"HomeTotalAmt":', _m(total * rate)]
         out += [',"ApplyTaxAfterDiscount":false,"PrintStatus":"',
