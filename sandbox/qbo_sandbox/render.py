@@ -57,9 +57,13 @@ def _n(d) -> str:
     return str(_norm(d))
 
 
+_NV_A, _rest = _j(_nv("name@@", "value@@")).split('"name@@"')
+_NV_B, _NV_C = _rest.split('"value@@"')
+
+
 def _nv_text(name: str, value: str) -> str:
-    """``generator._nv(name, value)`` as JSON text."""
-    return _j(_nv(name, value))
+    """``generator._nv(name, value)`` as JSON text (the constant parts encoded once)."""
+    return _NV_A + encode(name).decode() + _NV_B + encode(value).decode() + _NV_C
 
 
 class _Customer:
