@@ -112,6 +112,8 @@ class StreamModel:
     # type Arrow's JSON reader checks exactly (no JSON/mixed columns, no extra keywords).
     arrow_line_schema: t.Any = None
     line_decoder: t.Any = None  # msgspec decoder of a whole RECORD line (fallback, errors)
+    # flatten.FlattenPlan when the target decodes this (flattened) stream's raw records itself
+    flattened: t.Any = None
 
     @classmethod
     def build(

@@ -24,6 +24,7 @@ from target_tableau_hyper.audit import AuditLog, default_url
 from target_tableau_hyper.audit_writer import AuditWriter
 from target_tableau_hyper.audit_interrupt import InterruptGuard, RunInterrupted
 from target_tableau_hyper.errors import InputError, RecordBeforeSchemaError
+from target_tableau_hyper.flatten import compile_plan
 from target_tableau_hyper.hyper_store import HyperEngine
 from target_tableau_hyper.publishing.settings import PUBLISH_SETTINGS
 from target_tableau_hyper.reader import RecordEnvelope, SingerInputReader
@@ -185,33 +186,45 @@ class TargetTableauHyper(Target):
         self._refresh_fast_path(stream)
 
     def _refresh_fast_path(self, stream: str) -> None:
-        # Records of a stream without stream maps/flattening go straight from raw JSON to the
-        # sink's compiled model; others take the SDK mapper path (dicts).
+        # Records of a stream whose only map is the SDK's identity map (flattened or not) go
+        # straight from raw JSON to the sink's compiled model; others take the SDK mapper path.
         maps = self.mapper.stream_maps.get(stream) or []
         fast = self.message_reader.fast_streams
         key = stream.encode()
         fast.pop(key, None)
         self._fast_sinks.pop(stream, None)
-        if (
+        sink = self._sinks_active.get(stream)
+        if sink is not None:
+            sink.model.flattened = None
+        if not (
             len(maps) == 1
             and type(maps[0]) is SameRecordTransform
-            and not maps[0].flattening_enabled
             and maps[0].stream_alias == stream
-            and stream in self._sinks_active
+            and sink is not None
             and '"' not in stream
             and "\\" not in stream
         ):
-            sink = self._sinks_active[stream]
-            self._fast_sinks[stream] = sink
-            if sink.model.full_validator is None:
-                prefixes = ()
-                if sink.model.arrow_line_schema is not None:
-                    name = json.dumps(stream).encode()
-                    prefixes = (
-                        b'{"type":"RECORD","stream":' + name + b',"record":{',
-                        b'{"type": "RECORD", "stream": ' + name + b', "record": {',
-                    )
-                fast[key] = (sink.model.line_decoder, sink, self.drain_one, prefixes)
+            self.message_reader.on_tick = self._handle_max_record_age
+            return
+        line_decoder, arrow = sink.model.line_decoder, sink.model.arrow_line_schema is not None
+        if maps[0].flattening_enabled:
+            plan = compile_plan(maps[0], sink.model)  # None: the schema needs the SDK flattener
+            if plan is None:
+                self.message_reader.on_tick = self._handle_max_record_age
+                return
+            sink.model.flattened = plan
+            line_decoder = plan.line_decoder
+            arrow = True  # raw runs: the plan's Arrow path, else exact per-record decoding
+        self._fast_sinks[stream] = sink
+        if sink.model.full_validator is None:
+            prefixes = ()
+            if arrow:
+                name = json.dumps(stream).encode()
+                prefixes = (
+                    b'{"type":"RECORD","stream":' + name + b',"record":{',
+                    b'{"type": "RECORD", "stream": ' + name + b', "record": {',
+                )
+            fast[key] = (line_decoder, sink, self.drain_one, prefixes)
         self.message_reader.on_tick = self._handle_max_record_age
 
     def _process_record_message(self, message: t.Any) -> None:
@@ -220,7 +233,8 @@ class TargetTableauHyper(Target):
             stream, raw = message.stream, message.record
             sink = self._fast_sinks.get(stream)
             if sink is not None and self._sinks_active.get(stream) is sink:
-                sink.add_row(sink.model.decode(raw, line), line)
+                decoder = sink.model.flattened or sink.model
+                sink.add_row(decoder.decode(raw, line), line)
                 if sink.is_full:
                     self.drain_one(sink)
                 self._handle_max_record_age()
