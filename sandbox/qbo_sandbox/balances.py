@@ -15,6 +15,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from . import balances_cache
+from .generator import ID_BASE
 from .wire import money
 
 ZERO = Decimal(0)
@@ -165,18 +166,32 @@ def compute(realm) -> None:
     account_currency = {aid: (a.get("CurrencyRef") or {}).get("value") for aid, a in chart.accounts.items()}
     # A realm nobody has changed: the pass is a pure function of how it was generated (saved on disk).
     persist = getattr(realm, "persist_balances", False) and _pristine(realm)
+    renderer = getattr(realm, "renderer", None)
     state = balances_cache.load(realm) if persist else None
     if state is not None and state["home"] == home and state["account_currency"] == account_currency:
         b = Balances.from_state(state)
+        if renderer is not None and state.get("link_sums") is not None:
+            renderer.load_link_sums(state["link_sums"])
     else:
         b = Balances(home, account_currency)
+        # The pass builds every document's dict: the renderer keeps what payments and deposits copy
+        # from them (pristine realm: every document is a base document).
+        keep = renderer.keep_sums_from_document if renderer is not None and _pristine(realm) else None
         for entity, obj in _current_documents(realm):
             _contrib(realm, chart, entity, obj, b, +1)
+            if keep is not None and entity in _LINKED:
+                keep(int(obj["Id"]) - ID_BASE, obj)
         if persist and _pristine(realm):
-            balances_cache.save(realm, b.state())
+            saved = b.state()
+            if keep is not None:
+                saved["link_sums"] = renderer.link_sums_state()
+            balances_cache.save(realm, saved)
     realm._balances = b
     realm._chart = chart
     _write(realm)
+
+
+_LINKED = frozenset(("Invoice", "Payment", "SalesReceipt"))  # what payments and deposits copy from
 
 
 def _pristine(realm) -> bool:

@@ -55,6 +55,8 @@ def from_cents(c: int) -> Decimal:
 
 
 class LinkSums:
+    ARRAYS = ("inv_total", "inv_balance", "inv_cust", "inv_date", "dep_amount", "dep_method", "dep_ref", "_dep_date")
+
     def __init__(self, n_cycles: int, invoices_per_cycle: int, deposit_inputs_per_cycle: int):
         n = n_cycles * invoices_per_cycle
         self.inv_per = invoices_per_cycle
@@ -70,6 +72,20 @@ class LinkSums:
         self._dep_date = _ints("i", m)
         self.dates = Interned()
         self.objects = Interned()  # customer and payment-method texts
+
+    def arrays(self) -> dict[str, array]:
+        return {name: getattr(self, name) for name in self.ARRAYS}
+
+    def restore(self, arrays: dict[str, array], objects: list, dates: list[str]) -> None:
+        """Take the arrays and interned values saved from another ``LinkSums`` of the same realm."""
+        for name in self.ARRAYS:
+            if len(arrays[name]) != len(getattr(self, name)):
+                raise ValueError(f"saved {name} has another size")
+        for table, values in ((self.objects, objects), (self.dates, dates)):
+            table.values = list(values)
+            table.ids = {v: k for k, v in enumerate(table.values)}
+        for name in self.ARRAYS:
+            setattr(self, name, arrays[name])
 
     # -- invoices (what a payment copies) --------------------------------------------------------
     def invoice(self, cycle: int, k: int):

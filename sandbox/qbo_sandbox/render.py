@@ -67,10 +67,11 @@ def _nv_text(name: str, value: str) -> str:
 
 
 class _Customer:
-    __slots__ = ("ref", "bill", "ship", "email", "taxable", "tax_code", "currency", "currency_ref", "term_ref",
+    __slots__ = ("id", "ref", "bill", "ship", "email", "taxable", "tax_code", "currency", "currency_ref", "term_ref",
                  "term_days", "invoice_tail")
 
     def __init__(self, gen, c: dict):
+        self.id = c["Id"]
         self.ref = _j(co.ref(c["Id"], c["DisplayName"]))
         self.bill = _j(c["BillAddr"])
         self.ship = _j(c["ShipAddr"]) if "ShipAddr" in c else None
@@ -173,6 +174,39 @@ class Renderer:
             (co.A_DEPRECIATION, co.A_ACCUM_DEPR, "Depreciation"), (co.A_WAGES, co.A_PAYROLL_LIAB, "Payroll accrual"),
             (co.A_SAVINGS, co.A_CHECKING, "Cash sweep"))]
         self.checking_ref, self.savings_ref = _j(gen.acct[co.A_CHECKING]), _j(gen.acct[co.A_SAVINGS])
+
+    # -- the kept sums of linked documents (``linksums.py``) ------------------------------------------
+    def keep_sums_from_document(self, i: int, doc: dict) -> None:
+        """Keep what payments and deposits copy from base document ``i`` given as its dict (the
+        balances pass builds every dict anyway): the same values the renderer computes."""
+        cycle, pos = divmod(i, CYCLE)
+        entity, k = SLOTS[pos], SLOT_ORD[pos]
+        if entity == "Invoice":
+            if k < self.sums.inv_per and not self.g.is_voided(i):
+                cust = self._customer(self._customers_by_id()[doc["CustomerRef"]["value"]])
+                self.sums.put_invoice(cycle, k, money(doc["TotalAmt"]), money(doc["Balance"]), cust, doc["TxnDate"])
+        elif (entity == "Payment" and k < 2) or (entity == "SalesReceipt" and k == 0):
+            method = doc["PaymentMethodRef"]["value"]
+            pm_text = '{"value":"' + method + '"}' if entity == "Payment" else self.pm_refs[method]
+            self.sums.put_deposit_input(cycle, k if entity == "Payment" else 2, money(doc["TotalAmt"]), pm_text,
+                                        doc.get("PaymentRefNum"), doc["TxnDate"])
+
+    def _customers_by_id(self) -> dict[str, dict]:
+        by_id = getattr(self, "_by_id", None)
+        if by_id is None:
+            by_id = self._by_id = {c["Id"]: c for c in self.all_customers}
+        return by_id
+
+    def link_sums_state(self) -> dict:
+        """The kept sums as plain picklable values (customers by Id)."""
+        s = self.sums
+        return {"arrays": s.arrays(), "dates": list(s.dates.values),
+                "objects": [("customer", v.id) if isinstance(v, _Customer) else v for v in s.objects.values]}
+
+    def load_link_sums(self, state: dict) -> None:
+        by_id = self._customers_by_id()
+        objects = [self._customer(by_id[v[1]]) if isinstance(v, tuple) else v for v in state["objects"]]
+        self.sums.restore(state["arrays"], objects, state["dates"])
 
     def bytes(self, i: int) -> bytes | None:
         fn = self.builders.get(SLOTS[i % CYCLE])

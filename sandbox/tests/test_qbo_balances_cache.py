@@ -82,3 +82,21 @@ def test_empty_cache_dir_setting_turns_persistence_off(tmp_path, monkeypatch):
     _s, realm = _realm()
     realm.ensure_balances()
     assert balances_cache.load(realm) is None
+
+
+def test_the_saved_pass_carries_the_sums_payments_and_deposits_copy(tmp_path, monkeypatch):
+    from qbo_sandbox.generator import CYCLE, SLOTS
+    from qbo_sandbox.render import Renderer
+    from qbo_sandbox.wire import encode
+    monkeypatch.setenv("QBO_SANDBOX_CACHE_DIR", str(tmp_path))
+    _s1, first = _realm()
+    first.renderer = Renderer(first.gen)  # demo serves dicts; large has a renderer: give it one here
+    first.ensure_balances()
+    assert first.renderer.sums.deposit_input(3, 2) is not None  # filled by the pass
+    _s2, second = _realm()
+    second.renderer = Renderer(second.gen)
+    second.ensure_balances()
+    assert second.renderer.sums.arrays() == first.renderer.sums.arrays()
+    for i in range(40 * CYCLE, 60 * CYCLE):
+        if SLOTS[i % CYCLE] in ("Payment", "Deposit") and not second.gen.is_voided(i):
+            assert second.renderer.bytes(i) == encode(second.gen._build(i)), i
