@@ -52,6 +52,11 @@ def _m(d: Decimal) -> str:
     return str(d) if d else "0"
 
 
+def _text(d: Decimal) -> str:
+    """``_m`` of a value already rounded to cents."""
+    return str(d) if d else "0"
+
+
 def _n(d) -> str:
     """``generator._norm`` as JSON text."""
     return str(_norm(d))
@@ -782,8 +787,8 @@ class Renderer:
             known = self.sums.invoice(cycle, k)
             if known is not None:
                 return None, known + (doc_number,)
-        est_i = g.index_of("Estimate", cycle, 0)
         converted = k == 2 and g.estimate_converted(cycle)
+        est_i = g.index_of("Estimate", cycle, 0) if converted else -1
         rnd = Rng(self.rseed + i)
         if text:
             head, txn_date = self._head(i, rnd)
@@ -838,7 +843,7 @@ class Renderer:
             '],"Line":[', ",".join(lines),
             '],"TxnTaxDetail":', tax,
             cust.invoice_tail, add_days(txn_date, cust.term_days),
-            '","TotalAmt":', _m(total),
+            '","TotalAmt":', _text(total_m := money(total)),
         ]
         if foreign:
             out += [',"HomeTotalAmt":', _m(total * rate)]
@@ -847,11 +852,10 @@ class Renderer:
                 '","EmailStatus":"', "EmailSent" if rnd.random() < 0.5 else "NotSet", '"']
         if cust.email is not None:
             out += [',"BillEmail":', cust.email]
-        out += [',"Balance":', _m(total - paid)]
+        out += [',"Balance":', _text(balance_m := money(total - paid))]
         if foreign:
             out += [',"HomeBalance":', _m((total - paid) * rate)]
         out.append("}")
-        total_m, balance_m = money(total), money(total - paid)
         if k < self.sums.inv_per:
             self.sums.put_invoice(cycle, k, total_m, balance_m, cust, txn_date)
         return "".join(out), (total_m, balance_m, cust, txn_date, doc_number)
