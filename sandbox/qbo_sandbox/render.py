@@ -52,6 +52,16 @@ def _m(d: Decimal) -> str:
     return str(d) if d else "0"
 
 
+def _n_cents(d: Decimal) -> str:
+    """``_n`` of a non-negative value already rounded to cents: ``12.30`` → ``12.3``, ``12.00`` → ``12``."""
+    t = str(d)
+    if "." not in t:  # an exact int (a sum of no amounts): nothing to strip
+        return t
+    if t.endswith(".00"):
+        return t[:-3]
+    return t[:-1] if t.endswith("0") else t
+
+
 def _text(d: Decimal) -> str:
     """``_m`` of a value already rounded to cents."""
     return str(d) if d else "0"
@@ -359,7 +369,7 @@ class Renderer:
                 amt = (taxable * rate).quantize(CENT, ROUND_HALF_UP)
                 total += amt
                 lines.append(f'{{"Amount":{amt if amt else "0"}{mid}{tail}')
-            hit = (f'{{"TxnTaxCodeRef":{{"value":"{code}"}},"TotalTax":{_n(total)},"TaxLine":[{",".join(lines)}]}}',
+            hit = (f'{{"TxnTaxCodeRef":{{"value":"{code}"}},"TotalTax":{_n_cents(total)},"TaxLine":[{",".join(lines)}]}}',
                    total)
             if len(self._tax) < 5_000:  # sums of random lines rarely repeat: a small bound
                 self._tax[key] = hit
