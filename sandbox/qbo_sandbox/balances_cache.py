@@ -23,8 +23,9 @@ from functools import lru_cache
 from pathlib import Path
 
 #: Modules whose code decides the documents or their postings: a change to any makes new keys.
-_SOURCES = ("company.py", "generator.py", "ledger.py", "balances.py", "wire.py", "timefmt.py", "store.py")
-KEEP_FILES = 6  # newest cache files kept (the key changes with the as-of day)
+_SOURCES = ("company.py", "generator.py", "ledger.py", "balances.py", "wire.py", "timefmt.py", "store.py",
+            "render.py", "linksums.py")  # the last two: the sums of linked documents saved with the pass
+KEEP_FILES = 4  # newest files kept (a key per realm and as-of day; a large realm's file is ~10^2 MB)
 
 
 @lru_cache(maxsize=1)

@@ -44,9 +44,12 @@ class Interned:
         return k
 
 
+_HUNDRED = Decimal(100)
+
+
 def cents(d: Decimal) -> int:
-    """A cent-quantized, non-negative Decimal → int cents."""
-    return int(d.scaleb(2))
+    """A cent-quantized, non-negative Decimal → int cents (exact: the product is integral)."""
+    return int(d * _HUNDRED)
 
 
 def from_cents(c: int) -> Decimal:
