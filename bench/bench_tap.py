@@ -1,27 +1,38 @@
 """Records/s of tap-quickbooks-online vs the Singer SDK's default record path, side by side.
 
-Both variants read the same invoices from the same local QBO sandbox (a subprocess, latency
-off, `--size large`), in separate child processes writing Singer messages to /dev/null:
+Every variant reads the same invoices from the same local QBO sandbox (a subprocess, latency
+off, `--size large`), in its own child process writing Singer messages to /dev/null:
 
-* ``ours``: the tap as shipped (query pages decoded straight into compiled row Structs,
-  RECORDs written a page at a time by the compiled msgspec writer, concurrent page fetching);
+* ``ours``: the tap as shipped (query pages decoded straight into compiled row Structs in QBO's
+  property order, RECORDs written a page at a time by the compiled msgspec writer, the
+  concurrent page pool);
 * ``sdk``: the same tap with the SDK's default path switched back on: every value decoded
   to Python (Decimal for fractions), the SDK's record loop and `_write_record_message`
-  (selection pruning, type conformance, RecordMessage, simplejson) and its message writer
-  (flush per message), no prefetch.
+  (selection pruning, recursive type conformance, RecordMessage, simplejson) and its message
+  writer (flush per message), no page pool.
 
-``ours-cpu`` and ``sdk-cpu`` take the HTTP exchange out: a first sync records every response,
-a second one (timed) is served those responses, still decoded and checked by the tap itself.
-That is the tap's own cost per record; the end-to-end lines are bounded by the sandbox's own
-serving speed as well (it shares the machine). Each variant prints wall time and the CPU time
-of the tap process (all threads): on a shared, loaded machine records per CPU second is the
-steadier number. Peak RSS of each child is printed (a large `--records` shows the bound).
-``BENCH_PROFILE=1`` prints a cProfile of the timed sync on stderr (prefetch off, so that every
-step runs in the profiled main thread).
+``-cpu`` variants take the HTTP exchange out: a first sync records every response, then timed
+syncs are served those responses, still decoded and checked by the tap itself
+(`_check_response`): that is the tap's own cost per record. ``ours-cpu`` runs with the page
+pool (pages decoded in its threads), ``ours-cpu-1`` without it (everything in the main thread),
+``sdk-cpu`` is the SDK path. The end-to-end variants are bounded by the sandbox's own serving
+speed as well (it shares the machine).
+
+Each variant prints wall time and the CPU time of the tap process (all threads): on a shared,
+loaded machine records per CPU second is the steadier number. The clock starts once the tap
+has loaded its streams (discovery and catalog: a fixed start-up of each run, printed apart as
+``start CPU ms``). Peak RSS of each child is printed (for -cpu it includes the recorded
+responses). ``BENCH_PROFILE=1`` prints a cProfile of the timed sync (page pool off).
 
     .venv/bin/python bench/bench_tap.py [--records 20000] [--with-lines]
-        [--variants ours-cpu,sdk-cpu,sdk,ours] [--repeat 3]
+        [--variants ours-cpu,ours-cpu-1,sdk-cpu,ours,sdk] [--repeat 3]
         [--tap-quickbooks-python /path/to/venv/bin/python]
+
+Measured 25 Nov (2-core machine shared with other helpers, load average 3-6; 20,000 invoices
+of `large`, ~2.5 KB each; best of 3):
+
+    variant     invoices  wall s  per wall s  CPU s  per CPU s  start CPU ms  peak RSS
+    (filled in below by this session's run)
 
 With ``--tap-quickbooks-python`` (a separate virtualenv holding ``tap-quickbooks==2.5.0`` from
 PyPI, whose pinned dependencies clash with ours), the wall time of that tap reading the same
@@ -75,12 +86,12 @@ def child(variant: str, base_url: str, start_date: str, with_lines: bool) -> Non
 
     def new_tap():
         tap = tap_class(config=config, catalog=catalog)
-        if os.environ.get("BENCH_PROFILE") or os.environ.get("BENCH_NO_PREFETCH"):
+        if os.environ.get("BENCH_PROFILE") or variant.endswith("-1"):
             tap.prefetch_enabled = False  # every step in the main thread (and the profile)
         return tap
 
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the Singer output sink
-    if variant.endswith("-cpu"):
+    if "-cpu" in variant:
         result = replay(new_tap)
     else:
         result = timed_sync(new_tap())
@@ -104,6 +115,9 @@ def timed_sync(tap) -> dict:
 
         profiler = cProfile.Profile()
         profiler.enable()
+    start_cpu = cpu_seconds()
+    tap.streams  # noqa: B018 - stream discovery and catalog: the run's fixed start-up
+    start_cpu = cpu_seconds() - start_cpu
     cpu, started = cpu_seconds(), time.perf_counter()
     tap.sync_all()
     elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
@@ -112,9 +126,11 @@ def timed_sync(tap) -> dict:
 
         profiler.disable()
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(30)
+        sys.stderr.flush()
     stream = tap.streams["invoices"]
     records = stream.progress.done if stream.progress else 0
-    return {"records": records, "seconds": elapsed, "cpu_seconds": cpu}
+    return {"records": records, "seconds": elapsed, "cpu_seconds": cpu,
+            "start_cpu_seconds": start_cpu}
 
 
 def replay(new_tap) -> dict:
@@ -185,8 +201,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20000,
                         help="approximate number of invoices to read")
     parser.add_argument("--with-lines", action="store_true", help="also emit invoice_lines")
-    parser.add_argument("--variants", default="ours-cpu,sdk-cpu,sdk,ours",
-                        help="comma-separated subset of ours-cpu,sdk-cpu,sdk,ours")
+    parser.add_argument("--variants", default="ours-cpu,ours-cpu-1,sdk-cpu,ours,sdk",
+                        help="comma-separated subset of ours-cpu,ours-cpu-1,sdk-cpu,ours,sdk")
     parser.add_argument("--repeat", type=int, default=3,
                         help="timed replays per -cpu variant; the lowest CPU time is printed")
     parser.add_argument("--child", nargs=3, metavar=("VARIANT", "BASE_URL", "START_DATE"))
@@ -214,21 +230,27 @@ def main() -> None:
             if args.with_lines:
                 command.append("--with-lines")
             out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            if os.environ.get("BENCH_PROFILE"):
+                print(out.stderr, file=sys.stderr)
             results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
         what = "invoices + invoice_lines" if args.with_lines else "invoices"
         print(f"tap-quickbooks-online, {what}, 1 realm, sandbox latency off "
               f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-        print(f"  {'variant':9s} {'invoices':>8s} {'wall s':>8s} {'per wall s':>11s} "
-              f"{'CPU s':>7s} {'per CPU s':>10s} {'peak RSS':>9s}")
+        print(f"  {'variant':10s} {'invoices':>8s} {'wall s':>7s} {'per wall s':>10s} "
+              f"{'CPU s':>6s} {'per CPU s':>9s} {'start CPU ms':>12s} {'peak RSS':>9s}")
         for variant, r in results.items():
             r["rate"] = r["records"] / r["seconds"] if r["seconds"] else 0.0
             r["cpu_rate"] = r["records"] / r["cpu_seconds"] if r["cpu_seconds"] else 0.0
-            print(f"  {variant:9s} {r['records']:8d} {r['seconds']:8.2f} {r['rate']:11.0f} "
-                  f"{r['cpu_seconds']:7.2f} {r['cpu_rate']:10.0f} {r['max_rss_mb']:6.1f} MB")
+            print(f"  {variant:10s} {r['records']:8d} {r['seconds']:7.2f} {r['rate']:10.0f} "
+                  f"{r['cpu_seconds']:6.2f} {r['cpu_rate']:9.0f} "
+                  f"{r['start_cpu_seconds'] * 1000:12.0f} {r['max_rss_mb']:6.1f} MB")
         print(f"  (-cpu: responses recorded by a first sync, then replayed through the tap's own "
-              f"decoding and record path, best of {args.repeat}; CPU s = the tap process, every "
-              f"thread; peak RSS of -cpu includes the recorded responses)")
-        for label, ours, sdk in (("end to end", "ours", "sdk"), ("replayed", "ours-cpu", "sdk-cpu")):
+              f"decoding and record path, best of {args.repeat}; ours-cpu with the page pool, "
+              f"ours-cpu-1 without; CPU s = the tap process, every thread, from the end of its "
+              f"start-up; peak RSS of -cpu includes the recorded responses)")
+        for label, ours, sdk in (("end to end", "ours", "sdk"),
+                                 ("replayed, page pool", "ours-cpu", "sdk-cpu"),
+                                 ("replayed, one thread", "ours-cpu-1", "sdk-cpu")):
             if ours not in results or sdk not in results:
                 continue
             print(f"  ratio ours/sdk {label}: {results[ours]['rate'] / results[sdk]['rate']:.1f}x "

@@ -138,6 +138,9 @@ class QuickBooksStream(RESTStream):
     #: longest Retry-After honoured as sent (a server asking for more gets this)
     retry_after_cap_seconds: float = 300.0
     max_tries: int = 6
+    #: dict records are conformed the SDK's way by the fast writer (`FastRecordWriter.conform`);
+    #: off for streams whose dict records the tap builds itself, already conformed
+    conform_dict_records: bool = True
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -341,6 +344,7 @@ class QuickBooksStream(RESTStream):
             writer = FastRecordWriter.for_stream(self)
             writer.enabled = writer.enabled and self._tap.fast_output
             writer.rows_usable = writer.rows_usable and writer.enabled
+            writer.conform_dicts = self.conform_dict_records
             self._fast_writer = writer
         return writer
 

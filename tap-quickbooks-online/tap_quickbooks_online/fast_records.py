@@ -30,14 +30,19 @@ a target may commit), at the end of a stream's sync (also when it fails) and at 
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import datetime
 import decimal
+import re
 import sys
 import time
 import typing as t
 
 import msgspec
+from singer_sdk.helpers._typing import _conform_record_data_types
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.singerlib.encoding import simple as simple_messages
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter, SingerMessageType
 
 from tap_quickbooks_online.timeutil import to_utc_iso
@@ -131,10 +136,24 @@ def flush_stdout() -> None:
         sys.stdout.flush()
 
 
+#: messages made of plain JSON values only (no nested dataclass) → their fields, in order
+_SHALLOW_MESSAGES = {
+    cls: tuple(field.name for field in dataclasses.fields(cls))
+    for cls in (simple_messages.SchemaMessage, simple_messages.StateMessage,
+                simple_messages.RecordMessage, simple_messages.ActivateVersionMessage)
+}
+
+
 class SingerBytesWriter(GenericSingerWriter[bytes, "Message"]):
     """Writes every Singer message as one JSON line into the shared output buffer."""
 
     def serialize_message(self, message: Message) -> bytes:  # noqa: PLR6301
+        names = _SHALLOW_MESSAGES.get(type(message))
+        if names is not None:
+            # `to_dict` (dataclasses.asdict) deep-copies the message first, the stream's whole
+            # schema for a SCHEMA message; the encoded JSON is the same without the copy
+            return ENCODER.encode({name: found for name in names
+                                   if (found := getattr(message, name)) is not None})
         return ENCODER.encode(message.to_dict())
 
     def write_message(self, message: Message) -> None:
@@ -147,7 +166,19 @@ class SingerBytesWriter(GenericSingerWriter[bytes, "Message"]):
 
 # ---- timestamps ---------------------------------------------------------------------------------
 _utc_hours: dict[str, str] = {}
-_DIGITS = "0123456789"
+#: QBO's usual date-time shape: `YYYY-MM-DDTHH:MM:SS` then `±HH:00` or `Z` (minutes and seconds
+#: checked here; date, hour and offset are checked by `to_utc_iso` when their hour is converted)
+_WHOLE_HOUR_SHAPE = re.compile(r"(?s).{13}:[0-5][0-9]:[0-5][0-9](?:[+-]..:00|Z)\Z")
+
+
+def _utc_hour(key: str) -> str:
+    """UTC `YYYY-MM-DDTHH` of `key` = local `YYYY-MM-DDTHH` + offset (cached)."""
+    hour = _utc_hours.get(key)
+    if hour is None:
+        if len(_utc_hours) >= 100_000:
+            _utc_hours.clear()
+        hour = _utc_hours[key] = to_utc_iso(key[:13] + ":00:00" + key[13:])[:13]
+    return hour
 
 
 def utc_text(text: str) -> str:
@@ -156,17 +187,8 @@ def utc_text(text: str) -> str:
     With a whole-hour offset only the date and hour change, so that conversion is cached per
     (date, hour, offset) and minutes and seconds are copied: one conversion per hour of data
     instead of one per record. Any other shape goes through `to_utc_iso`."""
-    size = len(text)
-    if (size == 25 and text[19] in "+-" and text[22:] == ":00" or size == 20 and text[19] == "Z") \
-            and text[13] == ":" and text[16] == ":" and text[14] in "012345" \
-            and text[15] in _DIGITS and text[17] in "012345" and text[18] in _DIGITS:
-        key = text[:13] + text[19:]
-        hour = _utc_hours.get(key)
-        if hour is None:
-            if len(_utc_hours) >= 100_000:
-                _utc_hours.clear()
-            hour = _utc_hours[key] = to_utc_iso(text[:13] + ":00:00" + text[19:])[:13]
-        return hour + text[13:19] + "+00:00"
+    if _WHOLE_HOUR_SHAPE.match(text):
+        return _utc_hour(text[:13] + text[19:]) + text[13:19] + "+00:00"
     return to_utc_iso(text)
 
 
@@ -248,16 +270,29 @@ def _field_type(name: str, schema: dict) -> t.Any:
 _row_types: dict[tuple, type[QboRow]] = {}
 
 
-def row_type(schema: dict, name: str = "Row") -> type[QboRow]:
-    """The compiled row Struct of a schema (one per distinct set of top-level properties)."""
+def row_type(schema: dict, name: str = "Row", order: t.Sequence[str] = (), *,
+             strict: bool = True, null_id: bool = True) -> type[QboRow]:
+    """The compiled row Struct of a schema (one per distinct set of top-level properties).
+
+    Fields come in `order` first (the order QBO sends them in, see `RowPageDecoder`: msgspec
+    finds each key at the position it expects instead of searching the fields for it), then
+    the other properties in schema order. A `strict` row type rejects a row with a property
+    outside the schema; the other one skips such properties. With `null_id` a row without
+    `Id` gets a null one (what `EntityStream.normalize` makes of it)."""
     properties = schema.get("properties") or {}
-    key = tuple((prop, repr(_field_type(prop, sub))) for prop, sub in properties.items())
+    names = [prop for prop in dict.fromkeys(order) if prop in properties]
+    names += [prop for prop in properties if prop not in set(names)]
+    key = (strict, null_id,
+           *((prop, repr(_field_type(prop, properties[prop]))) for prop in names))
     found = _row_types.get(key)
     if found is None:
-        fields = [(prop, _field_type(prop, sub), UNSET) for prop, sub in properties.items()]
+        # `Id` defaults to null (what `normalize` makes of a missing one); the other fields
+        # default to UNSET, which msgspec never encodes: absent stays absent
+        fields = [(prop, _field_type(prop, properties[prop]),
+                   None if prop == "Id" and null_id else UNSET) for prop in names]
         found = msgspec.defstruct(
-            name, fields, bases=(QboRow,), kw_only=True, omit_defaults=True, gc=False,
-            forbid_unknown_fields=True, module=__name__,
+            name, fields, bases=(QboRow,), kw_only=True, omit_defaults=False, gc=False,
+            forbid_unknown_fields=strict, module=__name__,
         )
         _row_types[key] = found
     return found
@@ -283,6 +318,155 @@ def page_decoder(entity: str, rows: type[QboRow]) -> msgspec.json.Decoder:
         ], module=__name__)
         found = _page_decoders[(entity, rows)] = msgspec.json.Decoder(envelope)
     return found
+
+
+_raw_page_decoders: dict[str, msgspec.json.Decoder] = {}
+_raw_row_keys = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+def raw_page_decoder(entity: str) -> msgspec.json.Decoder:
+    """Decoder of a whole query response whose `entity` rows are left as raw JSON."""
+    found = _raw_page_decoders.get(entity)
+    if found is None:
+        response = msgspec.defstruct(f"{entity}RawQueryResponse", [
+            (entity, list[msgspec.Raw], []),  # type: ignore[valid-type]
+            ("startPosition", t.Any, None), ("maxResults", t.Any, None),
+            ("totalCount", t.Any, None),
+        ], module=__name__)
+        envelope = msgspec.defstruct(f"{entity}RawQueryEnvelope", [
+            ("QueryResponse", response | None, None),  # type: ignore[operator]
+            ("time", t.Any, None), ("Fault", t.Any, None), ("fault", t.Any, None),
+        ], module=__name__)
+        found = _raw_page_decoders[entity] = msgspec.json.Decoder(envelope)
+    return found
+
+
+def wire_order(content: bytes, entity: str, sample: int = 50) -> list[str] | None:
+    """The property names of a query page's first `sample` `entity` rows, in the order QBO
+    sent them (a name missing from a row goes after the one it follows in another row; None:
+    the page has no rows, or is not a query page)."""
+    try:
+        parsed = raw_page_decoder(entity).decode(content)
+        rows = getattr(parsed.QueryResponse, entity, None)
+        if not rows:
+            return None
+        order: list[str] = []
+        for row in rows[:sample]:
+            after = -1
+            for name in _raw_row_keys.decode(row):
+                if name in order:
+                    after = order.index(name)
+                else:
+                    after += 1
+                    order.insert(after, name)
+        return order
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+#: (entity, schema properties) → the order QBO sends that entity's properties in
+_wire_orders: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+
+
+class RowPageDecoder:
+    """`page_decoder` of one entity and schema, its row fields in QBO's own order.
+
+    The order is read from the first page that has rows (one extra scan of that page, once
+    per entity per process); pages before that are decoded in schema order.
+
+    A page one row of which does not fit the compiled type is decoded row by row
+    (`decode_rows_one_by_one`): the rows that fit are compiled rows as usual, the others take
+    the exact path, so one odd row does not slow down its whole page."""
+
+    def __init__(self, entity: str, schema: dict, name: str,
+                 dropped: set[str] | None = None) -> None:
+        self.entity = entity
+        self.schema = schema
+        self.name = name
+        #: properties outside the schema dropped from rows (the writer logs them)
+        self.dropped = dropped if dropped is not None else set()
+        self._properties = frozenset(schema.get("properties") or ())
+        self._key = (entity, tuple(schema.get("properties") or ()))
+        self._order = _wire_orders.get(self._key)
+        self._decoder = page_decoder(entity, self._rows()) if self._order is not None else None
+
+    def _rows(self, *, strict: bool = True) -> type[QboRow]:
+        return row_type(self.schema, self.name, self._order or (), strict=strict)
+
+    def decode(self, content: bytes) -> t.Any:
+        decoder = self._decoder
+        if decoder is None:
+            order = wire_order(content, self.entity)
+            if order is not None:
+                self._order = _wire_orders[self._key] = order
+                decoder = self._decoder = page_decoder(self.entity, self._rows())
+            else:
+                decoder = page_decoder(self.entity, self._rows())
+        try:
+            return decoder.decode(content)
+        except msgspec.ValidationError:
+            return self.decode_rows_one_by_one(content)
+
+    def decode_rows_one_by_one(self, content: bytes) -> t.Any:
+        """The page with each row decoded on its own: a compiled row if it fits; without its
+        properties outside the schema if that is all that does not fit (their names go to
+        `dropped`), as the SDK drops them; else (a value of another type than the schema's,
+        e.g. `0` for a boolean) a dict of raw JSON values, which `FastRecordWriter.project`
+        conforms exactly as the SDK does. Raises `msgspec.ValidationError` when the page
+        itself is not a query page (the caller then reads it the generic way)."""
+        parsed = raw_page_decoder(self.entity).decode(content)
+        response = parsed.QueryResponse
+        raws = getattr(response, self.entity, None) if response is not None else None
+        if not raws:
+            return parsed
+        strict = msgspec.json.Decoder(self._rows())
+        lenient = msgspec.json.Decoder(self._rows(strict=False))
+        rows: list[t.Any] = []
+        for raw in raws:
+            try:
+                rows.append(strict.decode(raw))
+                continue
+            except msgspec.ValidationError:
+                pass
+            record = _raw_row_keys.decode(raw)
+            extra = record.keys() - self._properties
+            if extra:
+                try:
+                    rows.append(lenient.decode(raw))
+                    self.dropped.update(extra)
+                    continue
+                except msgspec.ValidationError:
+                    pass
+            rows.append(record)
+        setattr(response, self.entity, rows)
+        return parsed
+
+
+def normalize_rows(realm_id: str, rows: list[QboRow]) -> list[QboRow]:
+    """`EntityStream.normalize` of every compiled row of a page, in one loop: `realm_id` set,
+    `updated_at` = `MetaData.LastUpdatedTime` in UTC (`utc_text`,
+    inlined: the hour of the previous row is reused while it does not change)."""
+    shape = _WHOLE_HOUR_SHAPE.match
+    last_key, last_hour = None, ""
+    for row in rows:
+        row.realm_id = realm_id  # (a missing `Id` is null already: see `row_type`)
+        meta = row.MetaData
+        if type(meta) is RowMetaData:
+            text = meta.LastUpdatedTime
+        elif isinstance(meta, msgspec.Raw):  # a MetaData schema other than RowMetaData's
+            text = (_raw_value_decoder.decode(meta) or {}).get("LastUpdatedTime")
+        else:
+            text = None
+        if not text:
+            row.updated_at = None
+        elif shape(text):
+            key = text[:13] + text[19:]
+            if key != last_key:
+                last_key, last_hour = key, _utc_hour(key)
+            row.updated_at = last_hour + text[13:19] + "+00:00"
+        else:
+            row.updated_at = to_utc_iso(text)
+    return rows
 
 
 # ---- RECORD writer ----------------------------------------------------------------------------
@@ -315,17 +499,21 @@ class FastRecordWriter:
         self._version = version if version is not None else UNSET
         self._stamp = ""
         self.unknown_keys: set[str] = set()
-        self._page_decoders: dict[str, msgspec.json.Decoder] = {}
+        #: dict records (the rows that do not fit the compiled type, CDC rows) are conformed
+        #: the SDK's way (`conform`); the tap's own dicts (line tombstones) need not be
+        self.conform_dicts = False
+        self._dict_row_decoder: msgspec.json.Decoder | None = None
+        self._page_decoders: dict[str, RowPageDecoder] = {}
         self._schema: dict = {}
 
-    def page_decoder(self, entity: str) -> msgspec.json.Decoder | None:
+    def page_decoder(self, entity: str) -> RowPageDecoder | None:
         """Decoder of `entity` query pages into this stream's compiled rows (None: dicts)."""
         if not self.rows_usable:
             return None
         found = self._page_decoders.get(entity)
         if found is None:
-            rows = row_type(self._schema, f"{entity}Row")
-            found = self._page_decoders[entity] = page_decoder(entity, rows)
+            found = self._page_decoders[entity] = RowPageDecoder(
+                entity, self._schema, f"{entity}Row", self.unknown_keys)
         return found
 
     @classmethod
@@ -368,25 +556,55 @@ class FastRecordWriter:
         elif not isinstance(record, dict):
             return record  # a line row Struct: its fields are the line schema's properties
         allowed = self.allowed
-        if record.keys() <= allowed:
-            return record
-        extra = record.keys() - allowed
-        self.unknown_keys.update(extra)
-        return {k: v for k, v in record.items() if k in allowed}
+        if not record.keys() <= allowed:
+            extra = record.keys() - allowed
+            self.unknown_keys.update(extra - self._schema.get("properties", {}).keys())
+            record = {k: v for k, v in record.items() if k in allowed}
+        if self.conform_dicts:
+            # Checked the way a query row is (`row_type`): it fits (the usual case, e.g. CDC
+            # rows), or it is conformed exactly as the SDK does (`conform`, far slower)
+            try:
+                return self._dict_rows().decode(ENCODER.encode(record))
+            except msgspec.ValidationError:
+                return self.conform(record)
+        return record
+
+    def _dict_rows(self) -> msgspec.json.Decoder:
+        """Decoder of a dict record's JSON into the compiled row of the selected properties."""
+        found = self._dict_row_decoder
+        if found is None:
+            properties = self._schema.get("properties") or {}
+            selected = {"properties": {name: properties[name] for name in properties
+                                       if name in self.allowed}}
+            found = self._dict_row_decoder = msgspec.json.Decoder(
+                row_type(selected, f"{self._stream_name}DictRow", null_id=False))
+        return found
+
+    def conform(self, record: dict) -> dict:
+        """A dict record as the SDK's record path writes it: raw JSON values decoded
+        (fractions as Decimal), then the SDK's own type conformance (nested properties outside
+        the schema dropped, booleans sent as numbers made booleans, ...)."""
+        record = {k: _raw_value_decoder.decode(v) if isinstance(v, msgspec.Raw) else v
+                  for k, v in record.items()}
+        record, unmapped = _conform_record_data_types(
+            record, self._schema, TypeConformanceLevel.RECURSIVE, None)
+        self.unknown_keys.update(unmapped)
+        return record
 
     def write_page(self, records: t.Sequence[t.Any]) -> None:
         """`write` for every record of a page: one time stamp, one encoder call."""
         if int(time.time()) != self._suffix_second:
             self._time_suffix()
-        name, version, stamp, rows_usable = (self._stream_name, self._version, self._stamp,
-                                             self.rows_usable)
-        project = self.project
-        envelopes = [
-            RecordEnvelope("RECORD", name, project(record) if isinstance(record, dict) or
-                           not rows_usable and isinstance(record, QboRow) else record,
-                           version, stamp)
-            for record in records
-        ]
+        name, version, stamp = self._stream_name, self._version, self._stamp
+        if self.rows_usable and all(issubclass(kind, QboRow)
+                                    for kind in set(map(type, records))):
+            # compiled rows only (a page may mix them with dict rows): written as they are
+            envelopes = [RecordEnvelope("RECORD", name, record, version, stamp)
+                         for record in records]
+        else:
+            project = self.project
+            envelopes = [RecordEnvelope("RECORD", name, project(record), version, stamp)
+                         for record in records]
         OUTPUT.append(ENCODER.encode_lines(envelopes))
 
     def encode(self, record: t.Any) -> bytearray:

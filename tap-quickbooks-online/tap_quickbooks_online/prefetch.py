@@ -19,7 +19,8 @@ the order, so later positions shift *down* (never up: a change always gets the n
 timestamp). The consumer checks every seam: the first row of page k must be one of the rows of
 page k-1; if it is not, rows may have slipped between the two pages, and the gap is read by
 keyset paging from the last record written up to page k. Rows seen twice (the overlap) are
-dropped by (Id, SyncToken). After the offset pages, a keyset read from the last record reads
+dropped by (Id, SyncToken); only the rows around the seam are compared (`_seam`: a repeated
+row has the same timestamp on both pages), not whole pages. After the offset pages, a keyset read from the last record reads
 the rest, which includes every record changed during the read in its new version. Records come
 out in `LastUpdatedTime` order, so the bookmark stays exact and resumable.
 
@@ -31,6 +32,8 @@ The read being written always gets its pages first, so it never waits behind lat
 
 from __future__ import annotations
 
+import bisect
+import operator
 import queue
 import threading
 import typing as t
@@ -168,7 +171,7 @@ class OffsetRead:
             response = tap.batch_cache.take(stream, realm_id, statement)
         if response is None:
             response = stream.query(realm_id, statement)
-        rows = [stream.normalize(realm_id, obj) for obj in response.rows(stream.entity)]
+        rows = stream.normalize_page(realm_id, response.rows(stream.entity))
         if task.index == 0:
             now, from_server = tap.server_now_estimate(realm_id)
             self.server_time = now if from_server else None
@@ -225,7 +228,7 @@ class OffsetRead:
         if len(rows) < self.page_size:
             self.close()
             return
-        previous = {_identity(r) for r in rows}
+        previous, previous_stamps = rows, _stamps(rows)
         index = 1
         while True:
             task = self._take(index)
@@ -237,8 +240,9 @@ class OffsetRead:
             index += 1
             if not rows:
                 break
-            emitted = previous
-            if _identity(rows[0]) not in previous:
+            stamps = _stamps(rows)
+            seen, checked = _seam(previous, previous_stamps, rows, stamps)
+            if _identity(rows[0]) not in seen:
                 # Rows before this page left their place since page index-1 was read: the
                 # rows that slid between the two pages are read by keyset paging.
                 self.gap_fills += 1
@@ -252,14 +256,21 @@ class OffsetRead:
                 if fill:
                     cursor.advance(fill)
                     yield fill
-                emitted = previous | {_identity(r) for r in fill}
-            page = [r for r in rows if _identity(r) not in emitted]
+                seen = seen | {_identity(r) for r in fill}
+                checked = len(rows)  # (fill rows are at most as late as this page's first)
+            # rows seen on the previous page (or in the fill) can only be among the first
+            # `checked` rows of this one (see `_seam`)
+            if checked:
+                page = [r for r in rows[:checked] if _identity(r) not in seen]
+                page += rows[checked:]
+            else:
+                page = rows
             if page:
                 cursor.advance(page)
                 yield page
             if len(rows) < self.page_size:
                 break
-            previous = {_identity(r) for r in rows}
+            previous, previous_stamps = rows, stamps
         self.close()
         # The rest: keyset from the last record written, until a short page. It also reads
         # every record changed during this read, in its new version.
@@ -283,7 +294,7 @@ class OffsetRead:
             response = stream.query(realm_id, stream.select(position.literal, skip + 1,
                                                             self.page_size))
             raw = response.rows(stream.entity)
-            records = [stream.normalize(realm_id, obj) for obj in raw]
+            records = stream.normalize_page(realm_id, raw)
             for record in records:
                 if record["updated_at"] == position.utc and _identity(record) in position.seen:
                     continue
@@ -323,11 +334,49 @@ class _Cursor:
         self.seen: set[tuple[t.Any, t.Any]] = set()
 
     def advance(self, records: list[dict]) -> None:
-        for record in records:
-            stamp = record["updated_at"]
-            if stamp != self.utc:
-                self.utc, self.literal, self.seen = stamp, stamp, set()
-            self.seen.add(_identity(record))
+        """The position after `records` (written in this order): the last record's timestamp
+        and the trailing run of records at that timestamp (with the rows seen before them
+        when the whole list is at the current timestamp). Only the tail is looked at."""
+        if not records:
+            return
+        last = records[-1]["updated_at"]
+        start = len(records) - 1
+        while start > 0 and records[start - 1]["updated_at"] == last:
+            start -= 1
+        run = {_identity(record) for record in records[start:]}
+        if start == 0 and last == self.utc:
+            self.seen |= run
+        else:
+            self.utc, self.literal, self.seen = last, last, run
+
+
+_stamp_of = operator.itemgetter("updated_at")
+
+
+def _stamps(rows: list) -> list | None:
+    """The rows' `updated_at`, if they are in `updated_at` order (None: not known to be)."""
+    stamps = list(map(_stamp_of, rows))
+    try:
+        return stamps if stamps == sorted(stamps) else None
+    except TypeError:  # a row without updated_at
+        return None
+
+
+def _seam(previous: list, previous_stamps: list | None, rows: list, stamps: list | None
+          ) -> tuple[set, int]:
+    """Which rows of `rows` may repeat rows of `previous` (the page before it in the read):
+    the identities of the candidate rows of `previous`, and `checked`, the number of leading
+    rows of `rows` to check against them.
+
+    A row read twice is the same version of the same record, so it has the same `updated_at`
+    on both pages: when both pages are sorted by it, only the rows of `previous` at or after
+    the first timestamp of `rows`, and the rows of `rows` at or before the last timestamp of
+    `previous`, can be repeats (usually the ~1 % overlap). Otherwise every row is checked."""
+    if previous_stamps is None or stamps is None or not previous or not rows:
+        return {_identity(r) for r in previous}, len(rows)
+    first = bisect.bisect_left(previous_stamps, stamps[0])
+    checked = bisect.bisect_right(stamps, previous_stamps[-1])
+    return {_identity(r) for r in previous[first:]}, checked
 
 
 class _ReadPages:

@@ -102,12 +102,13 @@ def test_money_keeps_its_source_text():
         assert str(record["TotalAmt"]) in AMOUNTS
 
 
-def test_a_property_outside_the_schema_takes_the_generic_path_and_is_dropped():
+def test_a_property_outside_the_schema_is_dropped_from_its_row_only():
     stream = TapQuickBooksOnline(config=CONFIG).streams["invoices"]
     rows = reference_invoices()
     rows[1]["BrandNewQboField"] = {"x": 1}
     parsed_rows = decoded_rows(stream, page(rows))
-    assert all(isinstance(r, dict) for r in parsed_rows)  # the whole page: dict rows
+    assert all(isinstance(r, QboRow) for r in parsed_rows)  # the other rows stay compiled
+    assert "BrandNewQboField" not in parsed_rows[1].__struct_fields__
     text = capture(lambda: stream.fast_writer().write_page(parsed_rows))
     records = records_of(text)
     assert len(records) == len(rows)
@@ -119,11 +120,15 @@ def test_a_property_outside_the_schema_takes_the_generic_path_and_is_dropped():
     assert records_of(typed) == records
 
 
-def test_a_boolean_sent_as_a_number_takes_the_generic_path():
+def test_a_boolean_sent_as_a_number_takes_the_exact_path_for_its_row():
     stream = TapQuickBooksOnline(config=CONFIG).streams["invoices"]
     rows = reference_invoices()
     rows[0]["AllowIPNPayment"] = 0
-    assert all(isinstance(r, dict) for r in decoded_rows(stream, page(rows)))
+    parsed = decoded_rows(stream, page(rows))
+    assert isinstance(parsed[0], dict)
+    assert all(isinstance(r, QboRow) for r in parsed[1:])
+    records = records_of(capture(lambda: stream.fast_writer().write_page(parsed)))
+    assert records[0]["AllowIPNPayment"] is False  # conformed as the SDK does, not 0
 
 
 def test_deselected_property_means_dict_rows_without_it():

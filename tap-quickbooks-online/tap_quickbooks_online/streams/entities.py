@@ -23,6 +23,7 @@ timestamp does the position advance within that timestamp. Records come out sort
 from __future__ import annotations
 
 import datetime
+import operator
 import typing as t
 
 import msgspec
@@ -30,7 +31,7 @@ import msgspec
 from tap_quickbooks_online import timeutil
 from tap_quickbooks_online.client import QuickBooksStream, value
 from tap_quickbooks_online.errors import QBOAPIError
-from tap_quickbooks_online.fast_records import QboRow, flush_stdout, utc_text
+from tap_quickbooks_online.fast_records import QboRow, flush_stdout, normalize_rows, utc_text
 from tap_quickbooks_online.prefetch import Prefetcher, page_scheduler, supports_offset_paging
 from tap_quickbooks_online.progress import StreamProgress
 from tap_quickbooks_online.schema_objects import entity_schema
@@ -65,6 +66,18 @@ def _bookmark_of(record: t.Any) -> str:
     if isinstance(record, QboRow):
         return record.updated_at or ""
     return record.get("updated_at") or record.get("_sdc_deleted_at") or ""
+
+
+_updated_at = operator.attrgetter("updated_at")
+
+
+def latest_bookmark(page: list) -> str:
+    """The latest bookmark value of a page's records (`_bookmark_of`, one C loop for a page of
+    compiled rows that all have `updated_at`)."""
+    try:
+        return max(map(_updated_at, page))
+    except (AttributeError, TypeError):  # dict rows, or a row without updated_at (None)
+        return max(map(_bookmark_of, page))
 
 
 class _RealmPlan:
@@ -325,13 +338,10 @@ class EntityStream(QuickBooksStream):
                     started.append(now)
                 total = len(raw) if len(raw) < page_size else self.count(realm_id, since)
                 self.progress.add_total(realm_id, total)
-            page = []
-            for obj in raw:
-                record = self.normalize(realm_id, obj)
-                if record["updated_at"] == cursor_utc and \
-                        (record["Id"], record.get("SyncToken")) in seen_at_cursor:
-                    continue
-                page.append(record)
+            page = self.normalize_page(realm_id, raw)
+            if seen_at_cursor:
+                page = [record for record in page if record["updated_at"] != cursor_utc or
+                        (record["Id"], record.get("SyncToken")) not in seen_at_cursor]
             if page:
                 yield page
             if len(raw) < page_size:
@@ -363,6 +373,13 @@ class EntityStream(QuickBooksStream):
     def rows_decoder(self) -> msgspec.json.Decoder | None:
         """Decoder of this stream's query pages into compiled rows (None: dict rows)."""
         return (self._fast_writer or self.fast_writer()).page_decoder(self.entity)
+
+    def normalize_page(self, realm_id: str, rows: list) -> list:
+        """`normalize` of every row of a query page (one loop for a page of compiled rows)."""
+        if type(self).normalize is EntityStream.normalize and rows and \
+                all(issubclass(kind, QboRow) for kind in set(map(type, rows))):
+            return normalize_rows(realm_id, rows)
+        return [self.normalize(realm_id, obj) for obj in rows]
 
     def normalize(self, realm_id: str, obj: dict) -> dict:
         """Add `realm_id` and `updated_at`; decode the few raw values the tap itself reads."""
@@ -467,7 +484,8 @@ class EntityStream(QuickBooksStream):
                         writer.write_page(page)
                         self.state_manager.is_flushed = False
                         # the bookmark only moves forward: the page's latest record sets it
-                        increment(max(page, key=_bookmark_of), context=current_context)
+                        increment({"updated_at": latest_bookmark(page)},
+                                  context=current_context)
                         if record_index // frequency != before:
                             self._write_state_message()
                         record_counter.increment(len(page))

@@ -92,6 +92,8 @@ class LineStream(QuickBooksStream):
     primary_keys: t.ClassVar[list[str]] = ["realm_id", "txn_id", "line_index"]
     replication_key = None
     state_partitioning_keys: t.ClassVar[list[str]] = []
+    #: its dict records are the tap's own parent tombstones (text and nulls, all in the schema)
+    conform_dict_records = False
 
     def __init__(self, tap: t.Any) -> None:
         super().__init__(tap, name=self.name, schema=line_schema(),
