@@ -89,6 +89,10 @@ def _nv_text(name: str, value: str) -> str:
     return _NV_A + encode(name).decode() + _NV_B + encode(value).decode() + _NV_C
 
 
+_LINE_START = [f'{{"Id":"{n}","LineNum":{n},"Description":' for n in range(1, 64)]
+_SERVICE_DATE = ',"ServiceDate":"%s"'
+
+
 class _Customer:
     __slots__ = ("id", "ref", "bill", "ship", "email", "taxable", "tax_code", "currency", "currency_ref", "term_ref",
                  "term_days", "invoice_tail")
@@ -114,7 +118,7 @@ class _Customer:
 
 
 class _Item:
-    __slots__ = ("id", "service", "price", "taxable", "desc", "ref")
+    __slots__ = ("id", "service", "price", "taxable", "desc", "ref", "lines")
 
     def __init__(self, gen, item: dict):
         self.id = item["Id"]
@@ -123,6 +127,24 @@ class _Item:
         self.taxable = item["Taxable"]
         self.desc = _j(item["Description"])
         self.ref = _j(gen.item_refs[item["Id"]])
+        # quantity draw → (amount, text from Description up to ClassRef's value, text from UnitPrice
+        # to TaxCodeRef taxable, the same not taxable): [home currency, whole-unit foreign prices]
+        self.lines = ([None] * 41, [None] * 13)
+
+    def line(self, foreign: bool, draw: int) -> tuple:
+        """The pieces of a sales line of this item and quantity draw (``generator._sales_lines``)."""
+        price = self.price
+        if foreign:
+            price = price.to_integral_value() or ONE
+            qty = Decimal(draw)
+        else:
+            qty = Decimal(draw) if not self.service else Decimal(draw) / 2
+        amount = money(price * qty)
+        head = (f'{self.desc},"Amount":{_m(amount)},"DetailType":"SalesItemLineDetail","SalesItemLineDetail":'
+                f'{{"ItemRef":{self.ref},"ClassRef":')
+        tail = f',"UnitPrice":{_n(price)},"Qty":{_n(qty)},"TaxCodeRef":{{"value":'
+        hit = self.lines[foreign][draw] = (amount, head, tail + '"TAX"}', tail + '"NON"}')
+        return hit
 
 
 class _Vendor:
@@ -308,38 +330,40 @@ class Renderer:
         items, classes = self.sales_items, self.class_refs
         n_items, n_classes = len(items), len(classes)
         k_items, k_classes = n_items.bit_length(), n_classes.bit_length()
-        amounts = self._amounts
         parts, subtotal, taxable = [], ZERO, ZERO
         for n_ in range(n):
-            r = gb(k_items)  # _below(gb, n_items), inlined: the hottest draws
+            # _below(gb, n) inlined (the hottest draws): 12, 40 and 23 take 4, 6 and 5 bits
+            r = gb(k_items)
             while r >= n_items:
                 r = gb(k_items)
             item = items[r]
             if foreign:
-                draw = 1 + _below(gb, 12)
+                draw = gb(4)
+                while draw >= 12:
+                    draw = gb(4)
+                draw += 1
             elif not item.service:
-                draw = 1 + _below(gb, 40)
+                draw = gb(6)
+                while draw >= 40:
+                    draw = gb(6)
+                draw += 1
             else:
-                draw = 2 + _below(gb, 23)
-            hit = amounts.get((item.id, foreign, draw))
-            if hit is None:
-                hit = self._amount(item, foreign, draw)
-            amount = hit[0]
+                draw = gb(5)
+                while draw >= 23:
+                    draw = gb(5)
+                draw += 2
+            hit = item.lines[foreign][draw] or item.line(foreign, draw)
             is_taxable = item.taxable and cust_taxable
             r = gb(k_classes)
             while r >= n_classes:
                 r = gb(k_classes)
             service_date = item.service and rand() < 0.3
             if text:
-                sd = f',"ServiceDate":"{txn_date}"' if service_date else ""
-                parts.append(
-                    f'{{"Id":"{n_ + 1}","LineNum":{n_ + 1},"Description":{item.desc},"Amount":{hit[1]},'
-                    f'"DetailType":"SalesItemLineDetail","SalesItemLineDetail":{{"ItemRef":{item.ref},"ClassRef":'
-                    f'{classes[r]},"UnitPrice":{hit[2]},"Qty":{hit[3]},"TaxCodeRef":{{"value":'
-                    f'"{"TAX" if is_taxable else "NON"}"}}{sd}}}{link}}}')
-            subtotal += amount
+                parts.append(f'{_LINE_START[n_]}{hit[1]}{classes[r]}{hit[2] if is_taxable else hit[3]}'
+                             f'{_SERVICE_DATE % txn_date if service_date else ""}}}{link}}}')
+            subtotal += hit[0]
             if is_taxable:
-                taxable += amount
+                taxable += hit[0]
         return parts, subtotal, taxable
 
     def _tax_rates(self, code: str) -> tuple:
