@@ -28,6 +28,7 @@ Python frames.
 from __future__ import annotations
 
 import random
+import threading
 from decimal import ROUND_HALF_UP, Decimal
 
 from . import company as co
@@ -38,6 +39,20 @@ from .wire import CENT, encode, money
 
 ONE = Decimal(1)
 ZERO = Decimal(0)
+
+
+_reseed = random.Random.__mro__[1].seed  # ``_random.Random.seed``: all that ``Rng(x)`` runs besides allocating
+
+
+class _Streams(threading.local):
+    """Per-thread generators re-seeded per document: ``Rng(x)`` also allocates an object and runs a
+    Python ``__init__`` (~4,500 instructions of the ~30,000 a seeding costs). One per role, because a
+    document's stream stays live while a linked document's (or its lines') stream is drawn, and no
+    role is ever live twice at once; per thread, because the next-page prefetch renders in a worker
+    while requests render on the event loop."""
+
+    def __init__(self):
+        self.doc, self.lines, self.inv, self.pay, self.rec, self.bill, self.tmp = (Rng(0) for _ in range(7))
 
 
 def _below(getrandbits, n: int) -> int:
@@ -175,6 +190,7 @@ class Renderer:
 
     def __init__(self, gen):
         self.g = gen
+        self._streams = _Streams()
         c = gen.co
         self.rseed = gen.rseed
         self.all_customers = c.active_customers
@@ -323,7 +339,8 @@ class Renderer:
     def _sales_lines(self, key: int, cust: _Customer, n: int, txn_date: str, link: str, text: bool = True):
         """``generator._sales_lines`` (+ the caller's ServiceDate fill and per-line LinkedTxn);
         ``text=False`` makes the same draws and sums but no line texts (summaries)."""
-        rnd = Rng(self.rseed * 3 + key)
+        rnd = self._streams.lines
+        _reseed(rnd, self.rseed * 3 + key)
         gb, rand = rnd.getrandbits, rnd.random
         foreign = cust.currency != "USD"
         cust_taxable = cust.taxable
@@ -474,7 +491,8 @@ class Renderer:
         g = self.g
         cycle, pos = divmod(i, CYCLE)
         entity, k = SLOTS[pos], SLOT_ORD[pos]
-        rnd = Rng(self.rseed + i)
+        rnd = self._streams.rec
+        _reseed(rnd, self.rseed + i)
         if not text:
             summary = self._receipt_summary(i, entity, rnd)
             if entity == "SalesReceipt" and k == 0:
@@ -547,7 +565,8 @@ class Renderer:
         """``generator._b_Estimate``."""
         g = self.g
         cycle = i // CYCLE
-        rnd = Rng(self.rseed + i)
+        rnd = self._streams.doc
+        _reseed(rnd, self.rseed + i)
         head, txn_date = self._head(i, rnd)
         cust = self._customer(self.all_customers[rnd._randbelow(len(self.all_customers))])
         lines, subtotal, taxable = self._sales_lines(i, cust, g.n_lines(i), txn_date, "")
@@ -585,7 +604,8 @@ class Renderer:
 
     def _vendor_credit(self, i: int) -> str:
         """``generator._b_VendorCredit``."""
-        rnd = Rng(self.rseed + i)
+        rnd = self._streams.doc
+        _reseed(rnd, self.rseed + i)
         head, txn_date = self._head(i, rnd)
         vend = self._vendor(self.usd_vendors[rnd._randbelow(len(self.usd_vendors))])
         lines, total = self._expense_lines(rnd, self.g.n_lines(i), False, item_based_ok=False, with_customer=False)
@@ -598,7 +618,8 @@ class Renderer:
         """``generator._b_JournalEntry``."""
         g = self.g
         cycle = i // CYCLE
-        rnd = Rng(self.rseed + i)
+        rnd = self._streams.doc
+        _reseed(rnd, self.rseed + i)
         below = rnd._randbelow
         head, txn_date = self._head(i, rnd)
         n = g.n_lines(i)
@@ -622,7 +643,8 @@ class Renderer:
 
     def _transfer(self, i: int) -> str:
         """``generator._b_Transfer``."""
-        rnd = Rng(self.rseed + i)
+        rnd = self._streams.doc
+        _reseed(rnd, self.rseed + i)
         head, txn_date = self._head(i, rnd)
         out_ = rnd.random() < 0.5
         amount = money(Decimal(500 + rnd._randbelow(19501)))
@@ -633,7 +655,8 @@ class Renderer:
 
     def _time_activity(self, i: int) -> str:
         """``generator._b_TimeActivity``."""
-        rnd = Rng(self.rseed + i)
+        rnd = self._streams.doc
+        _reseed(rnd, self.rseed + i)
         below = rnd._randbelow
         head, txn_date = self._head(i, rnd)
         emp_ref, rate = self.employees[below(len(self.employees))]
@@ -653,7 +676,8 @@ class Renderer:
         """``generator._b_PurchaseOrder``."""
         g = self.g
         cycle = i // CYCLE
-        rnd = Rng(self.rseed + i)
+        rnd = self._streams.doc
+        _reseed(rnd, self.rseed + i)
         below = rnd._randbelow
         head, txn_date = self._head(i, rnd)
         vend = self._vendor(self.all_vendors[below(len(self.all_vendors))])
@@ -695,7 +719,8 @@ class Renderer:
     def _deposit(self, i: int) -> str:
         """``generator._b_Deposit``: banks the cycle's undeposited payments and first sales receipt."""
         g = self.g
-        rnd = Rng(self.rseed + i)
+        rnd = self._streams.doc
+        _reseed(rnd, self.rseed + i)
         head, txn_date = self._head(i, rnd)
         lines, total = [], ZERO
         cycle = i // CYCLE
@@ -725,7 +750,8 @@ class Renderer:
         k = SLOT_ORD[k]
         bill_i = g.index_of("Bill", cycle, k)
         bill_total, bill_balance, vend, bill_date = self._bill_parts(bill_i, text=False)[1]
-        rnd = Rng(self.rseed + i)
+        rnd = self._streams.doc
+        _reseed(rnd, self.rseed + i)
         head, txn_date = self._head(i, rnd)
         total = bill_total - bill_balance
         cur = vend.currency
@@ -755,7 +781,8 @@ class Renderer:
         g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
-        rnd = Rng(self.rseed + i)
+        rnd = self._streams.bill
+        _reseed(rnd, self.rseed + i)
         if text:
             head, txn_date = self._head(i, rnd)
         else:
@@ -793,7 +820,8 @@ class Renderer:
         g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
-        rnd = Rng(self.rseed + i)
+        rnd = self._streams.doc
+        _reseed(rnd, self.rseed + i)
         head, txn_date = self._head(i, rnd)
         vend = self._vendor(self.usd_vendors[rnd._randbelow(len(self.usd_vendors))])
         lines, total = self._expense_lines(rnd, g.n_lines(i), False)
@@ -831,14 +859,17 @@ class Renderer:
                 return None, known + (doc_number,)
         converted = k == 2 and g.estimate_converted(cycle)
         est_i = g.index_of("Estimate", cycle, 0) if converted else -1
-        rnd = Rng(self.rseed + i)
+        rnd = self._streams.inv
+        _reseed(rnd, self.rseed + i)
         if text:
             head, txn_date = self._head(i, rnd)
         else:
             txn_date = self._txn_date(i, rnd)
         if converted:
             pool = self.all_customers
-            cust = self._customer(pool[_below(Rng(self.rseed + est_i).getrandbits, len(pool))])
+            est_rnd = self._streams.tmp
+            _reseed(est_rnd, self.rseed + est_i)
+            cust = self._customer(pool[_below(est_rnd.getrandbits, len(pool))])
             key = est_i
             link = f',"LinkedTxn":[{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}]'
         else:
@@ -917,7 +948,8 @@ class Renderer:
             return None
         inv_total, inv_balance, cust, inv_date, inv_doc = self._invoice_parts(inv_i, text=False)[1]
         inv_id = str(100 + inv_i)
-        rnd = Rng(self.rseed + i)
+        rnd = self._streams.pay
+        _reseed(rnd, self.rseed + i)
         total = inv_total - inv_balance
         if not text:
             txn_date = self._txn_date(i, rnd)
