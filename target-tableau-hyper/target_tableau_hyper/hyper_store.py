@@ -68,6 +68,15 @@ class HyperEngine:
         self._process: HyperProcess | None = None
         self._start_lock = threading.Lock()
         self._file_locks: dict[str, threading.Lock] = {}
+        # (file, table) → its columns as this run last created/evolved or read them, shared by
+        # every sink of the table (a newer sink of a stream may widen what an older one loads).
+        self._columns: dict[tuple[str, str], dict[str, Column]] = {}
+
+    def known_columns(self, path: str, table: str) -> dict[str, Column] | None:
+        return self._columns.get((os.path.abspath(path), table))
+
+    def remember_columns(self, path: str, table: str, columns: dict[str, Column]) -> None:
+        self._columns[(os.path.abspath(path), table)] = dict(columns)
 
     @property
     def max_numeric_precision(self) -> int:
@@ -224,6 +233,7 @@ class HyperTable:
                 cols = ", ".join(f"{escape_name(c.name)} {c.sql_type}" for c in columns)
                 conn.execute_command(f"CREATE TABLE {self.table_sql} ({cols})")
                 self.table_columns = {c.name: c for c in columns}
+                self.engine.remember_columns(self.path, self.table_name, self.table_columns)
                 return
             # New properties: add columns first, in their own transaction.
             added = [c for c in columns if c.name not in existing]
@@ -263,6 +273,7 @@ class HyperTable:
                     {k: v.sql_type for k, v in changed.items()},
                 )
             self.table_columns = existing
+            self.engine.remember_columns(self.path, self.table_name, existing)
 
     def _rebuild(self, conn: Connection, existing: dict[str, Column], changed: dict[str, Column]) -> None:
         # Hyper runs no DDL and DML in one transaction, and has no ALTER COLUMN TYPE. The file
@@ -310,8 +321,14 @@ class HyperTable:
         q = escape_name
         keyed = bool(self.key_properties) and load_method != "append-only"
         with AttachedFile(self.engine, self.path) as conn:
-            # Current column types (a newer sink of the stream may have widened them since).
-            self.table_columns = self._read_columns(conn) or self.table_columns
+            # Current column types (a newer sink of the stream may have widened them since):
+            # as ensure() left them in this run (under this file's lock), else read.
+            current = self.engine.known_columns(self.path, self.table_name)
+            if current is None:
+                current = self._read_columns(conn)
+                if current is not None:
+                    self.engine.remember_columns(self.path, self.table_name, current)
+            self.table_columns = current or self.table_columns
             # The statements read the staged Parquet file directly (columnar: the key checks read
             # the key columns only; the rows are copied once, by the INSERT).
             stage = f"external({escape_string_literal(parquet_path)}, FORMAT => 'parquet')"
@@ -329,6 +346,12 @@ class HyperTable:
                 inserted = conn.execute_command(
                     f"INSERT INTO {tbl} ({col_list}) SELECT {select} FROM {stage} s "
                     f"WHERE s.{q(OP_COLUMN)} <> '{OP_PARENT}'"
+                )
+            elif truncate or conn.execute_scalar_query(f"SELECT NOT EXISTS (SELECT 1 FROM {tbl})"):
+                # Empty table (first load, overwrite): no key can exist, nothing to delete.
+                inserted = conn.execute_command(
+                    f"INSERT INTO {tbl} ({col_list}) SELECT {select} FROM {stage} s "
+                    f"WHERE s.{q(OP_COLUMN)} = '{OP_UPSERT}'"
                 )
             else:
                 key_match = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in self.key_properties)
