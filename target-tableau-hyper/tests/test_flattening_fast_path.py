@@ -282,3 +282,26 @@ def test_flattening_off_keeps_the_unflattened_fast_path(tmp_path):
                   flattening_enabled=False)
     sink = target._fast_sinks["edge"]
     assert sink.model.flattened is None
+
+
+def _required_schema() -> dict:
+    schema = _edge_schema()
+    schema["properties"]["Code"] = {"type": "string"}
+    schema["required"] = ["realm_id", "Code", "Ref"]  # a key, a plain leaf, an object (flattened away)
+    return schema
+
+
+def test_required_property_stays_on_the_arrow_path(hyper, tmp_path, monkeypatch):
+    per_record = _count_per_record_batches(monkeypatch)
+    records = [{**r, "Code": f"c{i}"} for i, r in enumerate(_edge_records()[:5])]
+    fast, _ = _compare(hyper, tmp_path, _edge_messages(records, _required_schema()), ["edge"])
+    assert fast._fast_sinks["edge"].model.flattened.arrow_line_schema is not None
+    assert per_record == []
+
+
+@pytest.mark.parametrize("missing", [{}, {"Code": None}])
+def test_required_property_absent_or_null_is_an_error(tmp_path, missing):
+    records = [{**_edge_records()[0], "Code": "c"}, {"realm_id": "r1", "Id": "7", **missing}]
+    with pytest.raises(InputError) as err:
+        _run(TargetTableauHyper, _text(_edge_messages(records, _required_schema())), tmp_path / "out")
+    assert (err.value.line, err.value.stream, err.value.field) == (3, "edge", "Code")
