@@ -453,7 +453,8 @@ class EntityStream(QuickBooksStream):
         """The SDK's `_sync_records` loop, a page at a time (fast writer only).
 
         Same messages in the same order as the record loop with the fast writer: each
-        record's lines (tombstone, then rows) before the records of its page, the bookmark
+        record's lines (tombstone, then rows; a page's lines written in one go) before the
+        records of its page, the bookmark
         advanced over every record, a STATE message after the page in which every
         `STATE_MSG_FREQUENCY`-th record falls (so a STATE always covers exactly the records
         written before it), the same metrics and state finalization. Records are not yielded
@@ -476,8 +477,7 @@ class EntityStream(QuickBooksStream):
                 self._write_starting_replication_value(current_context)
                 for page in self.get_record_pages(current_context):
                     if lines is not None:
-                        for record in page:
-                            lines.emit_for_parent(record)
+                        lines.emit_for_parents(page)
                     before = record_index // frequency
                     record_index += len(page)
                     if selected:
