@@ -105,14 +105,15 @@ class Batch:
     def _build(self, columns: t.Sequence[Column], metadata: dict | None) -> tuple[pa.Table, dict]:
         """All records as an Arrow table (+ the original text of date-time columns)."""
         plan = self.plan
-        if plan is not None and self.n_raw and self.n_raw == self.n and plan.arrow_line_schema is not None:
-            try:
-                built = plan.arrow_table(self.rows, self.n, columns, metadata)
-            except Exception:  # noqa: BLE001 - any doubt: decoded per record below, exactly
-                pass
-            else:
-                self.rows = []
-                return built
+        if plan is not None:  # raw nested records: the plan's Arrow path, never the model's
+            if self.n_raw and self.n_raw == self.n and plan.arrow_line_schema is not None:
+                try:
+                    built = plan.arrow_table(self.rows, self.n, columns, metadata)
+                except Exception:  # noqa: BLE001 - any doubt: decoded per record below, exactly
+                    pass
+                else:
+                    self.rows = []
+                    return built
         elif self.n_raw and self.n_raw == self.n and self.model.arrow_line_schema is not None:
             try:
                 built = self._arrow_from_json(columns, metadata)

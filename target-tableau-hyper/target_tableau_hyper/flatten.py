@@ -135,6 +135,7 @@ class Node:
     path: tuple[str, ...]
     props: list[Prop] = field(default_factory=list)  # direct leaf/dump children
     children: list[Node] = field(default_factory=list)
+    danger: list[str] = field(default_factory=list)  # unknown keys whose flat name could collide
 
 
 def _walk(schema: dict, node: Node, level: int, opts: t.Any, out: list[Prop]) -> None:
@@ -157,6 +158,23 @@ def _walk(schema: dict, node: Node, level: int, opts: t.Any, out: list[Prop]) ->
             item = Prop(name, path, LEAF)
             node.props.append(item)
             out.append(item)
+
+
+def _dangerous_keys(prefix: str, sep: str, known: set[str], names: t.Iterable[str]) -> list[str]:
+    """Keys an object at `prefix` does not declare but whose flattened name (unshortened), or
+    for a nested object the start of it, equals a column name."""
+    start = prefix + sep if prefix else ""
+    found: set[str] = set()
+    for name in names:
+        if not name.startswith(start):
+            continue
+        rest = name[len(start):]
+        found.add(rest)
+        i = rest.find(sep)
+        while i >= 0:
+            found.add(rest[:i])
+            i = rest.find(sep, i + 1)
+    return sorted(found - known)
 
 
 class FlattenPlan:
@@ -381,32 +399,68 @@ class FlattenPlan:
         self.arrow_line_schema = pa.schema(
             [("type", pa.string()), ("stream", pa.string()), ("record", struct_type(self.nodes[0]))]
         )
-        # msgspec pass over every line: picks the JSON-text values (Raw, not parsed) and checks
-        # that flattened objects hold no unknown key (the SDK would flatten those too).
+        # Unknown keys: the SDK flattens them too, so one whose flattened name (or, holding an
+        # object, the start of it) equals a column would land in that column. Those keys are
+        # enumerated per flattened object ("danger" keys, looked for by the msgspec pass);
+        # a key long enough to make flatten_key shorten the name is looked for on the raw
+        # text (RE2, linear): either sends the batch to the per-record path (which forbids
+        # unknown keys: the SDK mapper decides).
+        opts = self.stream_map.flattening_options
+        sep = opts.separator
+        names = [p.name for p in self.props]
+        threshold = opts.max_key_length
+        for node in self.nodes:
+            prefix = sep.join(node.path)
+            known = {p.path[-1] for p in node.props} | {c.path[-1] for c in node.children}
+            node.danger = _dangerous_keys(prefix, sep, known, names)
+            level = len(node.path)
+            for chain in range(1, opts.max_level - level + 2):  # keys an unknown object may nest
+                room = opts.max_key_length - len(prefix) - len(sep) * chain
+                threshold = min(threshold, room // chain)
+        threshold = max(threshold, 1)
+        known_keys = {p.path[i] for p in self.props for i in range(len(p.path))}
+        if any(len(_ENC.encode(k)) - 2 >= threshold for k in known_keys):
+            self.arrow_line_schema = None  # every record would look suspicious: per record
+            return
+        self._long_key = r'"(?:[^"\\]|\\.){%d,}"\s*:' % threshold
+
+        # msgspec pass: picks the JSON-text values (Raw, not parsed) and the danger keys
         counter = iter(range(1 << 30))
         self._dump_props = [p for p in self.props if p.kind == DUMP]
         getters: list[str] = []
+        checks: list[str] = []
+
+        def needed(node: Node) -> bool:
+            return bool(node.danger) or any(p.kind == DUMP for p in node.props) or any(needed(c) for c in node.children)
 
         def pick(node: Node, var: str) -> t.Any:
             fields: list[tuple] = []
             rename: dict[str, str] = {}
             for p in node.props:
+                if p.kind != DUMP:
+                    continue
                 attr = f"p{next(counter)}"
                 rename[attr] = p.path[-1]
                 fields.append((attr, msgspec.Raw, _EMPTY))
-                if p.kind == DUMP:
-                    p._pick = f"({var}.{attr} if {var} is not None else _EMPTY)" if node.path else f"{var}.{attr}"  # type: ignore[attr-defined]
+                p._pick = f"({var}.{attr} if {var} is not None else _EMPTY)" if node.path else f"{var}.{attr}"  # type: ignore[attr-defined]
+            for key in node.danger:
+                attr = f"d{next(counter)}"
+                rename[attr] = key
+                fields.append((attr, msgspec.Raw, _EMPTY))
+                checks.append(f"        if {var} is not None and {var}.{attr}: raise Fallback")
             for child in node.children:
+                if not needed(child):
+                    continue
                 attr = f"c{next(counter)}"
                 cvar = f"n{next(counter)}"
                 rename[attr] = child.path[-1]
                 getters.append(f"        {cvar} = {var}.{attr} if {var} is not None else None" if node.path else f"        {cvar} = {var}.{attr}")
                 fields.append((attr, t.Optional[pick(child, cvar)], None))
-            return msgspec.defstruct(
-                f"Pick_{next(counter)}", fields, rename=rename, kw_only=True, gc=False,
-                forbid_unknown_fields=True,
-            )
+            return msgspec.defstruct(f"Pick_{next(counter)}", fields, rename=rename, kw_only=True, gc=False)
 
+        self._pick_decoder = None
+        if not needed(self.nodes[0]):
+            return  # nothing to pick: Arrow reads everything
         root = pick(self.nodes[0], "r")
         line = msgspec.defstruct("PickLine", [("record", root)], kw_only=True, gc=False)
         # a piece of lines is decoded as one JSON array (newlines → commas: one C call)
@@ -414,10 +468,10 @@ class FlattenPlan:
         outs = ", ".join(p._pick for p in self._dump_props)  # type: ignore[attr-defined]
         body = (
             "def pick(messages, out):\n    for m in messages:\n"
-            "        r = m.record\n" + "".join(g + "\n" for g in getters)
+            "        r = m.record\n" + "".join(g + "\n" for g in getters + checks)
             + (f"        out.append(({outs},))\n" if outs else "        out.append(())\n")
         )
-        env: dict[str, t.Any] = {"_EMPTY": _EMPTY}
+        env: dict[str, t.Any] = {"_EMPTY": _EMPTY, "Fallback": Fallback}
         exec(compile(body, f"<flatten pick {self.stream}>", "exec"), env)  # noqa: S102
         self._pick = env["pick"]
 
@@ -436,12 +490,15 @@ class FlattenPlan:
         pieces = []
         picked: list[tuple] = []
         for piece in _pieces(runs, 1 << 20):
+            if pc.any(pc.match_substring_regex(pa.array([piece], pa.binary()), self._long_key)).as_py():
+                raise Fallback  # a key flatten_key could shorten (or text that looks like one)
             pieces.append(pa_json.read_json(pa.BufferReader(piece), parse_options=options, read_options=_ONE_THREAD))
-            # ValidationError here: an unknown key in a flattened object (or a shape mismatch)
-            messages = self._pick_decoder.decode(b"[" + piece[:-1].replace(b"\n", b",") + b"]")
-            if len(messages) != pieces[-1].num_rows:
-                raise ValueError("row count mismatch")
-            self._pick(messages, picked)
+            if self._pick_decoder is not None:
+                # Fallback here: a danger key; ValidationError: a shape Arrow did not see
+                messages = self._pick_decoder.decode(b"[" + piece[:-1].replace(b"\n", b",") + b"]")
+                if len(messages) != pieces[-1].num_rows:
+                    raise ValueError("row count mismatch")
+                self._pick(messages, picked)
         read = pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
         if read.num_rows != n:
             raise ValueError("row count mismatch")

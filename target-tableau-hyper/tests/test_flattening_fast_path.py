@@ -305,3 +305,36 @@ def test_required_property_absent_or_null_is_an_error(tmp_path, missing):
     with pytest.raises(InputError) as err:
         _run(TargetTableauHyper, _text(_edge_messages(records, _required_schema())), tmp_path / "out")
     assert (err.value.line, err.value.stream, err.value.field) == (3, "edge", "Code")
+
+
+def test_unknown_keys_that_cannot_reach_a_column_stay_on_the_arrow_path(hyper, tmp_path, monkeypatch):
+    per_record = _count_per_record_batches(monkeypatch)
+    records = [{**r, "NotInSchema": {"a": [1, 2]}, "Meta": {"By": {"Other": "x", "value": "v"}}}
+               for r in _edge_records()[:5]]
+    fast, _ = _compare(hyper, tmp_path, _edge_messages(records), ["edge"])
+    assert fast._fast_sinks["edge"].model.flattened.arrow_line_schema is not None
+    assert per_record == []
+
+
+@pytest.mark.parametrize("odd", [
+    {"Ref__name": "a top-level key named like a column"},
+    {"Meta": {"By__value": "a nested key named like a column"}},
+    {"Meta": {"By": {"Deep__x": "lands in Meta__By__Deep__x"}}},
+    {"K" * 300: "a key long enough for flatten_key to shorten"},
+])
+def test_keys_that_could_reach_a_column_take_the_sdk_path(hyper, tmp_path, monkeypatch, odd):
+    per_record = _count_per_record_batches(monkeypatch)
+    sdk_rows = _count_sdk_rows(monkeypatch)
+    records = _edge_records()[:3] + [{"realm_id": "r1", "Id": "9", **odd}]
+    _compare(hyper, tmp_path, _edge_messages(records), ["edge"])
+    assert per_record and sdk_rows == [5]
+
+
+def test_stream_off_the_arrow_path_decodes_raw_runs_per_record(hyper, tmp_path, monkeypatch):
+    sdk_rows = _count_sdk_rows(monkeypatch)
+    schema = _edge_schema()
+    schema["properties"]["Mixed"] = {"type": ["string", "number", "null"]}  # loose text column
+    records = [{**r, "Mixed": v} for r, v in zip(_edge_records(), ["a", decimal.Decimal("1.50"), None, True, "b", 7])]
+    fast, _ = _compare(hyper, tmp_path, _edge_messages(records, schema), ["edge"])
+    plan = fast._fast_sinks["edge"].model.flattened
+    assert plan is not None and plan.arrow_line_schema is None and sdk_rows == []
