@@ -25,7 +25,7 @@ from pathlib import Path
 #: Modules whose code decides the documents or their postings: a change to any makes new keys.
 _SOURCES = ("company.py", "generator.py", "ledger.py", "balances.py", "wire.py", "timefmt.py", "store.py",
             "render.py", "linksums.py")  # the last two: the sums of linked documents saved with the pass
-KEEP_FILES = 4  # newest files kept (a key per realm and as-of day; a large realm's file is ~10^2 MB)
+KEEP_FILES = 4  # newest files kept (a key per realm and as-of day; a large realm's file is ~36 MB)
 
 
 @lru_cache(maxsize=1)
