@@ -28,11 +28,24 @@ responses). ``BENCH_PROFILE=1`` prints a cProfile of the timed sync (page pool o
         [--variants ours-cpu,ours-cpu-1,sdk-cpu,ours,sdk] [--repeat 3]
         [--tap-quickbooks-python /path/to/venv/bin/python]
 
-Measured 25 Nov (2-core machine shared with other helpers, load average 3-6; 20,000 invoices
-of `large`, ~2.5 KB each; best of 3):
+Measured 25 Nov on the 2-core machine shared with other helpers' jobs (load average 4.5;
+20,000 invoices of `large`, ~2.5 KB each; `--repeat 5`):
 
-    variant     invoices  wall s  per wall s  CPU s  per CPU s  start CPU ms  peak RSS
-    (filled in below by this session's run)
+    variant    invoices  wall s per wall s  CPU s per CPU s start CPU ms  peak RSS
+    ours-cpu      20000    0.33      60985   0.19    105737           32  184.2 MB
+    ours-cpu-1    20000    0.24      82947   0.19    107529           36  133.9 MB
+    sdk-cpu       20000    7.49       2669   7.46      2682           33  130.1 MB
+    ours          20000    0.54      37129   0.45     44885           34  158.4 MB
+    sdk           20000   10.85       1843   8.08      2476           33   84.1 MB
+
+Two other runs the same hour (load 4.1 and 4.4, best of 3): ours-cpu 102,848 and 102,273,
+ours-cpu-1 107,280 and 58,351 (a disturbed run) invoices per CPU second. Before this session's
+changes (commit 42e9ed7) the same replay gave 62,000-75,000 per CPU second with the pool off
+(alternating old/new runs, load 4-7: new 15-25 % less CPU). Counting the start-up (stream
+discovery and catalog, ~35 ms a run) the 20,000-invoice replay is ~89,000 per CPU second.
+The pool's wall time in replay is longer than its CPU time: its threads wait for the loaded
+machine to schedule them at each GIL hand-over (against the sandbox that waiting overlaps the
+network). Every invoice of `large` (89,450) end to end with the pool: peak RSS 149.5 MB.
 
 With ``--tap-quickbooks-python`` (a separate virtualenv holding ``tap-quickbooks==2.5.0`` from
 PyPI, whose pinned dependencies clash with ours), the wall time of that tap reading the same

@@ -38,6 +38,10 @@ Runtime and results on the shared 2-core machine (load average 11-15 from other 
   78 MB; CPU tap 8.0 s, sandbox 11.4 s. The same run with the tap as it was before the
   concurrent page pool (27e0d2c: one page in flight per stream, streams one after another):
   wall 310.8 s = 2.37x the floor (~5 min).
+* Same command, 25 Nov evening, after the record-path changes of issue #3 (rows compiled in
+  QBO's order, seam-only overlap checks; load average 3-6): 107,725 records, 1,092 requests,
+  no 429, wall 126.5 s vs floor 131.0 s = 0.97x (0.98x of the fewest-pages floor); peak RSS
+  73.6 MB; CPU tap 6.4 s, sandbox 7.3 s.
 * `--scale 0.05 --streams invoices,bills,payments,purchases,sales_receipts` (1000-row pages,
   line streams on): ~4 min, most of it tap-quickbooks 2.5.0. Ours 27.0 s wall for 70,139
   records (15,230 entity + 54,909 line records), 2.8 s CPU, peak RSS 115 MB; tap-quickbooks
