@@ -10,7 +10,11 @@ decoders that go from the raw RECORD bytes straight to the row the SDK path woul
   then a generated function that builds the model's flat row;
 * per batch (Arrow): Arrow's JSON reader with a nested struct schema (objects flattened with
   `StructArray.flatten()`, which nulls the children of a null parent), and one msgspec pass
-  that picks out only the values stored as JSON text.
+  that picks out only the values stored as JSON text (`msgspec.Raw`, the rest skipped) and
+  the few undeclared keys whose flattened name could equal a column ("danger" keys, e.g. a
+  top-level `CustomerRef__value`); keys long enough for `flatten_key` to shorten are looked
+  for on the raw text (RE2). Other undeclared keys are ignored, as the SDK's flattening +
+  model ignore them.
 
 JSON text is written exactly as the SDK writes it (`serialize_json`: compact, ASCII, Decimal
 text): values are re-encoded with msgspec and, when non-ASCII or escapes are involved, with
@@ -19,15 +23,17 @@ SDK mapper (the stream map's `transform` + the model), per stream at compile tim
 (`compile_plan` returns None: composite/typeless properties, extra validation, name
 collisions) or per record at run time: a value whose shape disagrees with the schema, a type
 violation (so the error is the SDK path's, naming the flattened column), a key a flattened
-object does not declare (the SDK flattens unknown keys too; its name could land in a column).
-A batch on the Arrow path that meets any of these is decoded per record instead.
+object does not declare (per record: any such key; the SDK flattens those too). A batch on the
+Arrow path that meets any of these is decoded per record instead.
+
+Not covered (documented limits): JSON objects with a repeated key (the SDK's dict keeps the
+last value; Arrow / msgspec are not guaranteed to agree).
 """
 
 from __future__ import annotations
 
 import copy
 import decimal
-import re
 import typing as t
 from dataclasses import dataclass, field
 
