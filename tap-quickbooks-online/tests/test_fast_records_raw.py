@@ -247,3 +247,27 @@ def test_dict_records_write_the_sdk_records():
     assert written[-1] == {"realm_id": "9", "Id": "77",
                            "_sdc_deleted_at": "2024-05-01T17:00:00+00:00"}
     assert str(written[0]["TotalAmt"]) == AMOUNTS[0]
+
+
+def test_a_page_normalized_in_one_loop_matches_row_by_row():
+    from tap_quickbooks_online.fast_records import utc_text  # noqa: PLC0415
+
+    rows = invoices(10)
+    stamps = ["2024-03-10T01:59:59-08:00", "2024-03-10T03:00:00-07:00", "2024-01-01T00:00:00Z",
+              "2024-01-01T05:30:00+05:30", "2024-01-01T10:00:00.123-08:00", None]
+    for i, row in enumerate(rows):
+        stamp = stamps[i % len(stamps)]
+        if stamp is None:
+            del row["MetaData"]
+        else:
+            row["MetaData"]["LastUpdatedTime"] = stamp
+    rows[7]["MetaData"] = None
+    stream = new_stream()
+    page_rows, _ = ours(stream, page(rows))
+    assert all(isinstance(r, QboRow) for r in page_rows)
+    generic = [stream.normalize("9", r) for r in
+               QueryResult(decode_envelope(page(rows), None).QueryResponse).rows("Invoice")]
+    assert [r.updated_at for r in page_rows] == [r["updated_at"] for r in generic]
+    assert [r.realm_id for r in page_rows] == ["9"] * len(rows)
+    assert page_rows[0].updated_at == utc_text(stamps[0]) == "2024-03-10T09:59:59+00:00"
+    assert page_rows[5].updated_at is None and page_rows[7].updated_at is None
