@@ -20,9 +20,10 @@ timestamp). The consumer checks every seam: the first row of page k must be one 
 page k-1; if it is not, rows may have slipped between the two pages, and the gap is read by
 keyset paging from the last record written up to page k. Rows seen twice (the overlap) are
 dropped by (Id, SyncToken); only the rows around the seam are compared (`_seam`: a repeated
-row has the same timestamp on both pages), not whole pages. After the offset pages, a keyset read from the last record reads
-the rest, which includes every record changed during the read in its new version. Records come
-out in `LastUpdatedTime` order, so the bookmark stays exact and resumable.
+row has the same timestamp on both pages), not whole pages. After the offset pages, a keyset
+read from the last record reads the rest, which includes every record changed during the read
+in its new version. Records come out in `LastUpdatedTime` order, so the bookmark stays exact
+and resumable.
 
 Memory stays bounded whatever the company's size (and the number of realms): a realm's pool
 holds at most `window` pages (fetched or in flight, not yet written) of the read being written,
