@@ -338,3 +338,17 @@ def test_stream_off_the_arrow_path_decodes_raw_runs_per_record(hyper, tmp_path, 
     fast, _ = _compare(hyper, tmp_path, _edge_messages(records, schema), ["edge"])
     plan = fast._fast_sinks["edge"].model.flattened
     assert plan is not None and plan.arrow_line_schema is None and sdk_rows == []
+
+
+def test_repeated_keys_keep_the_last_value_like_the_sdk(hyper, tmp_path):
+    head = _text(_edge_messages(_edge_records()[:2]))
+    dup = ('{"type":"RECORD","stream":"edge","record":{"realm_id":"r1","Id":"8","Ref":{"value":"a","value":"b"},'
+           '"Lines":[1],"Lines":[{"n":"x","n":"y"}],"Meta":{"By":{"value":"1"}},"Meta":{"At":null}}}\n')
+    text = head + dup
+    fast = _run(TargetTableauHyper, text, tmp_path / "fast")
+    _run(SdkMapperTarget, text, tmp_path / "sdk")
+    assert fast._fast_sinks["edge"].model.flattened is not None
+    a, b = _table(hyper, tmp_path / "fast" / "edge.hyper"), _table(hyper, tmp_path / "sdk" / "edge.hyper")
+    assert a == b
+    row = dict(zip([c for c, _ in a[0]], next(r for r in a[1] if r[1] == "8")))
+    assert (row["Ref__value"], row["Lines"], row["Meta__By__value"]) == ("b", '[{"n":"y"}]', None)
