@@ -420,7 +420,7 @@ class Renderer:
                 lines.append(f'{{"Amount":{amt if amt else "0"}{mid}{tail}')
             hit = (f'{{"TxnTaxCodeRef":{{"value":"{code}"}},"TotalTax":{_n_cents(total)},"TaxLine":[{",".join(lines)}]}}',
                    total)
-            if len(self._tax) < 20_000:  # ~1/3 of large's invoices hit (one-line ones repeat); ~8 MB at most
+            if len(self._tax) < 20_000:  # ~1/3 of large's invoices hit (one-line ones repeat); ~15 MB at most
                 self._tax[key] = hit
         return hit
 
