@@ -85,3 +85,34 @@ def test_audit_can_be_disabled_and_db_url_configured(run_target, singer_resource
     assert not (run_target.out_dir / "audit.sqlite").exists()
     run_target(singer_resource("upsert.singer"), audit_enabled=False, output_dir=str(tmp_path / "noaudit"))
     assert not (tmp_path / "noaudit" / "audit.sqlite").exists()
+
+
+def test_audit_of_loads_into_an_empty_table(run_target, hyper_reader):
+    """A batch into an empty table (first load; overwrite) skips Hyper's key checks: its deletes
+    and its superseded versions are still audited exactly, and the next batch sees the rows."""
+    schema = {"type": "SCHEMA", "stream": "items", "key_properties": ["Id"], "schema": {"type": "object", "properties": {
+        "Id": {"type": "string"}, "Name": {"type": ["string", "null"]},
+        "_sdc_deleted_at": {"type": ["string", "null"], "format": "date-time"}}}}
+
+    def record(key, name=None, deleted=None):
+        body = {"Id": key, "Name": name}
+        if deleted:
+            body["_sdc_deleted_at"] = deleted
+        return {"type": "RECORD", "stream": "items", "record": body}
+
+    first = [schema, record("1", "a"), record("2", "b"), record("9", deleted="2024-01-01T00:00:00Z"),
+             record("1", "a2"), {"type": "STATE", "value": {"n": 1}}]
+    run1 = run_target(first, batch_size_rows=3)  # 2nd batch: key 1 again, now in the table
+    url = audit.default_url(str(run_target.out_dir))
+    ops1 = [(r["record_key"], r["operation"], r["line"]) for r in _records(url, run1.run_id, "items")]
+    assert ops1 == [('["1"]', "insert", 2), ('["2"]', "insert", 3), ('["9"]', "delete", 4), ('["1"]', "update", 5)]
+    assert run1.target.counts["items"] == {"inserted": 2, "updated": 1, "deleted": 0}
+    rows = hyper_reader(run_target.out_dir / "items.hyper", order_by='"Id"')["rows"]
+    assert [(r["Id"], r["Name"]) for r in rows] == [("1", "a2"), ("2", "b")]
+
+    run2 = run_target([schema, record("3", "c"), record("3", "c2"), record("1", deleted="2024-01-02T00:00:00Z"),
+                       {"type": "STATE", "value": {"n": 2}}], load_method="overwrite")
+    ops2 = [(r["record_key"], r["operation"]) for r in _records(url, run2.run_id, "items")]
+    assert ops2 == [('["3"]', "superseded"), ('["3"]', "insert"), ('["1"]', "delete")]
+    rows = hyper_reader(run_target.out_dir / "items.hyper", order_by='"Id"')["rows"]
+    assert [(r["Id"], r["Name"]) for r in rows] == [("3", "c2")]
