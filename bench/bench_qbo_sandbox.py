@@ -48,7 +48,9 @@ documents minus 0, whole package of each tree: load-independent):
 
 Earlier runs this session at lower load put "before" Invoice at 54-66 ms/page and "after" at
 55-58 ms: the Invoice page is ~18% cheaper in instructions, which moves it from ~15-18 to ~17-20
-pages per CPU-second depending on load; NOT reliably >= 20 on this machine. What is left of an
+pages per CPU-second depending on load; NOT reliably >= 20 on this machine (with the per-item line
+pieces and tax texts warmed by 3,000 invoices first, as in a long sync, an invoice is ~194,000
+instructions: ~43 ms a page at this machine's quiet speed, ~23 pages/s). What is left of an
 invoice's ~220,000 instructions: ~65,000 seed two Mersenne Twisters (the document's stream and its
 lines', the cost no rendering change removes: ``random.Random.seed`` is ~27,000 instructions), the
 rest is Python formatting and Decimal arithmetic spread over ~40 small steps.
