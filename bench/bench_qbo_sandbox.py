@@ -50,10 +50,11 @@ Earlier runs this session at lower load put "before" Invoice at 54-66 ms/page an
 55-58 ms: the Invoice page is ~18% cheaper in instructions, which moves it from ~15-18 to ~17-20
 pages per CPU-second depending on load; NOT reliably >= 20 on this machine (with the per-item line
 pieces and tax texts warmed by 3,000 invoices first, as in a long sync, an invoice is ~194,000
-instructions: ~43 ms a page at this machine's quiet speed, ~23 pages/s). What is left of an
-invoice's ~220,000 instructions: ~65,000 seed two Mersenne Twisters (the document's stream and its
-lines', the cost no rendering change removes: ``random.Random.seed`` is ~27,000 instructions), the
-rest is Python formatting and Decimal arithmetic spread over ~40 small steps.
+instructions, 15% fewer: an estimate of ~23 pages/s on a quiet core, not measured). What is left of an
+invoice's ~220,000 instructions: ~70,000 seed two Mersenne Twisters (the document's stream and its
+lines', the cost no rendering change removes: ``random.Random.seed`` is ~26,000 instructions and the
+first draw's state twist ~9,000), the rest is Python formatting and Decimal arithmetic spread over
+many small steps (lines ~20,000 each, the tax detail ~20,000, the header ~20,000).
 
 Balances pass, same run as "after" (large, 1 realm): first start 83.5 s wall / 77.7 s server CPU
 (computed, saved: a 36 MB file), second start 1.6 s wall / 1.5 s CPU (loaded): 0.019x. The saved
