@@ -205,13 +205,15 @@ class QuickBooksStream(RESTStream):
             "Accept": "application/json",
             "User-Agent": self.user_agent,
         }
-        with tap.limiters.for_realm(realm_id):
+        with tap.limiters.for_realm(realm_id):  # the body is read within the limit too
             if payload is None:
-                response = tap.http_session().get(url, headers=headers, timeout=self.timeout)
+                response = tap.http_session().get(url, headers=headers, timeout=self.timeout,
+                                                  stream=True)
             else:
                 headers["Content-Type"] = "application/json"
                 response = tap.http_session().post(url, data=payload, headers=headers,
-                                                   timeout=self.timeout)
+                                                   timeout=self.timeout, stream=True)
+            _read_body(response)
         tap.count_request(realm_id)
         if payload is not None:
             self._check_response(response, realm_id, path, token, False)
@@ -386,6 +388,24 @@ class QuickBooksStream(RESTStream):
             return
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = value
+
+
+#: body reads of 1 MiB: `Response.content` reads 10 KiB at a time, which costs a 2.5 MB query
+#: page about 2 ms more CPU (~2 µs a record) in urllib3/http.client calls
+_BODY_CHUNK = 1 << 20
+
+
+def _read_body(response: requests.Response) -> None:
+    """`response.content` (same errors: `iter_content` maps them as `content` does), read in
+    `_BODY_CHUNK` pieces; `response.content` then returns it."""
+    if getattr(response, "_content", None) is False and not response._content_consumed and \
+            response.status_code != 0 and response.raw is not None:  # noqa: SLF001 - unread
+        try:
+            response._content = b"".join(response.iter_content(_BODY_CHUNK)) or b""  # noqa: SLF001
+        except BaseException:
+            response.close()  # a broken body: let the connection go (the request is retried)
+            raise
+        response._content_consumed = True  # noqa: SLF001
 
 
 def _retry_after(response: requests.Response) -> float | None:
