@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import decimal
 import functools
+import gc
 import re
 import sys
 import typing as t
@@ -66,6 +67,13 @@ class SingerInputReader(GenericSingerReader[str]):
         callbacks: dict[str, t.Callable[[t.Any], None]],
     ) -> t.Counter[str]:
         stats: dict[str, int] = defaultdict(int)
+        if file_input is None:
+            # The CLI reading its stdin is a one-run process: everything imported and built so
+            # far lives until exit, so the cyclic GC is told to skip it (gc.freeze). Saves its
+            # full collections over ~90,000 objects, the last one at interpreter exit (measured
+            # 0.74-0.98 s -> 0.17-0.19 s from the end of the run to process exit on a busy
+            # machine). Not done for a given file (tests, embedding: a long-lived process).
+            gc.freeze()
         filein = file_input if file_input is not None else self.default_input
         # read1: whatever is available (a pipe's content, up to CHUNK), never waiting for a
         # full chunk, so a slow tap's STATE is handled as soon as it arrives.
