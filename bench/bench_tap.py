@@ -39,7 +39,10 @@ Measured 25 Nov on the 2-core machine shared with other helpers' jobs (load aver
     sdk           20000   10.85       1843   8.08      2476           33   84.1 MB
 
 Two other runs the same hour (load 4.1 and 4.4, best of 3): ours-cpu 102,848 and 102,273,
-ours-cpu-1 107,280 and 58,351 (a disturbed run) invoices per CPU second. Before this session's
+ours-cpu-1 107,280 and 58,351 (a disturbed run) invoices per CPU second. After the tap read
+response bodies in 1 MiB pieces (two runs, load 3.6-3.8, best of 5): ours-cpu 103,976 and
+107,490, ours-cpu-1 112,724 and 104,473, ours end to end 48,033 and 47,819 per CPU second
+(44,885 before), sdk-cpu 2,404. Before this session's
 changes (commit 42e9ed7) the same replay gave 62,000-75,000 per CPU second with the pool off
 (alternating old/new runs, load 4-7: new 15-25 % less CPU). Counting the start-up (stream
 discovery and catalog, ~35 ms a run) the 20,000-invoice replay is ~89,000 per CPU second.
