@@ -16,18 +16,21 @@ changed rows into a 1,000,000-row table against the same batch into a table of t
 (time ∝ batch, not table). The machine is shared: ratios between lines of one run are what to
 compare, and the per-CPU-second figures move less with other jobs' load than the wall ones.
 
-Measured 2026-11-25 (2 vCPUs, load average ~5 from other jobs during the run):
+Measured 2026-11-25 at the session's end (2 vCPUs, load average 2.4-3.1 from other jobs; --quick
+--repeats 3):
                                     records/s    rec/CPU-s   wall s   CPU s    RSS MB
-  ours, validation on, audit on        33,540       45,008      8.9     6.7       499
-  ours, validation on, audit off       50,832       73,963      5.9     4.1       407
-  SDK default null target (30k)         1,771        3,652     16.9     8.2        69
-  Hyper COPY from Parquet (engine)    305,593
-  audit on/off 0.66 by wall, 0.61 by CPU; ours/SDK 18.9x per wall second, 12.3x per CPU-second;
-  peak RSS 499 MB for 300,000 records, 525 MB for 600,000 (ratio 1.05).
-Same session, quiet machine (load < 1, per-stage timeline): audit off 4.15-4.35 s, audit on
-5.0-6.2 s for 300,000 records (ratio 0.70-0.83); the loading thread takes ~0.8 s per 100,000
-records (Arrow parse ~0.3-0.4 s wall, Hyper transaction ~0.3 s, the rest of staging ~0.13 s),
-the audit thread ~0.5 s per 100,000 records beside it.
+  ours, validation on, audit on        78,975       63,858      3.8     4.7       516
+  ours, validation on, audit off      111,992       95,875      2.7     3.1       423
+  SDK default null target (30k)         6,195        6,233      4.8     4.8        69
+  Hyper COPY from Parquet (engine)    616,697
+  audit on/off 0.71 by wall, 0.67 by CPU; ours/SDK 12.7x per wall second, 10.2x per CPU-second;
+  fixed cost 1.2 s wall; steady rate (minus it) audit on 113,700/s, audit off 197,500/s;
+  peak RSS 516 MB for 300,000 records, 521 MB for 600,000 (ratio 1.01).
+Earlier the same session at load average ~5: audit on 33,540/s, audit off 50,832/s, SDK 1,771/s
+(ratio 0.66 by wall, 0.61 by CPU): with no idle core the audit's CPU shows fully in the wall time.
+Per 100,000 records (per-stage timeline, per-statement hyperd CPU): the loading thread ~0.8 s on a
+quiet machine (Arrow parse ~0.3-0.4 s wall, Hyper transaction ~0.3 s, the rest of staging
+~0.13 s); the audit thread ~0.5 s beside it (SQLite rows + 2 indexes ~0.36 CPU-s, msgspec ~0.05).
 """
 
 from __future__ import annotations
