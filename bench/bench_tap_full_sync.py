@@ -58,8 +58,15 @@ Runtime and results on the shared 2-core machine (load average 11-15 from other 
   costs it ~86 ms of CPU (Deposit pages far more: 23 requests took 58.7 s): the sandbox, starved
   of CPU, is the bottleneck of this run, not the tap's request scheduling (the 100-row run
   above, with ~10 ms of sandbox CPU a request, reached 1.04x the floor).
-* `--scale 1` with everything (adds accounts/customers/vendors and 13 line streams, ~1.7 M
-  records): not completed in this session (warm-up + the loaded machine).
+* `--scale 1 --skip-tap-quickbooks` (the whole `large` company: every entity stream and all 13
+  line streams, 1000-row pages), 26 Nov 00:01 UTC, load average 1.6-2.3 (other work starting):
+  ~3 min (97 s of it the sandbox's balance warm-up, not timed; 1.6 s when its cache is warm).
+  2,195,919 records, 561 requests (fewest 540), no 429: wall 84.1 s vs floor 67.3 s = 1.25x
+  (1.30x of the fewest-pages floor); peak RSS 211.5 MB; CPU tap 35.2 s, sandbox 28.8 s. Invoices
+  alone (`--streams invoices`, 536,332 records, 92 requests, not rate-limited) took 17.2 s
+  against an 11.0 s floor: with 10 requests in flight, the latency model (~1 s a page) and the
+  sandbox's ~80 ms of CPU to render each uncached page set the pace there, and the tap's writer
+  thread was idle most of the time (py-spy: 89 of 750 samples).
 """
 
 from __future__ import annotations
