@@ -104,10 +104,10 @@ class LinkSums:
         s = cycle * self.inv_per + k
         if self.inv_total[s] != UNKNOWN:
             return
-        self.inv_balance[s] = cents(balance)
+        self.inv_balance[s] = int(balance * _HUNDRED)  # cents(), inlined (one per rendered invoice)
         self.inv_cust[s] = self.objects.id(cust)
         self.inv_date[s] = self.dates.id(txn_date)
-        self.inv_total[s] = cents(total)
+        self.inv_total[s] = int(total * _HUNDRED)
 
     # -- deposit inputs (payments 0-1 and sales receipt 0 of a cycle) ------------------------------
     def deposit_input(self, cycle: int, j: int):

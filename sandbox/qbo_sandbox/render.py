@@ -34,7 +34,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from . import company as co
 from .generator import CYCLE, SLOT_ORD, SLOT_POS, SLOTS, Rng, _norm, _nv
 from .linksums import LinkSums
-from .timefmt import add_days, local_date, timestamp
+from .timefmt import _HOURS, _MMSS, _hour, add_days, local_date, timestamp
 from .wire import CENT, encode, money
 
 ONE = Decimal(1)
@@ -198,6 +198,13 @@ class Renderer:
         self.class_refs = [_j(r) for r in c.class_refs]
         self.dept_refs = [_j(r) for r in c.dept_refs]
         self.sales_items = [_Item(gen, gen.items[iid]) for iid in co.SALES_ITEMS]
+        # per sales item, home-currency and foreign: (service, taxable, line pieces by quantity draw),
+        # every draw's pieces made up front (~550 lines)
+        self._line_tabs = tuple(
+            [(it.service, it.taxable, [None if d < first else it.line(foreign, d) for d in range(last + 1)])
+             for it in self.sales_items
+             for first, last in [(1, 12) if foreign else ((2, 24) if it.service else (1, 40))]]
+            for foreign in (False, True))
         self._customers: dict[int, _Customer] = {}
         self._amounts: dict[tuple, tuple] = {}  # (item, foreign, draw) → (amount, amount, price, qty texts)
         self._tax: dict[tuple, tuple[str, Decimal]] = {}
@@ -235,6 +242,16 @@ class Renderer:
             (co.A_DEPRECIATION, co.A_ACCUM_DEPR, "Depreciation"), (co.A_WAGES, co.A_PAYROLL_LIAB, "Payroll accrual"),
             (co.A_SAVINGS, co.A_CHECKING, "Cash sweep"))]
         self.checking_ref, self.savings_ref = _j(gen.acct[co.A_CHECKING]), _j(gen.acct[co.A_SAVINGS])
+        self._slot_builders = [self.builders.get(e) for e in SLOTS]
+        # the slots ``generator.is_voided`` can say yes for (Invoice 4, SalesReceipt 1, Purchase 1)
+        self._voidable = frozenset(SLOT_POS[e][k] for e, k in (("Invoice", 4), ("SalesReceipt", 1), ("Purchase", 1)))
+        self._start, self._step, self._salt = gen.start, gen.step, gen.salt
+        # customer and vendor pieces by pool index, made up front (~5 ms for large's ~500 customers):
+        # one object per customer or vendor (``_customer``/``_vendor`` keep them by dict identity)
+        self._usd_pieces = [self._customer(c) for c in self.usd_customers]
+        self._all_pieces = [self._customer(c) for c in self.all_customers]
+        self._usd_vendor_pieces = [self._vendor(v) for v in self.usd_vendors]
+        self._all_vendor_pieces = [self._vendor(v) for v in self.all_vendors]
 
     # -- the kept sums of linked documents (``linksums.py``) ------------------------------------------
     def keep_sums_from_document(self, i: int, doc: dict) -> None:
@@ -270,8 +287,9 @@ class Renderer:
         self.sums.restore(state["arrays"], objects, state["dates"])
 
     def bytes(self, i: int) -> bytes | None:
-        fn = self.builders.get(SLOTS[i % CYCLE])
-        if fn is None or self.g.is_voided(i):
+        pos = i % CYCLE
+        fn = self._slot_builders[pos]
+        if fn is None or (pos in self._voidable and self.g.is_voided(i)):
             return None
         text = fn(i)
         return None if text is None else text.encode()
@@ -283,18 +301,61 @@ class Renderer:
             p = self._customers[id(c)] = _Customer(self.g, c)
         return p
 
+    def _pick_customer(self, getrandbits, usd_only: bool) -> _Customer:
+        """The pieces of ``pool[_below(getrandbits, len(pool))]`` (``usd_customers`` or ``all_customers``)."""
+        pieces = self._usd_pieces if usd_only else self._all_pieces
+        n = len(pieces)
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return pieces[r]
+
+    def _pick_dept(self, getrandbits) -> str:
+        """``dept_refs[_below(getrandbits, len(dept_refs))]``."""
+        n = len(self.dept_refs)
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return self.dept_refs[r]
+
+    def _pick_vendor(self, getrandbits, usd_only: bool) -> _Vendor:
+        """The pieces of ``pool[_below(getrandbits, len(pool))]`` (``usd_vendors`` or ``all_vendors``)."""
+        pieces = self._usd_vendor_pieces if usd_only else self._all_vendor_pieces
+        n = len(pieces)
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return pieces[r]
+
     def _head(self, i: int, rnd: random.Random) -> tuple[str, str]:
-        """(``"domain":…,"MetaData":{…}`` text, TxnDate) — ``generator._head``."""
-        g = self.g
-        upd = g.time_of(i)
+        """(``"domain":…,"MetaData":{…}`` text, TxnDate) — ``generator._head`` (``time_of``,
+        ``_below`` and ``timefmt`` inlined: same values)."""
+        step = self._step
+        upd = int(self._start + (i + 1) * step)
         if rnd.random() < 0.2:
-            create = int(upd - (0.1 + (1.0 - 0.1) * rnd.random()) * g.step)
-            sync = 1
+            create = int(upd - (0.1 + (1.0 - 0.1) * rnd.random()) * step)
+            sync = "1"
         else:
-            create, sync = upd, 0
-        txn_date = local_date(create - _below(rnd.getrandbits, 3) * 86400)
-        updated = timestamp(upd)
-        created = updated if create == upd else timestamp(create)  # 4 in 5 were never edited
+            create, sync = upd, "0"
+        gb = rnd.getrandbits
+        back = gb(2)
+        while back == 3:
+            back = gb(2)
+        h, r = divmod(create - back * 86400, 3600)
+        v = _HOURS.get(h) or _hour(h)
+        txn_date = v[2]
+        h, r = divmod(upd, 3600)
+        v = _HOURS.get(h) or _hour(h)
+        updated = v[0] + _MMSS[r] + v[1]
+        if create == upd:  # 4 in 5 were never edited
+            created = updated
+        else:
+            h, r = divmod(create, 3600)
+            v = _HOURS.get(h) or _hour(h)
+            created = v[0] + _MMSS[r] + v[1]
         return (f'"domain":"QBO","sparse":false,"Id":"{100 + i}","SyncToken":"{sync}","MetaData":'
                 f'{{"CreateTime":"{created}","LastUpdatedTime":"{updated}"}}'), txn_date
 
@@ -344,22 +405,23 @@ class Renderer:
         gb, rand = rnd.getrandbits, rnd.random
         foreign = cust.currency != "USD"
         cust_taxable = cust.taxable
-        items, classes = self.sales_items, self.class_refs
-        n_items, n_classes = len(items), len(classes)
+        tab, classes = self._line_tabs[foreign], self.class_refs
+        n_items, n_classes = len(tab), len(classes)
         k_items, k_classes = n_items.bit_length(), n_classes.bit_length()
         parts, subtotal, taxable = [], ZERO, ZERO
+        service_date = None
         for n_ in range(n):
             # _below(gb, n) inlined (the hottest draws): 12, 40 and 23 take 4, 6 and 5 bits
             r = gb(k_items)
             while r >= n_items:
                 r = gb(k_items)
-            item = items[r]
+            service, item_taxable, by_draw = tab[r]
             if foreign:
                 draw = gb(4)
                 while draw >= 12:
                     draw = gb(4)
                 draw += 1
-            elif not item.service:
+            elif not service:
                 draw = gb(6)
                 while draw >= 40:
                     draw = gb(6)
@@ -369,18 +431,21 @@ class Renderer:
                 while draw >= 23:
                     draw = gb(5)
                 draw += 2
-            hit = item.lines[foreign][draw] or item.line(foreign, draw)
-            is_taxable = item.taxable and cust_taxable
+            amount, head, tail_tax, tail_non = by_draw[draw]
             r = gb(k_classes)
             while r >= n_classes:
                 r = gb(k_classes)
-            service_date = item.service and rand() < 0.3
-            if text:
-                parts.append(f'{_LINE_START[n_]}{hit[1]}{classes[r]}{hit[2] if is_taxable else hit[3]}'
-                             f'{_SERVICE_DATE % txn_date if service_date else ""}}}{link}}}')
-            subtotal += hit[0]
-            if is_taxable:
-                taxable += hit[0]
+            if service and rand() < 0.3:
+                if text:
+                    service_date = service_date or _SERVICE_DATE % txn_date
+                    parts.append(f'{_LINE_START[n_]}{head}{classes[r]}'
+                                 f'{tail_tax if item_taxable and cust_taxable else tail_non}{service_date}}}{link}}}')
+            elif text:
+                parts.append(f'{_LINE_START[n_]}{head}{classes[r]}'
+                             f'{tail_tax if item_taxable and cust_taxable else tail_non}}}{link}}}')
+            subtotal += amount
+            if item_taxable and cust_taxable:
+                taxable += amount
         return parts, subtotal, taxable
 
     def _tax_rates(self, code: str) -> tuple:
@@ -414,7 +479,7 @@ class Renderer:
             total = ZERO
             tail = _m(taxable) + "}}"
             lines = []
-            for rate, mid in self._tax_rates(code):
+            for rate, mid in self._tax_codes.get(code) or self._tax_rates(code):
                 amt = (taxable * rate).quantize(CENT, ROUND_HALF_UP)
                 total += amt
                 lines.append(f'{{"Amount":{amt if amt else "0"}{mid}{tail}')
@@ -465,9 +530,9 @@ class Renderer:
                 else:
                     amount = money(Decimal(2000 + _below(gb, 398001)) / 100)
                 if with_customer and rand() < 0.2:
-                    c = self.usd_customers[_below(gb, len(self.usd_customers))]
+                    c = self._pick_customer(gb, True)
                     cls = classes[_below(gb, n_classes)]
-                    det = (f'{{"CustomerRef":{self._customer(c).ref},"BillableStatus":"Billable","ClassRef":'
+                    det = (f'{{"CustomerRef":{c.ref},"BillableStatus":"Billable","ClassRef":'
                            f'{cls},"AccountRef":{acct_ref},"TaxCodeRef":{{"value":"NON"}}}}') if text else ""
                 else:
                     cls = classes[_below(gb, n_classes)]
@@ -499,7 +564,7 @@ class Renderer:
                 self.sums.put_deposit_input(cycle, 2, *summary)
             return None, summary
         head, txn_date = self._head(i, rnd)
-        cust = self._customer(self.usd_customers[_below(rnd.getrandbits, len(self.usd_customers))])
+        cust = self._pick_customer(rnd.getrandbits, True)
         lines, subtotal, taxable = self._sales_lines(i, cust, g.n_lines(i), txn_date, "")
         custom = self._custom_fields(rnd, i)
         dept = self.dept_refs[_below(rnd.getrandbits, len(self.dept_refs))]
@@ -549,7 +614,7 @@ class Renderer:
         g = self.g
         gb = rnd.getrandbits
         txn_date = self._txn_date(i, rnd)
-        cust = self._customer(self.usd_customers[_below(gb, len(self.usd_customers))])
+        cust = self._pick_customer(gb, True)
         _lines, subtotal, taxable = self._sales_lines(i, cust, g.n_lines(i), txn_date, "", False)
         self._skip_custom_fields(rnd)
         _below(gb, len(self.dept_refs))
@@ -568,7 +633,7 @@ class Renderer:
         rnd = self._streams.doc
         _reseed(rnd, self.rseed + i)
         head, txn_date = self._head(i, rnd)
-        cust = self._customer(self.all_customers[rnd._randbelow(len(self.all_customers))])
+        cust = self._pick_customer(rnd.getrandbits, False)
         lines, subtotal, taxable = self._sales_lines(i, cust, g.n_lines(i), txn_date, "")
         custom = self._custom_fields(rnd, i)
         cur = cust.currency
@@ -607,7 +672,7 @@ class Renderer:
         rnd = self._streams.doc
         _reseed(rnd, self.rseed + i)
         head, txn_date = self._head(i, rnd)
-        vend = self._vendor(self.usd_vendors[rnd._randbelow(len(self.usd_vendors))])
+        vend = self._pick_vendor(rnd.getrandbits, True)
         lines, total = self._expense_lines(rnd, self.g.n_lines(i), False, item_based_ok=False, with_customer=False)
         total_t = _m(total)
         return (f'{{"VendorRef":{vend.ref},"APAccountRef":{self.ap_refs["USD"]},"TotalAmt":{total_t},'
@@ -660,7 +725,7 @@ class Renderer:
         below = rnd._randbelow
         head, txn_date = self._head(i, rnd)
         emp_ref, rate = self.employees[below(len(self.employees))]
-        cust = self._customer(self.usd_customers[below(len(self.usd_customers))])
+        cust = self._pick_customer(rnd.getrandbits, True)
         billable = rnd.random() < 0.6
         cls = self.class_refs[below(len(self.class_refs))]
         status = ("HasBeenBilled" if rnd.random() < 0.3 else "Billable") if billable else "NotBillable"
@@ -680,7 +745,7 @@ class Renderer:
         _reseed(rnd, self.rseed + i)
         below = rnd._randbelow
         head, txn_date = self._head(i, rnd)
-        vend = self._vendor(self.all_vendors[below(len(self.all_vendors))])
+        vend = self._pick_vendor(rnd.getrandbits, False)
         cur = vend.currency
         foreign = cur != "USD"
         classes = self.class_refs
@@ -787,7 +852,7 @@ class Renderer:
             head, txn_date = self._head(i, rnd)
         else:
             txn_date = self._txn_date(i, rnd)
-        vend = self._vendor(self.all_vendors[_below(rnd.getrandbits, len(self.all_vendors))])
+        vend = self._pick_vendor(rnd.getrandbits, False)
         cur = vend.currency
         lines, total = self._expense_lines(rnd, g.n_lines(i), cur != "USD", text=text)
         if not text:
@@ -823,7 +888,7 @@ class Renderer:
         rnd = self._streams.doc
         _reseed(rnd, self.rseed + i)
         head, txn_date = self._head(i, rnd)
-        vend = self._vendor(self.usd_vendors[rnd._randbelow(len(self.usd_vendors))])
+        vend = self._pick_vendor(rnd.getrandbits, True)
         lines, total = self._expense_lines(rnd, g.n_lines(i), False)
         ptype = ("Cash", "Check", "CreditCard")[k]
         credit = ptype == "CreditCard" and g._h(i, 7) < 0.08
@@ -866,28 +931,31 @@ class Renderer:
         else:
             txn_date = self._txn_date(i, rnd)
         if converted:
-            pool = self.all_customers
             est_rnd = self._streams.tmp
             _reseed(est_rnd, self.rseed + est_i)
-            cust = self._customer(pool[_below(est_rnd.getrandbits, len(pool))])
+            cust = self._pick_customer(est_rnd.getrandbits, False)
             key = est_i
             link = f',"LinkedTxn":[{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}]'
         else:
-            pool = self.usd_customers if k < 2 else self.all_customers
-            cust = self._customer(pool[_below(rnd.getrandbits, len(pool))])
+            cust = self._pick_customer(rnd.getrandbits, k < 2)
             key = i
             link = ""
-        lines, subtotal, taxable = self._sales_lines(key, cust, g.n_lines(key), txn_date, link, text)
+        # g.n_lines(key) (an invoice's or its estimate's: the same formula), _h inlined
+        x = (key * 2654435761 + self._salt + 81006) & 0xFFFFFFFF
+        x ^= x >> 16
+        x = (x * 73244475) & 0xFFFFFFFF
+        x ^= x >> 16
+        lines, subtotal, taxable = self._sales_lines(key, cust, 1 + int(x / 4294967296.0 * 5), txn_date, link, text)
         cur = cust.currency
         if not text:
             total = subtotal + self._tax_total(cust, taxable)
             paid = (total if g._paid_fully(i) else g._partial(total, cur)) if k < 4 else ZERO
-            total_m, balance_m = money(total), money(total - paid)
+            total_m, balance_m = total.quantize(CENT, ROUND_HALF_UP), (total - paid).quantize(CENT, ROUND_HALF_UP)
             if k < self.sums.inv_per:
                 self.sums.put_invoice(cycle, k, total_m, balance_m, cust, txn_date)
             return None, (total_m, balance_m, cust, txn_date, doc_number)
         custom = self._custom_fields(rnd, i)
-        dept = self.dept_refs[_below(rnd.getrandbits, len(self.dept_refs))]
+        dept = self._pick_dept(rnd.getrandbits)
         if cur != "USD":
             rate = g.rate(cur, txn_date)
             xrate = f',"ExchangeRate":{_n(rate)}'
@@ -898,11 +966,18 @@ class Renderer:
         paid = ZERO
         linked = []
         if k < 4:
-            paid = total if g._paid_fully(i) else g._partial(total, cur)
+            # g._paid_fully(i), _h inlined
+            x = (i * 2654435761 + self._salt + 202515) & 0xFFFFFFFF
+            x ^= x >> 16
+            x = (x * 73244475) & 0xFFFFFFFF
+            x ^= x >> 16
+            paid = total if x / 4294967296.0 < 0.8 else g._partial(total, cur)
             linked.append(f'{{"TxnId":"{100 + cycle * CYCLE + self.payment_pos[k]}","TxnType":"Payment"}}')
         if converted:
             linked.append(f'{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}')
-        lines.append(f'{{"Amount":{_m(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
+        # subtotal: a sum of cent amounts (at least one line), already what _m would round it to
+        lines.append(f'{{"Amount":{subtotal if subtotal else "0"},"DetailType":"SubTotalLineDetail",'
+                     '"SubTotalLineDetail":{}}')
         foreign = cur != "USD"
         out = [
             '{"AllowIPNPayment":false,"AllowOnlinePayment":false,"AllowOnlineCreditCardPayment":false,'
@@ -916,7 +991,7 @@ class Renderer:
             '],"Line":[', ",".join(lines),
             '],"TxnTaxDetail":', tax,
             cust.invoice_tail, add_days(txn_date, cust.term_days),
-            '","TotalAmt":', _text(total_m := money(total)),
+            '","TotalAmt":', str(total_m) if (total_m := total.quantize(CENT, ROUND_HALF_UP)) else "0",
         ]
         if foreign:
             out += [',"HomeTotalAmt":', _m(total * rate)]
@@ -925,7 +1000,8 @@ class Renderer:
                 '","EmailStatus":"', "EmailSent" if rnd.random() < 0.5 else "NotSet", '"']
         if cust.email is not None:
             out += [',"BillEmail":', cust.email]
-        out += [',"Balance":', _text(balance_m := money(total - paid))]
+        balance_m = (total - paid).quantize(CENT, ROUND_HALF_UP)
+        out += [',"Balance":', str(balance_m) if balance_m else "0"]
         if foreign:
             out += [',"HomeBalance":', _m((total - paid) * rate)]
         out.append("}")
