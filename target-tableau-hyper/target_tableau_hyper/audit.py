@@ -29,8 +29,8 @@ Tables (all timestamps are UTC ISO-8601 text, `…+00:00`):
     | first_line, last_line INT (input line numbers the batch covers)
     | first_record_id, last_record_id INT (the batch's audit_records ids, consecutive; SQLite)
 
-`audit_records` — one row per RECORD message loaded (indexes (stream, record_key) and
-    (run_id, stream))
+`audit_records` — one row per RECORD message loaded (index (stream, record_key); a run's rows
+    are found through audit_batches' id ranges on SQLite, index (run_id, stream) elsewhere)
     id INT PK | run_id | batch_id | stream | record_key TEXT (JSON array of the key property
     values in key order, e.g. `["9130","145"]`; for `parent_delete` the parent key values in
     `x-parent-key` order) | operation TEXT | source_updated_at TEXT (`updated_at`, else
@@ -58,8 +58,8 @@ records are re-sent by the tap on the rerun (the state did not move) and audited
 Per-record rows are bulk-inserted per batch, in one transaction: on SQLite one INSERT … SELECT
 FROM json_each of the batch's rows as one JSON array (the run/batch/stream constants bound once;
 measured ~15% less CPU than an executemany, and one statement that runs without the GIL), COPY
-on PostgreSQL, else executemany. The target writes them from its own thread
-(`audit_writer.py`) while the next batch loads, and checkpoints the SQLite WAL there.
+on PostgreSQL, else executemany. The target writes them from its own thread (`audit_writer.py`)
+while the next batch loads, and checkpoints the SQLite WAL there.
 """
 
 from __future__ import annotations
@@ -143,8 +143,12 @@ records = sa.Table(
     sa.Column("sync_token", sa.String(64)),
     sa.Column("line", sa.BigInteger),
     sa.Index("ix_audit_records_stream_key", "stream", "record_key"),  # `audit record`
-    sa.Index("ix_audit_records_run_stream", "run_id", "stream"),  # a run's changes (publishing)
+    # A run's rows: on SQLite through each batch's id range (audit_batches), so no index on
+    # (run_id, stream) there (it cost ~7% of the audit's CPU); other databases get one
+    # (`_RUN_INDEX`, created by AuditLog), their ids not being consecutive per batch.
 )
+_RUN_INDEX = "ix_audit_records_run_stream"
+
 states = sa.Table(
     "audit_states",
     metadata,
@@ -224,6 +228,7 @@ class AuditLog:
         )
         self._copy_records_sql = f"COPY audit_records ({', '.join(_RECORD_COLUMNS)}) FROM STDIN"
         _add_missing_columns(self.engine)
+        _run_index(self.engine)
         self.abandoned_runs = mark_abandoned_runs(self.engine, found_by=run_id)
         with self.engine.begin() as conn:
             conn.execute(
@@ -282,14 +287,18 @@ class AuditLog:
         `columns` = (record_key, operation, source_updated_at, sync_token, line), each a list
         (or Arrow array) with one value per record.
         """
-        cols = [c.to_pylist() if hasattr(c, "to_pylist") else list(c) for c in columns]
+        sqlite_json = self.engine.dialect.name == "sqlite" and sqlite3.sqlite_version_info >= (3, 38)
+        if not sqlite_json:
+            cols = [c.to_pylist() if hasattr(c, "to_pylist") else list(c) for c in columns]
         committed_at = utcnow()
         with self._lock, self.engine.begin() as conn:
             first_id = last_id = None
             if n_records:
-                n = len(cols[0])
-                rows = zip([self.run_id] * n, [batch_id] * n, [stream] * n, *cols)
-                self._insert_record_rows(conn, rows)
+                n = len(columns[0])
+                if sqlite_json:
+                    self._insert_sqlite_json(conn, batch_id, stream, columns)
+                else:
+                    self._insert_record_rows(conn, zip([self.run_id] * n, [batch_id] * n, [stream] * n, *cols))
                 if self.engine.dialect.name == "sqlite":
                     # one insert statement in one transaction: the batch's ids are consecutive
                     last_id = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar()
@@ -343,24 +352,23 @@ class AuditLog:
                 self.mirror.write_runs([run])
 
     def _insert_record_rows(self, conn: sa.Connection, rows: t.Iterable[tuple]) -> None:
-        """Bulk insert: COPY on PostgreSQL (psycopg); on SQLite one INSERT … SELECT reading the
-        batch from one JSON array (no per-row parameter binding, and the GIL is released for
-        the whole insert, so it overlaps with the next batch's load); else one executemany."""
+        """Bulk insert: COPY on PostgreSQL (psycopg); else one executemany."""
         if self.engine.dialect.driver == "psycopg":
             cursor = conn.connection.driver_connection.cursor()
             with cursor.copy(self._copy_records_sql) as copy:
                 for row in rows:
                     copy.write_row(row)
             return
-        if self.engine.dialect.name == "sqlite" and sqlite3.sqlite_version_info >= (3, 38):
-            # run_id, batch_id, stream are the batch's constants: bound once, the JSON holds
-            # the rest. json_each yields the array in order: the batch's ids stay consecutive.
-            rows = list(rows)
-            if rows:
-                payload = _JSON.encode([row[3:] for row in rows]).decode()
-                conn.exec_driver_sql(_SQLITE_JSON_INSERT, (*rows[0][:3], payload))
-            return
         conn.exec_driver_sql(self._insert_records_sql, list(rows))
+
+    def _insert_sqlite_json(self, conn: sa.Connection, batch_id: str, stream: str, columns: t.Sequence) -> None:
+        """SQLite: one INSERT … SELECT reading the batch from one JSON array of rows (no per-row
+        parameter binding; the statement runs without the GIL, overlapping the next batch's
+        load). run_id, batch_id, stream are the batch's constants, bound once. json_each yields
+        the array in order: the batch's ids stay consecutive and in message order."""
+        cols = [c.to_pylist() if hasattr(c, "to_pylist") else c for c in columns]
+        payload = _JSON.encode(list(zip(*cols))).decode()
+        conn.exec_driver_sql(_SQLITE_JSON_INSERT, (self.run_id, batch_id, stream, payload))
 
     def record_state(self, state: dict) -> None:
         text = json.dumps(state, sort_keys=True, default=str)
@@ -383,6 +391,19 @@ class AuditLog:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _run_index(engine: sa.Engine) -> None:
+    """(run_id, stream) index on audit_records: created where a run's rows are found by it (not
+    SQLite); dropped from SQLite DBs made by earlier versions (each insert paid for it)."""
+    have = {ix["name"] for ix in sa.inspect(engine).get_indexes(records.name)}
+    if engine.dialect.name == "sqlite":
+        if _RUN_INDEX in have:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_RUN_INDEX}")
+    elif _RUN_INDEX not in have:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE INDEX {_RUN_INDEX} ON {records.name} (run_id, stream)")
 
 
 # --- runs that never ended (kill -9, machine lost) ---------------------------------------------
@@ -454,32 +475,45 @@ def _add_missing_columns(engine: sa.Engine) -> None:
 
 
 # --- reading (CLI, publishing) ---------------------------------------------------------------
-def run_record_rows(conn: sa.Connection, run_id: str, stream: str | None = None) -> sa.Select:
-    """SELECT of the audit_records rows written by a run (optionally one stream).
+def run_record_rows(conn: sa.Connection, run_id: str, stream: str | None = None, *, ordered: bool = True) -> t.Any:
+    """SELECT of the audit_records rows written by a run (optionally one stream), in id order
+    (= message order within a batch, batches in commit order) unless `ordered` is false.
 
-    SQLite: each batch's id range (cheap), falling back to batch_id where no range was kept.
-    Other databases (ids not consecutive per batch): the (run_id, stream) index.
+    SQLite: each batch's id range (audit_batches: index on run_id, then rowid ranges), so no
+    index on audit_records (run_id, stream) is needed. Batches without a range (none are
+    written on SQLite; kept for safety) are matched by batch_id. Other databases (ids not
+    consecutive per batch): the (run_id, stream) index.
     """
     if conn.dialect.name != "sqlite":
         query = sa.select(records).where(records.c.run_id == run_id)
         if stream is not None:
             query = query.where(records.c.stream == stream)
-        return query.order_by(records.c.id)
+        return query.order_by(records.c.id) if ordered else query
     b = batches.alias("b")
     cond = [b.c.run_id == run_id]
     if stream is not None:
         cond.append(b.c.stream == stream)
-    in_range = sa.and_(
-        records.c.id.between(b.c.first_record_id, b.c.last_record_id),
-        records.c.batch_id == b.c.batch_id,
-    )
-    no_range = sa.and_(b.c.first_record_id.is_(None), records.c.batch_id == b.c.batch_id)
-    return (
+    query: t.Any = (
         sa.select(records)
-        .select_from(b.join(records, sa.or_(in_range, no_range)))
-        .where(*cond)
-        .order_by(records.c.id)
+        .select_from(b.join(records, sa.and_(
+            records.c.id.between(b.c.first_record_id, b.c.last_record_id),
+            records.c.batch_id == b.c.batch_id,
+        )))
+        .where(*cond, b.c.first_record_id.is_not(None))
     )
+    no_range = conn.execute(
+        sa.select(b.c.batch_id).where(*cond, b.c.first_record_id.is_(None), b.c.records > 0).limit(1)
+    ).first()
+    if no_range is not None:
+        legacy = sa.select(records).where(
+            records.c.run_id == run_id,
+            records.c.batch_id.in_(sa.select(b.c.batch_id).where(*cond, b.c.first_record_id.is_(None))),
+        )
+        query = sa.union_all(query, legacy)
+        if ordered:
+            return sa.select(query.subquery()).order_by(sa.text("id"))
+        return query
+    return query.order_by(records.c.id) if ordered else query
 
 
 def changed_keys(engine: sa.Engine, run_id: str, stream: str) -> dict[str, str]:

@@ -112,13 +112,15 @@ class AuditChangeSource(ChangeSource):
                 logger.warning("runs %s are not in the audit trail; publishing %s in full",
                                sorted(set(run_ids) - known), stream)
                 return None
-            rows = conn.execute(
-                sa.select(audit.records.c.record_key, audit.records.c.operation).distinct().where(
-                    audit.records.c.run_id.in_(list(run_ids)),
-                    audit.records.c.stream == stream,
-                    audit.records.c.operation.in_(CHANGE_OPERATIONS),
-                )
-            )
+            # per run through audit.run_record_rows (on SQLite: the run's batch id ranges, no
+            # (run_id, stream) index on the records)
+            rows = set()
+            for run_id in dict.fromkeys(run_ids):
+                sub = audit.run_record_rows(conn, run_id, stream, ordered=False).subquery()
+                rows.update(conn.execute(
+                    sa.select(sub.c.record_key, sub.c.operation).distinct()
+                    .where(sub.c.operation.in_(CHANGE_OPERATIONS))
+                ).tuples())
             for record_key, operation in rows:
                 values = json.loads(record_key)
                 if operation == "parent_delete":
