@@ -33,7 +33,10 @@ import atexit
 import dataclasses
 import datetime
 import decimal
+import io
+import logging
 import re
+import select
 import sys
 import time
 import typing as t
@@ -46,6 +49,8 @@ from singer_sdk.singerlib.encoding import simple as simple_messages
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter, SingerMessageType
 
 from tap_quickbooks_online.timeutil import to_utc_iso
+
+logger = logging.getLogger(__name__)
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.simple import Message
@@ -65,6 +70,32 @@ _raw_value_decoder = msgspec.json.Decoder(float_hook=decimal.Decimal)
 
 
 # ---- output buffer ----------------------------------------------------------------------------
+def write_all(stream: t.Any, data: bytes | bytearray) -> None:
+    """Write every byte of `data` to a binary stream, in order.
+
+    With PYTHONUNBUFFERED=1 (common in containers) `sys.stdout.buffer` is the raw `FileIO`,
+    whose `write` is one write(2) call and may write only part of the data (a pipe write
+    interrupted by a signal, a non-blocking descriptor): the rest must be written too, or
+    the target receives a truncated message followed by the next one (seen in a
+    `meltano run`: '{"type":"RECORD","stream":"invoice_lines","rec{"type":"RECORD",…').
+    A buffered writer writes everything and returns the full length: one call, as before."""
+    written = stream.write(data)
+    if written is None and not isinstance(stream, io.RawIOBase):
+        return  # a writer that returns nothing took it all
+    done, total = written or 0, len(data)
+    if done >= total:
+        return
+    logger.info("stdout took %d of %d bytes in one write; writing the rest", done, total)
+    with memoryview(data) as view:  # released before the caller clears a bytearray `data`
+        while done < total:
+            with view[done:] as rest:
+                written = stream.write(rest)
+            if written is None:  # non-blocking descriptor, pipe full: wait until it takes more
+                select.select([], [stream.fileno()], [])
+                continue
+            done += written
+
+
 class SingerOutput:
     """The process's pending Singer bytes, written to stdout in large chunks (order kept)."""
 
@@ -92,7 +123,7 @@ class SingerOutput:
             self.flush()
             buffer = getattr(self.destination, "buffer", None)
             if buffer is not None:
-                buffer.write(data)
+                write_all(buffer, data)
             else:
                 self.destination.write(bytes(data).decode("utf-8"))
             return
@@ -106,7 +137,7 @@ class SingerOutput:
         if self.pending:
             buffer = getattr(out, "buffer", None)
             if buffer is not None:
-                buffer.write(self.pending)
+                write_all(buffer, self.pending)
             else:  # a text-only stdout (some test harnesses)
                 out.write(self.pending.decode("utf-8"))
             self.pending.clear()
