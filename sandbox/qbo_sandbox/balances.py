@@ -170,8 +170,7 @@ def compute(realm) -> None:
     state = balances_cache.load(realm) if persist else None
     if state is not None and state["home"] == home and state["account_currency"] == account_currency:
         b = Balances.from_state(state)
-        if renderer is not None and state.get("link_sums") is not None:
-            renderer.load_link_sums(state["link_sums"])
+        realm.load_saved_link_sums()  # (already loaded at start, unless saved since)
     else:
         b = Balances(home, account_currency)
         # The pass builds every document's dict: the renderer keeps what payments and deposits copy
@@ -182,10 +181,9 @@ def compute(realm) -> None:
             if keep is not None and entity in _LINKED:
                 keep(int(obj["Id"]) - ID_BASE, obj)
         if persist and _pristine(realm):
-            saved = b.state()
-            if keep is not None:
-                saved["link_sums"] = renderer.link_sums_state()
-            balances_cache.save(realm, saved)
+            balances_cache.save(realm, b.state())
+            if keep is not None:  # its own small file: a fresh server loads it at start (store.Realm)
+                balances_cache.save(realm, renderer.link_sums_state(), kind="linksums")
     realm._balances = b
     realm._chart = chart
     _write(realm)

@@ -25,7 +25,7 @@ from pathlib import Path
 #: Modules whose code decides the documents or their postings: a change to any makes new keys.
 _SOURCES = ("company.py", "generator.py", "ledger.py", "balances.py", "wire.py", "timefmt.py", "store.py",
             "render.py", "linksums.py")  # the last two: the sums of linked documents saved with the pass
-KEEP_FILES = 4  # newest files kept (a key per realm and as-of day; a large realm's file is ~36 MB)
+KEEP_FILES = 4  # newest files of each kind kept (a key per realm and as-of day; a large realm's ~36 + 3 MB)
 
 
 @lru_cache(maxsize=1)
@@ -51,14 +51,18 @@ def key(realm) -> str:
             f"-{code_version()}")
 
 
-def _path(realm) -> Path | None:
+KINDS = ("balances", "linksums")  # the pass's totals; the sums payments and deposits copy (loaded at start)
+
+
+def _path(realm, kind: str = "balances") -> Path | None:
     d = cache_dir()
-    return None if d is None else d / f"balances-{key(realm)}.pickle"
+    return None if d is None else d / f"{kind}-{key(realm)}.pickle"
 
 
-def load(realm) -> dict | None:
-    """The saved state of ``balances.Balances`` for this realm, or None (none saved, or unreadable)."""
-    path = _path(realm)
+def load(realm, kind: str = "balances") -> dict | None:
+    """The saved state of ``balances.Balances`` (``kind="balances"``) or of the renderer's kept sums
+    (``"linksums"``) for this realm, or None (none saved, or unreadable)."""
+    path = _path(realm, kind)
     if path is None or not path.is_file():
         return None
     try:
@@ -69,20 +73,20 @@ def load(realm) -> dict | None:
     return state if isinstance(state, dict) and state.get("key") == key(realm) else None
 
 
-def save(realm, state: dict) -> Path | None:
+def save(realm, state: dict, kind: str = "balances") -> Path | None:
     """Write ``state`` atomically; never fails the caller (the cache is an optimisation)."""
-    path = _path(realm)
+    path = _path(realm, kind)
     if path is None:
         return None
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".balances-", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{kind}-", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             pickle.dump(dict(state, key=key(realm)), f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
         tmp = None
-        _prune(path.parent)
+        _prune(path.parent, kind)
         return path
     except OSError:
         return None
@@ -94,8 +98,8 @@ def save(realm, state: dict) -> Path | None:
                 pass
 
 
-def _prune(directory: Path) -> None:
-    files = sorted(directory.glob("balances-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+def _prune(directory: Path, kind: str) -> None:
+    files = sorted(directory.glob(f"{kind}-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in files[KEEP_FILES:]:
         try:
             old.unlink()

@@ -64,6 +64,15 @@ def _below(getrandbits, n: int) -> int:
     return r
 
 
+def _hash01(i: int, salted: int) -> float:
+    """``TxnGenerator._h(i, salt)`` with ``salted = gen.salt + salt * 40503`` (a method call less)."""
+    x = (i * 2654435761 + salted) & 0xFFFFFFFF
+    x ^= x >> 16
+    x = (x * 73244475) & 0xFFFFFFFF
+    x ^= x >> 16
+    return x / 4294967296.0
+
+
 def _j(obj) -> str:
     """JSON text of a small constant object, exactly as ``wire.encode`` writes it."""
     return encode(obj).decode()
@@ -103,6 +112,10 @@ def _nv_text(name: str, value: str) -> str:
     """``generator._nv(name, value)`` as JSON text (the constant parts encoded once)."""
     return _NV_A + encode(name).decode() + _NV_B + encode(value).decode() + _NV_C
 
+
+_NV_TXN_ID = _NV_A + '"txnId"' + _NV_B + '"'
+_NV_OPEN_BALANCE = '"' + _NV_C + "," + _NV_A + '"txnOpenBalance"' + _NV_B + '"'
+_NV_REF_NUMBER = '"' + _NV_C + "," + _NV_A + '"txnReferenceNumber"' + _NV_B + '"'
 
 _LINE_START = [f'{{"Id":"{n}","LineNum":{n},"Description":' for n in range(1, 64)]
 _SERVICE_DATE = ',"ServiceDate":"%s"'
@@ -211,6 +224,7 @@ class Renderer:
         self._tax_codes: dict[str, tuple] = {}
         self.n_invoice_slots = len(SLOT_POS["Invoice"])
         self.payment_pos = SLOT_POS["Payment"]
+        self._invoice_pos = SLOT_POS["Invoice"]
         # invoices 0-4 of a cycle are paid by its payments 0-4; deposit inputs: payments 0-1, receipt 0
         self.sums = LinkSums(gen.n_cycles, len(SLOT_POS["Payment"]), 3)
         self.ar_refs = {cur: _j(gen.acct[co.A_AR[cur]]) for cur in co.A_AR}
@@ -246,6 +260,11 @@ class Renderer:
         # the slots ``generator.is_voided`` can say yes for (Invoice 4, SalesReceipt 1, Purchase 1)
         self._voidable = frozenset(SLOT_POS[e][k] for e, k in (("Invoice", 4), ("SalesReceipt", 1), ("Purchase", 1)))
         self._start, self._step, self._salt = gen.start, gen.step, gen.salt
+        # generator.n_lines per slot: (base, multiplier of the line-count hash)
+        self._n_lines_rule = [(1, 5) if e in ("Invoice", "Estimate", "SalesReceipt") else
+                              (1, 3) if e in ("Bill", "PurchaseOrder", "Purchase", "CreditMemo", "RefundReceipt",
+                                              "VendorCredit") else
+                              (2, 3) if e == "JournalEntry" else (1, 0) for e in SLOTS]
         # customer and vendor pieces by pool index, made up front (~5 ms for large's ~500 customers):
         # one object per customer or vendor (``_customer``/``_vendor`` keep them by dict identity)
         self._usd_pieces = [self._customer(c) for c in self.usd_customers]
@@ -310,6 +329,11 @@ class Renderer:
         while r >= n:
             r = getrandbits(k)
         return pieces[r]
+
+    def _n_lines(self, i: int) -> int:
+        """``gen.n_lines(i)`` for any base document but an invoice (``_invoice_parts`` has its own)."""
+        base, mult = self._n_lines_rule[i % CYCLE]
+        return base + int(_hash01(i, self._salt + 81006) * mult) if mult else base
 
     def _pick_dept(self, getrandbits) -> str:
         """``dept_refs[_below(getrandbits, len(dept_refs))]``."""
@@ -378,10 +402,15 @@ class Renderer:
 
     def _txn_date(self, i: int, rnd: random.Random) -> str:
         """The TxnDate ``_head`` draws, without the header text (summaries of linked documents)."""
-        g = self.g
-        upd = g.time_of(i)
-        create = int(upd - (0.1 + (1.0 - 0.1) * rnd.random()) * g.step) if rnd.random() < 0.2 else upd
-        return local_date(create - _below(rnd.getrandbits, 3) * 86400)
+        step = self._step
+        upd = int(self._start + (i + 1) * step)  # g.time_of(i)
+        create = int(upd - (0.1 + (1.0 - 0.1) * rnd.random()) * step) if rnd.random() < 0.2 else upd
+        gb = rnd.getrandbits
+        back = gb(2)  # _below(gb, 3)
+        while back == 3:
+            back = gb(2)
+        h = (create - back * 86400) // 3600  # local_date
+        return (_HOURS.get(h) or _hour(h))[2]
 
     def _amount(self, item: _Item, foreign: bool, draw: int) -> tuple:
         key = (item.id, foreign, draw)
@@ -466,7 +495,10 @@ class Renderer:
         if not code or not cust.taxable:
             return ZERO
         # taxable * pct / 100 == taxable * (pct / 100) exactly (both exact in Decimal's precision)
-        return sum((money(taxable * rate) for rate, _t in self._tax_rates(code)), ZERO)
+        total = ZERO
+        for rate, _t in self._tax_codes.get(code) or self._tax_rates(code):
+            total += (taxable * rate).quantize(CENT, ROUND_HALF_UP)  # wire.money
+        return total
 
     def _tax_detail(self, cust: _Customer, taxable: Decimal) -> tuple[str, Decimal]:
         """``generator._tax_detail`` as text."""
@@ -565,12 +597,12 @@ class Renderer:
             return None, summary
         head, txn_date = self._head(i, rnd)
         cust = self._pick_customer(rnd.getrandbits, True)
-        lines, subtotal, taxable = self._sales_lines(i, cust, g.n_lines(i), txn_date, "")
+        lines, subtotal, taxable = self._sales_lines(i, cust, self._n_lines(i), txn_date, "")
         custom = self._custom_fields(rnd, i)
         dept = self.dept_refs[_below(rnd.getrandbits, len(self.dept_refs))]
         lines.append(f'{{"Amount":{_m(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
         discount = ZERO
-        if entity == "SalesReceipt" and g._has_discount(i):
+        if entity == "SalesReceipt" and _hash01(i, self._salt + 162012) < 0.25:  # g._has_discount(i)
             discount = money(subtotal * Decimal("0.1"))
             lines.append(f'{{"Amount":{_m(discount)},"DetailType":"DiscountLineDetail","DiscountLineDetail":'
                          f'{{"PercentBased":true,"DiscountPercent":10,"DiscountAccountRef":{self.discount_ref}}}}}')
@@ -615,10 +647,12 @@ class Renderer:
         gb = rnd.getrandbits
         txn_date = self._txn_date(i, rnd)
         cust = self._pick_customer(gb, True)
-        _lines, subtotal, taxable = self._sales_lines(i, cust, g.n_lines(i), txn_date, "", False)
+        _lines, subtotal, taxable = self._sales_lines(i, cust, self._n_lines(i), txn_date, "", False)
         self._skip_custom_fields(rnd)
         _below(gb, len(self.dept_refs))
-        discount = money(subtotal * Decimal("0.1")) if entity == "SalesReceipt" and g._has_discount(i) else ZERO
+        discount = ZERO
+        if entity == "SalesReceipt" and _hash01(i, self._salt + 162012) < 0.25:  # g._has_discount(i)
+            discount = money(subtotal * Decimal("0.1"))
         total = subtotal - discount + self._tax_total(cust, taxable)
         if entity == "CreditMemo":
             return money(total), None, None, txn_date
@@ -634,7 +668,7 @@ class Renderer:
         _reseed(rnd, self.rseed + i)
         head, txn_date = self._head(i, rnd)
         cust = self._pick_customer(rnd.getrandbits, False)
-        lines, subtotal, taxable = self._sales_lines(i, cust, g.n_lines(i), txn_date, "")
+        lines, subtotal, taxable = self._sales_lines(i, cust, self._n_lines(i), txn_date, "")
         custom = self._custom_fields(rnd, i)
         cur = cust.currency
         out = ["{", head, ',"CustomField":', custom, ',"DocNumber":"', str(1001 + cycle * self.n_slots["Estimate"]),
@@ -673,7 +707,7 @@ class Renderer:
         _reseed(rnd, self.rseed + i)
         head, txn_date = self._head(i, rnd)
         vend = self._pick_vendor(rnd.getrandbits, True)
-        lines, total = self._expense_lines(rnd, self.g.n_lines(i), False, item_based_ok=False, with_customer=False)
+        lines, total = self._expense_lines(rnd, self._n_lines(i), False, item_based_ok=False, with_customer=False)
         total_t = _m(total)
         return (f'{{"VendorRef":{vend.ref},"APAccountRef":{self.ap_refs["USD"]},"TotalAmt":{total_t},'
                 f'"Balance":{total_t},{head},"DocNumber":"CR-{1000 + rnd._randbelow(9000)}","TxnDate":"{txn_date}",'
@@ -687,7 +721,7 @@ class Renderer:
         _reseed(rnd, self.rseed + i)
         below = rnd._randbelow
         head, txn_date = self._head(i, rnd)
-        n = g.n_lines(i)
+        n = self._n_lines(i)
         debit, credit, memo = self.je_accounts[cycle % 3]
         parts = [money(Decimal(10000 + below(890001)) / 100) for _ in range(n - 1)]
         classes, depts = self.class_refs, self.dept_refs
@@ -750,7 +784,7 @@ class Renderer:
         foreign = cur != "USD"
         classes = self.class_refs
         lines, total = [], ZERO
-        for n_ in range(g.n_lines(i)):
+        for n_ in range(self._n_lines(i)):
             item = self.purchase_items[below(len(self.purchase_items))]
             draw = 10 + below(291)
             key = ("po", item.id, foreign, draw)
@@ -854,15 +888,15 @@ class Renderer:
             txn_date = self._txn_date(i, rnd)
         vend = self._pick_vendor(rnd.getrandbits, False)
         cur = vend.currency
-        lines, total = self._expense_lines(rnd, g.n_lines(i), cur != "USD", text=text)
+        lines, total = self._expense_lines(rnd, self._n_lines(i), cur != "USD", text=text)
         if not text:
-            paid = (total if g._h(i, 5) < 0.85 else g._partial(total, cur)) if k < 2 else ZERO
+            paid = (total if _hash01(i, self._salt + 202515) < 0.85 else g._partial(total, cur)) if k < 2 else ZERO
             return None, (money(total), money(total - paid), vend, txn_date)
         paid = ZERO
         linked = ""
         if k < 2:
             bp_i = g.index_of("BillPayment", cycle, k)
-            paid = total if g._h(i, 5) < 0.85 else g._partial(total, cur)
+            paid = total if _hash01(i, self._salt + 202515) < 0.85 else g._partial(total, cur)
             kind = "BillPaymentCheck" if g._bp_is_check(bp_i) else "BillPaymentCreditCard"
             linked = f'{{"TxnId":"{100 + bp_i}","TxnType":"{kind}"}}'
         doc_number = 10000 + rnd._randbelow(90000)
@@ -889,9 +923,9 @@ class Renderer:
         _reseed(rnd, self.rseed + i)
         head, txn_date = self._head(i, rnd)
         vend = self._pick_vendor(rnd.getrandbits, True)
-        lines, total = self._expense_lines(rnd, g.n_lines(i), False)
+        lines, total = self._expense_lines(rnd, self._n_lines(i), False)
         ptype = ("Cash", "Check", "CreditCard")[k]
-        credit = ptype == "CreditCard" and g._h(i, 7) < 0.08
+        credit = ptype == "CreditCard" and _hash01(i, self._salt + 283521) < 0.08
         txn_type = "11" if credit else ("3" if ptype == "Check" else "1")
         out = ['{"AccountRef":', self.bank_refs[ptype], ',"PaymentType":"', ptype, '","EntityRef":', vend.entity_ref,
                ',"Credit":', "true" if credit else "false", ',"TotalAmt":', _m(total),
@@ -949,7 +983,14 @@ class Renderer:
         cur = cust.currency
         if not text:
             total = subtotal + self._tax_total(cust, taxable)
-            paid = (total if g._paid_fully(i) else g._partial(total, cur)) if k < 4 else ZERO
+            paid = ZERO
+            if k < 4:
+                # g._paid_fully(i), _h inlined
+                x = (i * 2654435761 + self._salt + 202515) & 0xFFFFFFFF
+                x ^= x >> 16
+                x = (x * 73244475) & 0xFFFFFFFF
+                x ^= x >> 16
+                paid = total if x / 4294967296.0 < 0.8 else g._partial(total, cur)
             total_m, balance_m = total.quantize(CENT, ROUND_HALF_UP), (total - paid).quantize(CENT, ROUND_HALF_UP)
             if k < self.sums.inv_per:
                 self.sums.put_invoice(cycle, k, total_m, balance_m, cust, txn_date)
@@ -1019,8 +1060,8 @@ class Renderer:
         g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
-        inv_i = g.index_of("Invoice", cycle, k)
-        if g.is_voided(inv_i):
+        inv_i = cycle * CYCLE + self._invoice_pos[k]  # g.index_of("Invoice", cycle, k)
+        if k == 4 and g.is_voided(inv_i):  # only an invoice of ordinal 4 is ever voided
             return None
         inv_total, inv_balance, cust, inv_date, inv_doc = self._invoice_parts(inv_i, text=False)[1]
         inv_id = str(100 + inv_i)
@@ -1031,7 +1072,8 @@ class Renderer:
             txn_date = self._txn_date(i, rnd)
             method = ("2", "2", "3", "4", "6")[_below(rnd.getrandbits, 5)]
             ref_num = str(1000 + _below(rnd.getrandbits, 99000)) if method == "2" else None
-            summary = (money(total), '{"value":"' + method + '"}', ref_num, max(txn_date, inv_date))
+            # total: the difference of two cent amounts, already what money() rounds it to
+            summary = (total, '{"value":"' + method + '"}', ref_num, max(txn_date, inv_date))
             if k < 2:
                 self.sums.put_deposit_input(cycle, k, *summary)
             return None, summary
@@ -1057,13 +1099,14 @@ class Renderer:
         else:
             out.append(',"LinkedTxn":[]')
         out += [',"Line":[{"Amount":', _m(total), ',"LinkedTxn":[{"TxnId":"', inv_id,
-                '","TxnType":"Invoice"}],"LineEx":{"any":[', _nv_text("txnId", inv_id), ",",
-                _nv_text("txnOpenBalance", f"{inv_total:.2f}"), ",", _nv_text("txnReferenceNumber", inv_doc),
+                # _nv_text of digit strings (JSON-encoded as themselves in quotes)
+                '","TxnType":"Invoice"}],"LineEx":{"any":[', _NV_TXN_ID, inv_id, _NV_OPEN_BALANCE,
+                f"{inv_total:.2f}", _NV_REF_NUMBER, inv_doc, '"', _NV_C,
                 "]}}]"]
         if cur != "USD":
             out += [',"HomeTotalAmt":', _m(total * rate)]
         out.append("}")
-        summary = (money(total), '{"value":"' + method + '"}', ref_num, max(txn_date, inv_date))
+        summary = (total, '{"value":"' + method + '"}', ref_num, max(txn_date, inv_date))
         if k < 2:
             self.sums.put_deposit_input(cycle, k, *summary)
         return "".join(out), summary

@@ -100,3 +100,41 @@ def test_the_saved_pass_carries_the_sums_payments_and_deposits_copy(tmp_path, mo
     for i in range(40 * CYCLE, 60 * CYCLE):
         if SLOTS[i % CYCLE] in ("Payment", "Deposit") and not second.gen.is_voided(i):
             assert second.renderer.bytes(i) == encode(second.gen._build(i)), i
+
+
+def test_a_fresh_realm_loads_the_saved_sums_before_any_pass(tmp_path, monkeypatch):
+    """The sums payments and deposits copy are their own small file, loaded at start (large) without
+    the pass: a fresh server's first deposit page then re-draws nothing it copies — same bytes."""
+    from qbo_sandbox.generator import CYCLE, SLOTS
+    from qbo_sandbox.render import Renderer
+    from qbo_sandbox.wire import encode
+    monkeypatch.setenv("QBO_SANDBOX_CACHE_DIR", str(tmp_path))
+    _s1, first = _realm()
+    first.renderer = Renderer(first.gen)
+    first.ensure_balances()
+    assert len(list(tmp_path.glob("linksums-*.pickle"))) == 1
+    assert balances_cache.load(first, "linksums")["key"] == balances_cache.key(first)
+
+    _s2, second = _realm()
+    second.renderer = Renderer(second.gen)
+    assert second.load_saved_link_sums() is True and second.load_saved_link_sums() is False  # once
+    assert second.renderer.sums.arrays() == first.renderer.sums.arrays()
+    drawn = []
+    for name in ("_invoice_parts", "_payment_parts", "_receipt_parts"):  # what a deposit would re-draw
+        monkeypatch.setattr(second.renderer, name, lambda *a, _n=name: drawn.append(_n))
+    for i in range(40 * CYCLE, 60 * CYCLE):
+        if SLOTS[i % CYCLE] == "Deposit":
+            assert second.renderer.bytes(i) == encode(second.gen._build(i)), i
+    assert drawn == []
+
+    _s3, changed = _realm()
+    changed.renderer = Renderer(changed.gen)
+    changed.deleted[("Invoice", "100")] = 0.0  # a changed realm loads nothing saved
+    assert changed.load_saved_link_sums() is False
+    _s4, other = _realm(seed=43)
+    other.renderer = Renderer(other.gen)
+    assert other.load_saved_link_sums() is False  # another seed: another key, no file
+    balances_cache._path(first, "linksums").write_bytes(b"damaged")
+    _s5, damaged = _realm()
+    damaged.renderer = Renderer(damaged.gen)
+    assert damaged.load_saved_link_sums() is False  # unreadable: the sums are computed as they come
