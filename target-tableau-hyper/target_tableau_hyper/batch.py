@@ -14,6 +14,7 @@ also removes the parent's lines committed by earlier batches.
 from __future__ import annotations
 
 import datetime
+import re
 import typing as t
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -320,24 +321,32 @@ class Batch:
         return out
 
     def _audit_keys_vectorized(self, table: pa.Table, keys: list[str]) -> t.Any:
-        """JSON array text of each row's key, built by Arrow (string/integer keys)."""
+        """JSON array text of each row's key, built by Arrow (string/integer keys) in one
+        element-wise join (`["` a `","` b `",` c `]`); strings are escaped only when one holds a
+        quote or backslash (measured ~2x less CPU than joining part by part)."""
         if not keys:
             return ["[]"] * self.n
-        parts = []
+        pieces: list[t.Any] = []
+        pending = "["  # literal text before the next key value
         for i, k in enumerate(keys):
             col = table.column(k)
+            if i:
+                pending += ","
             if pa.types.is_string(col.type):
-                if pc.any(pc.match_substring_regex(col, r"[\x00-\x1f]")).as_py():
-                    return None
-                esc = pc.replace_substring(pc.replace_substring(col, "\\", "\\\\"), '"', '\\"')
-                part = pc.binary_join_element_wise('"', esc, '"', "")
+                special = _special_bytes(col)
+                if special:
+                    if special == _CONTROL_FOUND:
+                        return None  # control characters: msgspec escapes them
+                    col = pc.replace_substring(pc.replace_substring(col, "\\", "\\\\"), '"', '\\"')
+                pieces += [pending + '"', col]
+                pending = '"'
             elif pa.types.is_integer(col.type):
-                part = pc.cast(col, pa.string())
+                pieces += [pending, pc.cast(col, pa.string())]
+                pending = ""
             else:
                 return None
-            parts.append(part)
-        joined = pc.binary_join_element_wise(*parts, ",") if len(parts) > 1 else parts[0]
-        return pc.binary_join_element_wise("[", joined, "]", "")
+        pieces.append(pending + "]")
+        return pc.binary_join_element_wise(*pieces, "")
 
     # --- Arrow ---------------------------------------------------------------------------
     def _arrow(self, columns: t.Sequence[Column], metadata: dict | None) -> pa.Table:
@@ -374,6 +383,29 @@ class Batch:
                         stream=self.model.stream, line=line, field=col.name,
                     ) from None
             raise InputError(f"cannot convert column: {exc}", stream=self.model.stream, field=col.name) from exc
+
+
+_SPECIAL = re.compile(rb'[\x00-\x1f"\\]')
+_CONTROL = re.compile(rb"[\x00-\x1f]")
+_CONTROL_FOUND = 2
+
+
+def _special_bytes(column: t.Any) -> int:
+    """0: no string of the column needs escaping in JSON; 1: a quote or backslash; 2
+    (`_CONTROL_FOUND`): a control character. Scans the values' bytes with `re` (one pass over
+    the data buffers, several times faster than Arrow's regex kernels)."""
+    found = 0
+    for chunk in getattr(column, "chunks", [column]):
+        _validity, offsets, data = chunk.buffers()
+        if data is None or offsets is None or not len(chunk):
+            continue
+        ends = memoryview(offsets).cast("q" if pa.types.is_large_string(chunk.type) else "i")
+        raw = memoryview(data)[ends[chunk.offset] : ends[chunk.offset + len(chunk)]]
+        if _SPECIAL.search(raw):
+            if _CONTROL.search(raw):
+                return _CONTROL_FOUND
+            found = 1
+    return found
 
 
 def _pieces(runs: t.Sequence[bytes], size: int) -> t.Iterator[bytes]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
+import threading
 import time
 import typing as t
 import uuid
@@ -88,8 +90,31 @@ class HyperSink(BatchSink):
 
     # --- lifecycle -------------------------------------------------------------------------
     def setup(self) -> None:
-        self.table.ensure(self.columns)
-        self.hyper_target.register_stream(self.stream_name, self.hyper_path, self.table_label)
+        target = self.hyper_target
+        opening: threading.Thread | None = None
+        if getattr(target, "_audit", None) is None and target.config.get("audit_enabled", True):
+            # The run's first sink: the audit DB is opened (tables, abandoned runs, this run's
+            # row) while hyperd starts and the table is created (both mostly wait on I/O or
+            # another process). `target.engine` is built first, here, so both threads use it.
+            target.engine  # noqa: B018 - builds the HyperEngine object (hyperd starts lazily)
+            failure: list[BaseException] = []
+
+            def open_audit() -> None:
+                try:
+                    target.audit  # noqa: B018 - opens the AuditLog once
+                except BaseException as exc:  # noqa: BLE001 - re-raised on this thread below
+                    failure.append(exc)
+
+            opening = threading.Thread(target=open_audit, name="audit-open")
+            opening.start()
+        try:
+            self.table.ensure(self.columns)
+        finally:
+            if opening is not None:
+                opening.join()
+        if opening is not None and failure:
+            raise failure[0]
+        target.register_stream(self.stream_name, self.hyper_path, self.table_label)
 
     def clean_up(self) -> None:
         if self.load_method == "overwrite" and self.stream_name not in self.hyper_target.overwritten:
@@ -129,18 +154,14 @@ class HyperSink(BatchSink):
         if truncate:
             target.overwritten.add(self.stream_name)
         self.record_counter_metric.increment(len(current))
-        target.submit_load(lambda: self._load(current, truncate))
+        # Two stages, each one thread, FIFO: staging (Arrow parse, classify, Parquet) of batch
+        # N+1 runs while batch N is in Hyper. The load waits for its own staging; STATE waits
+        # for the loads (target.wait_for_loads), so the order and the barrier are unchanged.
+        staged = _stager(target).submit(self._stage, current)
+        target.submit_load(lambda: self._load(current, staged, truncate))
 
-    def _load(self, current: Batch, truncate: bool) -> None:
-        started = time.perf_counter()
-        self._load_batch(current, truncate)
-        self.logger.info(
-            "loaded batch: stream=%s records=%d seconds=%.3f", self.stream_name, len(current),
-            time.perf_counter() - started,
-        )
-
-    def _load_batch(self, current: Batch, truncate: bool) -> None:
-        target = self.hyper_target
+    def _stage(self, current: Batch) -> tuple[batch_mod.PreparedBatch, str]:
+        """Batch → staged rows in a Parquet file (staging thread). Returns (prepared, path)."""
         batch_started = batch_mod.now_utc()
         metadata = {
             "_sdc_batched_at": batch_started,
@@ -148,10 +169,27 @@ class HyperSink(BatchSink):
             "_sdc_sync_started_at": self.sync_started_at,
         }
         prepared = current.prepare(self.columns, keyed=self.keyed, metadata=metadata)
-        staging = Path(target.staging_dir)
+        staging = Path(self.hyper_target.staging_dir)
         staging.mkdir(parents=True, exist_ok=True)
         parquet_path = str(staging / f"{uuid.uuid4().hex}.parquet")
-        write_parquet(prepared.table, parquet_path)
+        try:
+            write_parquet(prepared.table, parquet_path)
+        except BaseException:
+            _remove(parquet_path)
+            raise
+        prepared.table = None  # the Parquet file holds it now (memory)
+        return prepared, parquet_path
+
+    def _load(self, current: Batch, staged: concurrent.futures.Future, truncate: bool) -> None:
+        started = time.perf_counter()
+        self._load_batch(current, staged, truncate)
+        self.logger.info(
+            "loaded batch: stream=%s records=%d seconds=%.3f", self.stream_name, len(current),
+            time.perf_counter() - started,
+        )
+
+    def _load_batch(self, current: Batch, staged: concurrent.futures.Future, truncate: bool) -> None:
+        prepared, parquet_path = staged.result()  # re-raises a staging failure (bad input)
         try:
             result = self.table.apply(
                 parquet_path,
@@ -160,7 +198,7 @@ class HyperSink(BatchSink):
                 truncate=truncate,
             )
         finally:
-            os.remove(parquet_path)
+            _remove(parquet_path)
         self._audit(current, prepared, result)
 
     def _audit(self, current: Batch, prepared: batch_mod.PreparedBatch, result: t.Any) -> None:
@@ -233,6 +271,23 @@ class HyperSink(BatchSink):
         if name == "MetaData":
             return [_text((v or {}).get("LastUpdatedTime")) if isinstance(v, dict) else None for v in map(get, current.rows)]
         return [_text(v) for v in map(get, current.rows)]
+
+
+def _stager(target: t.Any) -> concurrent.futures.ThreadPoolExecutor:
+    """The target's staging thread (one for every sink: batches are staged in load order, and
+    at most one is staged ahead of the one in Hyper, so memory stays bounded by the batch)."""
+    executor = target.__dict__.get("_hyper_staging")
+    if executor is None:
+        executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyper-stage")
+        target.__dict__["_hyper_staging"] = executor
+    return executor
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
 
 
 def _text(value: t.Any) -> str | None:
