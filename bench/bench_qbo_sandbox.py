@@ -64,6 +64,7 @@ and deposits render at their "after their invoices/payments" speed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import sys
@@ -83,9 +84,34 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    """user + system CPU time of a process (and its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    """CPU time of a process's threads: nanoseconds on CPU from ``/proc/<pid>/task/*/schedstat``
+    (the server's threads live as long as it does), else user + system from ``/proc/<pid>/stat``
+    (10 ms ticks: too coarse for 3 pages of ~50 ms)."""
+    try:
+        return sum(int((t / "schedstat").read_text().split()[0]) for t in Path(f"/proc/{pid}/task").iterdir()) / 1e9
+    except (OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+
+
+@contextlib.contextmanager
+def env(**values):
+    """Environment for the server subprocesses started inside (``QboSandboxServer`` copies it)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+#: servers of the uncached scenarios start with the disk cache off (``QBO_SANDBOX_CACHE_DIR=""``), so
+#: nothing saved by an earlier start (the balances pass, the sums payments and deposits copy) is used
+NO_CACHE = {"QBO_SANDBOX_CACHE_DIR": ""}
 
 
 class Client:
@@ -169,12 +195,13 @@ def invoice_scenarios(pages: int) -> tuple[dict, dict]:
 GROUP_PAGES = (3, 8, 13)  # first pages of the measured groups: cycles apart, even for deposits (18 pages)
 
 
-def entity_cold(entity: str, pages: int) -> tuple[float, float]:
+def entity_cold(entity: str, pages: int, sandbox_path: str | None = None) -> tuple[float, float]:
     """Groups of ``pages`` pages of one entity (from pages 3, 8 and 13) on a server that has served
     nothing else, so nothing they link to (a payment's invoice, a deposit's payments) was computed
     before; the groups are far apart (no shared cycles). The group with the least server CPU per
-    page is reported (other processes on a shared machine only ever add to it)."""
-    with large_server() as sb:
+    page is reported (other processes on a shared machine only ever add to it). ``sandbox_path``:
+    run another tree's ``qbo_sandbox`` (its ``sandbox/`` directory first on the server's path)."""
+    with env(**({"PYTHONPATH": sandbox_path} if sandbox_path else {})), large_server() as sb:
         client, meter = no_prefetch(sb)
         client.query(f"SELECT COUNT(*) FROM {entity}")  # builds the entity's index: not a page's cost
         runs = [meter.run(lambda g=g: fetch_pages(client, entity, g, pages), pages) for g in GROUP_PAGES]
@@ -198,26 +225,22 @@ def linked_warm(pages: int) -> dict:
     return out
 
 
-def balances_pass() -> list[tuple[str, float, float]]:
+def balances_pass(pages: int) -> tuple[list[tuple[str, float, float]], dict, dict]:
     """First and second start of a large server sharing a fresh cache directory: the first report
-    (or Account/Customer/Vendor read) waits for the balances pass, computed then saved, then loaded."""
+    (or Account/Customer/Vendor read) waits for the balances pass, computed then saved, then loaded.
+    Then payments and deposits uncached on fresh servers with that cache present (the sums they copy
+    are loaded at start: ``linksums-*.pickle``) -> (passes, uncached with the cache, file sizes)."""
     out = []
-    saved = os.environ.get("QBO_SANDBOX_CACHE_DIR")
-    with tempfile.TemporaryDirectory(prefix="qbo-bench-cache-") as d:
-        os.environ["QBO_SANDBOX_CACHE_DIR"] = d
-        try:
-            for label in ("first start (computed, saved)", "second start (loaded)"):
-                with large_server() as sb:
-                    client, meter = Client(sb, sb.realm_ids()[0]), Meter(sb._proc.pid)
-                    c0, t0 = cpu_seconds(meter.pid), time.perf_counter()
-                    client.query("SELECT * FROM Account MAXRESULTS 1")
-                    out.append((label, time.perf_counter() - t0, cpu_seconds(meter.pid) - c0))
-        finally:
-            if saved is None:
-                os.environ.pop("QBO_SANDBOX_CACHE_DIR", None)
-            else:
-                os.environ["QBO_SANDBOX_CACHE_DIR"] = saved
-    return out
+    with tempfile.TemporaryDirectory(prefix="qbo-bench-cache-") as d, env(QBO_SANDBOX_CACHE_DIR=d):
+        for label in ("first start (computed, saved)", "second start (loaded)"):
+            with large_server() as sb:
+                client, meter = Client(sb, sb.realm_ids()[0]), Meter(sb._proc.pid)
+                c0, t0 = cpu_seconds(meter.pid), time.perf_counter()
+                client.query("SELECT * FROM Account MAXRESULTS 1")
+                out.append((label, time.perf_counter() - t0, cpu_seconds(meter.pid) - c0))
+        with_cache = {e: entity_cold(e, pages) for e in ("Payment", "Deposit")}
+        sizes = {p.name.split("-", 1)[0]: p.stat().st_size for p in Path(d).glob("*.pickle")}
+    return out, with_cache, sizes
 
 
 def demo_all() -> tuple[int, float, float]:
@@ -245,19 +268,34 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=20, help="Invoice pages per scenario")
     ap.add_argument("--entity-pages", type=int, default=3, help="pages per group (3 groups) of each entity")
     ap.add_argument("--no-balances", action="store_true", help="skip the (minutes-long) balances pass scenario")
+    ap.add_argument("--baseline", metavar="SANDBOX_DIR",
+                    help="another tree's sandbox/ directory (e.g. `git archive COMMIT sandbox | tar -x -C DIR`): "
+                         "every entity uncached on its server too, alternating with this tree's")
     args = ap.parse_args()
     pages, epages = args.pages, args.entity_pages
-    invoice, counts = invoice_scenarios(pages)
-    per_entity = {e: entity_cold(e, epages) for e in TXN_ENTITIES}
-    warm = linked_warm(epages)
-    demo_rows, demo_wall, demo_cpu = demo_all()
-    passes = [] if args.no_balances else balances_pass()
+    baseline = {}
+    with env(**NO_CACHE):
+        invoice, counts = invoice_scenarios(pages)
+        per_entity = {}
+        for e in TXN_ENTITIES:
+            per_entity[e] = entity_cold(e, epages)
+            if args.baseline:
+                baseline[e] = entity_cold(e, epages, args.baseline)
+        warm = linked_warm(epages)
+        demo_rows, demo_wall, demo_cpu = demo_all()
+    passes, with_cache, sizes = ([], {}, {}) if args.no_balances else balances_pass(epages)
     print(f"qbo sandbox, 1000-row pages, latency off, prefetch off (server process CPU measured; "
           f"{pages} Invoice pages; other entities: best of 3 groups of {epages}):")
     for label, (pps, cpu) in invoice.items():
         print(line(label, pps, cpu))
     for e, (pps, cpu) in per_entity.items():
         print(line(f"large {e} uncached", pps, cpu))
+    if baseline:
+        print(f"uncached server CPU ms/page, baseline ({args.baseline}) -> this tree (pages per CPU-second), "
+              f"run alternately:")
+        for e, (_pps, cpu) in per_entity.items():
+            b = baseline[e][1]
+            print(f"  {e:<14s} {b * 1000:6.1f} ({1 / b:5.1f}) -> {cpu * 1000:6.1f} ({1 / cpu:5.1f})  {b / cpu:4.2f}x")
     for label, (pps, cpu) in warm.items():
         print(line(label, pps, cpu))
     print(f"  demo, every transaction entity uncached: {demo_rows:,} rows in {demo_wall:.2f} s wall, "
@@ -274,7 +312,10 @@ def main() -> None:
         print("large balances pass (first report / Account read):")
         for label, wall, cpu in passes:
             print(f"  {label:<34s} {wall:7.1f} s wall  {cpu:7.1f} s server CPU")
-        print(f"  second/first start wall: {passes[1][1] / passes[0][1]:.4f}")
+        print(f"  second/first start wall: {passes[1][1] / passes[0][1]:.4f}; cache files: "
+              + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sizes.items()))
+        for e, (pps, cpu) in with_cache.items():
+            print(line(f"large {e} uncached, cache present", pps, cpu))
 
 
 if __name__ == "__main__":

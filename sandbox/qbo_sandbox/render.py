@@ -991,7 +991,7 @@ class Renderer:
                 x = (x * 73244475) & 0xFFFFFFFF
                 x ^= x >> 16
                 paid = total if x / 4294967296.0 < 0.8 else g._partial(total, cur)
-            total_m, balance_m = total.quantize(CENT, ROUND_HALF_UP), (total - paid).quantize(CENT, ROUND_HALF_UP)
+            total_m, balance_m = total, total - paid  # already cents: see the text path
             if k < self.sums.inv_per:
                 self.sums.put_invoice(cycle, k, total_m, balance_m, cust, txn_date)
             return None, (total_m, balance_m, cust, txn_date, doc_number)
@@ -1032,7 +1032,9 @@ class Renderer:
             '],"Line":[', ",".join(lines),
             '],"TxnTaxDetail":', tax,
             cust.invoice_tail, add_days(txn_date, cust.term_days),
-            '","TotalAmt":', str(total_m) if (total_m := total.quantize(CENT, ROUND_HALF_UP)) else "0",
+            # total and balance are already what money() would round them to: sums and differences of
+            # cent amounts (lines, tax lines, and the paid part: the total, money(half) or a whole number)
+            '","TotalAmt":', str(total) if (total_m := total) else "0",
         ]
         if foreign:
             out += [',"HomeTotalAmt":', _m(total * rate)]
@@ -1041,7 +1043,7 @@ class Renderer:
                 '","EmailStatus":"', "EmailSent" if rnd.random() < 0.5 else "NotSet", '"']
         if cust.email is not None:
             out += [',"BillEmail":', cust.email]
-        balance_m = (total - paid).quantize(CENT, ROUND_HALF_UP)
+        balance_m = total - paid
         out += [',"Balance":', str(balance_m) if balance_m else "0"]
         if foreign:
             out += [',"HomeBalance":', _m((total - paid) * rate)]

@@ -20,15 +20,25 @@ _HOURS: dict[int, tuple[str, str, str]] = {}
 
 
 def _hour(utc_hour: int) -> tuple[str, str, str]:
-    """(``YYYY-MM-DDTHH:`` local, ``-08:00``, ``YYYY-MM-DD`` local) of one UTC hour."""
-    v = _HOURS.get(utc_hour)
-    if v is None:
-        iso = dt.datetime.fromtimestamp(utc_hour * 3600, PACIFIC).isoformat()  # …T10:00:00-08:00
-        v = (iso[:14], iso[19:], iso[:10])
-        if len(_HOURS) >= 200_000:  # a bound for clocks that wander far (the data span is ~10^4 hours)
-            _HOURS.clear()
-        _HOURS[utc_hour] = v
-    return v
+    """(``YYYY-MM-DDTHH:`` local, ``-08:00``, ``YYYY-MM-DD`` local) of one UTC hour. Filled a UTC day
+    at a time: two zone lookups (its first and last hour) and, when both have the same offset (no
+    switch that day), naive local arithmetic for the 24 hours; a switch day asks the zone per hour."""
+    if len(_HOURS) >= 200_000:  # a bound for clocks that wander far (the data span is ~10^4 hours)
+        _HOURS.clear()
+    first = utc_hour - utc_hour % 24
+    d0 = dt.datetime.fromtimestamp(first * 3600, PACIFIC)
+    d23 = dt.datetime.fromtimestamp((first + 23) * 3600, PACIFIC)
+    if d0.utcoffset() == d23.utcoffset():
+        offset = d0.isoformat()[19:]
+        local = d0.replace(tzinfo=None)
+        for n in range(24):
+            iso = (local + dt.timedelta(hours=n)).isoformat()  # …T10:00:00
+            _HOURS[first + n] = (iso[:14], offset, iso[:10])
+    else:
+        for h in range(first, first + 24):
+            iso = dt.datetime.fromtimestamp(h * 3600, PACIFIC).isoformat()  # …T10:00:00-08:00
+            _HOURS[h] = (iso[:14], iso[19:], iso[:10])
+    return _HOURS[utc_hour]
 
 
 def timestamp(epoch_seconds: float) -> str:
