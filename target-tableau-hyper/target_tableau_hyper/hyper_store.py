@@ -66,6 +66,9 @@ class HyperEngine:
         self.telemetry = telemetry
         self.database_version = database_version
         self._process: HyperProcess | None = None
+        #: set by the target: `defer(path, fn)` runs `fn` later, in order with the loads of the
+        #: file `path` (a table's set-up then runs on the loader threads); None: right away
+        self.defer: t.Callable[[str, t.Callable[[], None]], None] | None = None
         self._start_lock = threading.Lock()
         self._file_locks: dict[str, threading.Lock] = {}
         # (file, table) → its columns as this run last created/evolved or read them, shared by
@@ -215,7 +218,12 @@ class HyperTable:
         }
 
     def ensure(self, columns: t.Sequence[Column]) -> None:
-        """Create the table, or evolve it to hold `columns` (each change its own transaction)."""
+        """Create the table, or evolve it to hold `columns` (each change its own transaction).
+
+        With `engine.defer` set (the target), the Hyper work runs on the loader threads, before
+        any batch of this file handed over later: opening and detaching a file costs ~50-100 ms
+        of waiting per stream, which the run's main thread no longer spends on every SCHEMA.
+        A schema the file cannot take then fails the load queued behind it (same error)."""
         for c in columns:
             if c.kind == KIND_NUMERIC and c.precision > self.engine.max_numeric_precision:
                 raise SchemaError(
@@ -223,6 +231,13 @@ class HyperTable:
                     f"{c.scale}) needs Hyper database version 3 (set hyper_database_version: 3;"
                     " opens in Tableau Desktop 2022.4.1 / Server 2023.1 and newer)"
                 )
+        if self.engine.defer is not None:
+            wanted = list(columns)
+            self.engine.defer(self.path, lambda: self._ensure_now(wanted))
+        else:
+            self._ensure_now(columns)
+
+    def _ensure_now(self, columns: t.Sequence[Column]) -> None:
         with AttachedFile(self.engine, self.path) as conn:
             conn.execute_command(
                 f"CREATE SCHEMA IF NOT EXISTS {AttachedFile.ALIAS}.{escape_name(EXTRACT_SCHEMA)}"

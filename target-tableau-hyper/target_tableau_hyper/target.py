@@ -10,6 +10,7 @@ import decimal
 import json
 import sys
 import threading
+import time
 import typing as t
 import uuid
 from pathlib import Path
@@ -68,6 +69,12 @@ class TargetTableauHyper(Target):
     config_jsonschema = _merged_settings()
     default_sink_class = HyperSink
     message_reader_class = SingerInputReader
+    #: loader threads (batches of different .hyper files load side by side) and the most
+    #: batches handed over and not yet committed (bounds the memory they hold)
+    LOADER_THREADS = 2
+    LOADS_IN_FLIGHT = 3
+    #: a sink quiet over a whole STATE interval and for this long loads before the input ends
+    IDLE_DRAIN_SECONDS = 1.0
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -87,11 +94,20 @@ class TargetTableauHyper(Target):
         self._audit_started = False
         self._finished = False
         self._interrupts = InterruptGuard()  # SIGTERM/SIGINT → RunInterrupted while listening
-        # Batches are loaded by one background thread, in submission order, so reading and
-        # decoding the next records overlaps with Hyper work. At most 2 batches in flight.
-        self._loader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyper-load")
+        # Batches are loaded by background threads so that reading and decoding the next
+        # records overlaps with Hyper work, and batches of different files load side by side.
+        # The batches of one file load one after another in submission order (each waits for
+        # the previous one of its file; see `submit_load`). At most LOADS_IN_FLIGHT batches.
+        self._loader = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.LOADER_THREADS, thread_name_prefix="hyper-load"
+        )
         self._loads: collections.deque[concurrent.futures.Future] = collections.deque()
+        self._setups: collections.deque[concurrent.futures.Future] = collections.deque()  # table set-ups
+        self._last_load: dict[str, concurrent.futures.Future] = {}  # file → its latest job
         self._loads_lock = threading.Lock()
+        self._draining: str | None = None  # file of the sink being drained (main thread)
+        # stream → (records read as of the last STATE, when that number last changed)
+        self._records_at_state: dict[str, tuple[int, float]] = {}
         self.audit_writer = AuditWriter()  # per-record audit rows, written behind the loads
         self.max_parallelism = 1  # drains only enqueue; the loader thread does the work
 
@@ -113,6 +129,7 @@ class TargetTableauHyper(Target):
                 telemetry=bool(self.config.get("hyper_telemetry", False)),
                 database_version=self.database_version,
             )
+            self._engine.defer = self._submit_setup
         return self._engine
 
     @property
@@ -155,28 +172,63 @@ class TargetTableauHyper(Target):
         c["deleted"] += deleted
 
     # --- background loading -----------------------------------------------------------------------
+    def drain_one(self, sink: t.Any) -> None:  # type: ignore[misc]  # SDK marks it final
+        """The SDK's drain_one, remembering which file the batch handed over belongs to."""
+        self._draining = getattr(sink, "hyper_path", None)
+        try:
+            super().drain_one(sink)
+        finally:
+            self._draining = None
+
     def submit_load(self, fn: t.Callable[[], None]) -> None:
+        """Hand a batch load to the loader threads.
+
+        Order: a batch starts after the previous batch of the same file has finished (a
+        batch of unknown file waits for every earlier batch), so each file sees its batches
+        in submission order, as with a single loader thread; a failed batch fails the ones
+        queued behind it. No deadlock: the pool starts jobs in submission order, so whatever
+        a job waits for is already running or done."""
+        self._submit(self._draining, fn, self._loads)
+
+    def _submit_setup(self, path: str, fn: t.Callable[[], None]) -> None:
+        """A table's creation/evolution (`HyperTable.ensure`), queued like a load of its file
+        but not counted in LOADS_IN_FLIGHT (it holds no records)."""
+        self._submit(path, fn, self._setups)
+
+    def _submit(self, key: str | None, fn: t.Callable[[], None], queue: collections.deque) -> None:
         with self._loads_lock:
-            while self._loads and self._loads[0].done():
-                self._loads.popleft().result()  # re-raises a failed load
-            while len(self._loads) >= 2:
+            for pending in (self._loads, self._setups):
+                while pending and pending[0].done():
+                    pending.popleft().result()  # re-raises a failed load
+            while len(self._loads) >= self.LOADS_IN_FLIGHT:
                 self._loads.popleft().result()
-            self._loads.append(self._loader.submit(fn))
+            if key is None:
+                before = [*self._setups, *self._loads]
+            else:
+                previous = self._last_load.get(key)
+                before = [previous] if previous is not None else []  # a failed one fails this
+            future = self._loader.submit(_after, before, fn)
+            queue.append(future)
+            if key is not None:
+                self._last_load[key] = future
 
     def wait_for_loads(self) -> None:
         """Barrier: every submitted batch committed and audited (raises the first failure)."""
         with self._loads_lock:
-            while self._loads:
-                self._loads.popleft().result()
+            for pending in (self._setups, self._loads):
+                while pending:
+                    pending.popleft().result()
+            self._last_load.clear()
         self.audit_writer.wait()  # loads are done: every audit write is queued
 
     def _abandon_loads(self) -> None:
         with self._loads_lock:
-            while self._loads:
-                try:
-                    self._loads.popleft().result()
-                except BaseException:  # noqa: BLE001 - already failing; let in-flight work end
-                    pass
+            for pending in (self._setups, self._loads):
+                while pending:
+                    try:
+                        pending.popleft().result()
+                    except BaseException:  # noqa: BLE001 - already failing; let in-flight work end
+                        pass
         self.audit_writer.wait(ignore_errors=True)
 
     # --- messages --------------------------------------------------------------------------------
@@ -267,6 +319,29 @@ class TargetTableauHyper(Target):
         flush_after = float(self.config.get("state_flush_seconds", 60))
         if self._latest_state and self._max_record_age_in_minutes * 60 >= flush_after:
             self.drain_all()  # commits every sink, then emits this state (SDK order)
+        else:
+            self._drain_idle_sinks()
+
+    def _drain_idle_sinks(self) -> None:
+        """Hand over the batch of every sink that got no record since the previous STATE and
+        for at least IDLE_DRAIN_SECONDS.
+
+        A tap syncs its streams one after another and writes a STATE at the end of each: a
+        stream that stayed quiet over a whole STATE interval is most likely done, so its batch
+        loads now, behind the streams still being read, instead of with every other stream
+        after the input ends. The time floor keeps a tap that interleaves streams with a STATE
+        after every few records from turning each record into its own batch. Only loads move
+        earlier: each batch is still its own transaction and no STATE leaves before every sink
+        is drained and committed (`drain_all`)."""
+        seen = self._records_at_state
+        now = time.monotonic()
+        for name, sink in list(self._sinks_active.items()):
+            total = sink._total_records_read  # noqa: SLF001 - the SDK's own counter
+            before = seen.get(name)
+            if before is None or before[0] != total:
+                seen[name] = (total, now)
+            elif sink.current_size and now - before[1] >= self.IDLE_DRAIN_SECONDS:
+                self.drain_one(sink)
 
     def _write_state_message(self, state: dict) -> None:
         # drain_all calls this after handing every sink's batch over; wait until they are
@@ -334,6 +409,12 @@ class TargetTableauHyper(Target):
         except RunInterrupted as exc:
             cls.logger.warning("Run %s %s: recorded as interrupted", target.run_id, exc)
             sys.exit(exc.exit_code)
+
+
+def _after(before: list[concurrent.futures.Future], fn: t.Callable[[], None]) -> None:
+    for future in before:
+        future.result()  # the earlier batch of this file (raises its failure)
+    fn()
 
 
 def _describe(exc: BaseException) -> str:
