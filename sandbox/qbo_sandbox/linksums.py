@@ -104,9 +104,12 @@ class LinkSums:
         s = cycle * self.inv_per + k
         if self.inv_total[s] != UNKNOWN:
             return
-        self.inv_balance[s] = int(balance * _HUNDRED)  # cents(), inlined (one per rendered invoice)
-        self.inv_cust[s] = self.objects.id(cust)
-        self.inv_date[s] = self.dates.id(txn_date)
+        # cents() and the ids of values already interned inlined (this runs for most rendered invoices)
+        self.inv_balance[s] = int(balance * _HUNDRED)
+        k = self.objects.ids.get(cust)
+        self.inv_cust[s] = self.objects.id(cust) if k is None else k
+        k = self.dates.ids.get(txn_date)
+        self.inv_date[s] = self.dates.id(txn_date) if k is None else k
         self.inv_total[s] = int(total * _HUNDRED)
 
     # -- deposit inputs (payments 0-1 and sales receipt 0 of a cycle) ------------------------------

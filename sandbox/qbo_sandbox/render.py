@@ -1090,8 +1090,10 @@ class Renderer:
         if method == "2":
             ref_num = str(1000 + _below(rnd.getrandbits, 99000))
             out += [',"PaymentRefNum":"', ref_num, '"']
-        out += [',"TotalAmt":', _m(total), ',"UnappliedAmt":0,"ProcessPayment":false,', head,
-                ',"TxnDate":"', max(txn_date, inv_date), '","CurrencyRef":', cust.currency_ref]
+        total_t = str(total) if total else "0"  # _m(total): already cents
+        date = txn_date if txn_date > inv_date else inv_date  # max(txn_date, inv_date)
+        out += [',"TotalAmt":', total_t, ',"UnappliedAmt":0,"ProcessPayment":false,', head,
+                ',"TxnDate":"', date, '","CurrencyRef":', cust.currency_ref]
         if cur != "USD":
             rate = g.rate(cur, inv_date)
             out += [',"ExchangeRate":', _n(rate), ',"ARAccountRef":', self.ar_refs[cur]]
@@ -1100,7 +1102,7 @@ class Renderer:
                     '","TxnType":"Deposit"}]']
         else:
             out.append(',"LinkedTxn":[]')
-        out += [',"Line":[{"Amount":', _m(total), ',"LinkedTxn":[{"TxnId":"', inv_id,
+        out += [',"Line":[{"Amount":', total_t, ',"LinkedTxn":[{"TxnId":"', inv_id,
                 # _nv_text of digit strings (JSON-encoded as themselves in quotes)
                 '","TxnType":"Invoice"}],"LineEx":{"any":[', _NV_TXN_ID, inv_id, _NV_OPEN_BALANCE,
                 f"{inv_total:.2f}", _NV_REF_NUMBER, inv_doc, '"', _NV_C,
@@ -1108,7 +1110,7 @@ class Renderer:
         if cur != "USD":
             out += [',"HomeTotalAmt":', _m(total * rate)]
         out.append("}")
-        summary = (total, '{"value":"' + method + '"}', ref_num, max(txn_date, inv_date))
+        summary = (total, '{"value":"' + method + '"}', ref_num, date)
         if k < 2:
             self.sums.put_deposit_input(cycle, k, *summary)
         return "".join(out), summary
