@@ -268,6 +268,9 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=20, help="Invoice pages per scenario")
     ap.add_argument("--entity-pages", type=int, default=3, help="pages per group (3 groups) of each entity")
     ap.add_argument("--no-balances", action="store_true", help="skip the (minutes-long) balances pass scenario")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run every entity's uncached scenario N times (with --baseline: alternately), keep the "
+                         "least CPU per page (other processes only ever add to it)")
     ap.add_argument("--baseline", metavar="SANDBOX_DIR",
                     help="another tree's sandbox/ directory (e.g. `git archive COMMIT sandbox | tar -x -C DIR`): "
                          "every entity uncached on its server too, alternating with this tree's")
@@ -277,15 +280,17 @@ def main() -> None:
     with env(**NO_CACHE):
         invoice, counts = invoice_scenarios(pages)
         per_entity = {}
-        for e in TXN_ENTITIES:
-            per_entity[e] = entity_cold(e, epages)
-            if args.baseline:
-                baseline[e] = entity_cold(e, epages, args.baseline)
+        for _ in range(max(1, args.repeat)):
+            for e in TXN_ENTITIES:
+                per_entity[e] = min(per_entity.get(e, (0, float("inf"))), entity_cold(e, epages), key=lambda r: r[1])
+                if args.baseline:
+                    baseline[e] = min(baseline.get(e, (0, float("inf"))), entity_cold(e, epages, args.baseline),
+                                      key=lambda r: r[1])
         warm = linked_warm(epages)
         demo_rows, demo_wall, demo_cpu = demo_all()
     passes, with_cache, sizes = ([], {}, {}) if args.no_balances else balances_pass(epages)
     print(f"qbo sandbox, 1000-row pages, latency off, prefetch off (server process CPU measured; "
-          f"{pages} Invoice pages; other entities: best of 3 groups of {epages}):")
+          f"{pages} Invoice pages; other entities: best of {3 * max(1, args.repeat)} groups of {epages}):")
     for label, (pps, cpu) in invoice.items():
         print(line(label, pps, cpu))
     for e, (pps, cpu) in per_entity.items():

@@ -31,14 +31,18 @@ def _hour(utc_hour: int) -> tuple[str, str, str]:
     if d0.utcoffset() == d23.utcoffset():
         offset = d0.isoformat()[19:]
         local = d0.replace(tzinfo=None)
+        day = []
         for n in range(24):
             iso = (local + dt.timedelta(hours=n)).isoformat()  # …T10:00:00
-            _HOURS[first + n] = (iso[:14], offset, iso[:10])
+            day.append((iso[:14], offset, iso[:10]))
     else:
+        day = []
         for h in range(first, first + 24):
             iso = dt.datetime.fromtimestamp(h * 3600, PACIFIC).isoformat()  # …T10:00:00-08:00
-            _HOURS[h] = (iso[:14], iso[19:], iso[:10])
-    return _HOURS[utc_hour]
+            day.append((iso[:14], iso[19:], iso[:10]))
+    for n, v in enumerate(day):
+        _HOURS[first + n] = v
+    return day[utc_hour - first]  # (not re-read: another thread may clear the table meanwhile)
 
 
 def timestamp(epoch_seconds: float) -> str:
