@@ -31,15 +31,19 @@ machine; --quick --repeats 2), records/s = records / whole-process wall:
   second; fixed cost 1.7 s wall; steady rate audit on 48,302/s (300k), 59,599/s (1M).
   Goal >= 150,000 records/s whole-process with validation and audit on: NOT met at either size.
 An earlier run the same hour (load 5.2-6.1): 1M audit on 35,437/s, off 52,767/s (ratio 0.67).
+A later run (01:04 UTC, load 2.9 -> 5.3, audit constant check without hashing): 300k audit on
+45,437/s, off 53,703/s (0.85); 1M audit on 39,813/s, off 66,275/s (0.60); SDK 2,320/s; ours/SDK
+19.6x (300k), 17.2x (1M) per wall second. Goal NOT met either.
 Before/after, interleaved on the same machine (session's starting code vs final, load 2.1-5.7,
 best of 2; wall, CPU-s): 1M audit on 25.3 -> 24.4 s, 22.0 -> 19.2; 1M audit off 21.0 -> 15.0 s,
 14.9 -> 12.6; 300k audit off 7.3 -> 6.6 s, 5.7 -> 4.9; 300k audit on 8.7 -> 10.8 s (slower by wall
 in both repeats), 8.3 -> 8.1 CPU-s.
 2026-11-25 (previous session's code, load 2.4-3.1, 300k): audit on 78,975/s (63,858 rec/CPU-s),
 audit off 111,992/s, SDK 6,195/s, ratio 0.71; steady 113,700/s audit on, 197,500/s audit off.
-Where the time goes (py-spy, 300k audit on): the audit thread (SQLite insert of the rows and the
-(stream, record_key) index, ~75% of it; JSON payload ~20%) is busy about twice as long as the
-staging thread (Arrow parse ~half of it) and is the critical path with the audit on.
+Where the time goes (py-spy, 1M audit on, final code, load ~2.7): of ~13 s the audit thread was
+busy ~9.3 s (SQLite insert of the rows and the (stream, record_key) index ~76%, JSON payload ~14%),
+the staging thread ~3.4 s, the loaders ~1.7 s (+ hyperd), the reader ~4.8 s: the audit thread is
+the critical path with the audit on.
 """
 
 from __future__ import annotations
