@@ -323,12 +323,7 @@ class Renderer:
     def _pick_customer(self, getrandbits, usd_only: bool) -> _Customer:
         """The pieces of ``pool[_below(getrandbits, len(pool))]`` (``usd_customers`` or ``all_customers``)."""
         pieces = self._usd_pieces if usd_only else self._all_pieces
-        n = len(pieces)
-        k = n.bit_length()
-        r = getrandbits(k)
-        while r >= n:
-            r = getrandbits(k)
-        return pieces[r]
+        return pieces[_below(getrandbits, len(pieces))]
 
     def _n_lines(self, i: int) -> int:
         """``gen.n_lines(i)`` for any base document but an invoice (``_invoice_parts`` has its own)."""
@@ -337,22 +332,12 @@ class Renderer:
 
     def _pick_dept(self, getrandbits) -> str:
         """``dept_refs[_below(getrandbits, len(dept_refs))]``."""
-        n = len(self.dept_refs)
-        k = n.bit_length()
-        r = getrandbits(k)
-        while r >= n:
-            r = getrandbits(k)
-        return self.dept_refs[r]
+        return self.dept_refs[_below(getrandbits, len(self.dept_refs))]
 
     def _pick_vendor(self, getrandbits, usd_only: bool) -> _Vendor:
         """The pieces of ``pool[_below(getrandbits, len(pool))]`` (``usd_vendors`` or ``all_vendors``)."""
         pieces = self._usd_vendor_pieces if usd_only else self._all_vendor_pieces
-        n = len(pieces)
-        k = n.bit_length()
-        r = getrandbits(k)
-        while r >= n:
-            r = getrandbits(k)
-        return pieces[r]
+        return pieces[_below(getrandbits, len(pieces))]
 
     def _head(self, i: int, rnd: random.Random) -> tuple[str, str]:
         """(``"domain":…,"MetaData":{…}`` text, TxnDate) — ``generator._head`` (``time_of``,
