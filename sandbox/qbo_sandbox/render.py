@@ -966,16 +966,19 @@ class Renderer:
         x ^= x >> 16
         lines, subtotal, taxable = self._sales_lines(key, cust, 1 + int(x / 4294967296.0 * 5), txn_date, link, text)
         cur = cust.currency
+        paid_fully = False
+        if k < 4:
+            # g._paid_fully(i), _h inlined (both paths below use it)
+            x = (i * 2654435761 + self._salt + 202515) & 0xFFFFFFFF
+            x ^= x >> 16
+            x = (x * 73244475) & 0xFFFFFFFF
+            x ^= x >> 16
+            paid_fully = x / 4294967296.0 < 0.8
         if not text:
             total = subtotal + self._tax_total(cust, taxable)
             paid = ZERO
             if k < 4:
-                # g._paid_fully(i), _h inlined
-                x = (i * 2654435761 + self._salt + 202515) & 0xFFFFFFFF
-                x ^= x >> 16
-                x = (x * 73244475) & 0xFFFFFFFF
-                x ^= x >> 16
-                paid = total if x / 4294967296.0 < 0.8 else g._partial(total, cur)
+                paid = total if paid_fully else g._partial(total, cur)
             total_m, balance_m = total, total - paid  # already cents: see the text path
             if k < self.sums.inv_per:
                 self.sums.put_invoice(cycle, k, total_m, balance_m, cust, txn_date)
@@ -992,12 +995,7 @@ class Renderer:
         paid = ZERO
         linked = []
         if k < 4:
-            # g._paid_fully(i), _h inlined
-            x = (i * 2654435761 + self._salt + 202515) & 0xFFFFFFFF
-            x ^= x >> 16
-            x = (x * 73244475) & 0xFFFFFFFF
-            x ^= x >> 16
-            paid = total if x / 4294967296.0 < 0.8 else g._partial(total, cur)
+            paid = total if paid_fully else g._partial(total, cur)
             linked.append(f'{{"TxnId":"{100 + cycle * CYCLE + self.payment_pos[k]}","TxnType":"Payment"}}')
         if converted:
             linked.append(f'{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}')
