@@ -154,10 +154,10 @@ class HyperSink(BatchSink):
         if truncate:
             target.overwritten.add(self.stream_name)
         self.record_counter_metric.increment(len(current))
-        # Two stages, each one thread, FIFO: staging (Arrow parse, classify, Parquet) of batch
-        # N+1 runs while batch N is in Hyper. The load waits for its own staging; STATE waits
-        # for the loads (target.wait_for_loads), so the order and the barrier are unchanged.
-        staged = _stager(target).submit(self._stage, current)
+        # Staging (Arrow parse, classify, Parquet; one thread, FIFO) of batch N+1 runs while
+        # batch N is in Hyper. The load waits for its own staging; STATE waits for the loads
+        # (target.wait_for_loads), so the order and the barrier are unchanged.
+        staged = target.stager.submit(self._stage, current)
         target.submit_load(lambda: self._load(current, staged, truncate))
 
     def _stage(self, current: Batch) -> tuple[batch_mod.PreparedBatch, str]:
@@ -271,16 +271,6 @@ class HyperSink(BatchSink):
         if name == "MetaData":
             return [_text((v or {}).get("LastUpdatedTime")) if isinstance(v, dict) else None for v in map(get, current.rows)]
         return [_text(v) for v in map(get, current.rows)]
-
-
-def _stager(target: t.Any) -> concurrent.futures.ThreadPoolExecutor:
-    """The target's staging thread (one for every sink: batches are staged in load order, and
-    at most one is staged ahead of the one in Hyper, so memory stays bounded by the batch)."""
-    executor = target.__dict__.get("_hyper_staging")
-    if executor is None:
-        executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyper-stage")
-        target.__dict__["_hyper_staging"] = executor
-    return executor
 
 
 def _remove(path: str) -> None:

@@ -101,6 +101,9 @@ class TargetTableauHyper(Target):
         self._loader = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.LOADER_THREADS, thread_name_prefix="hyper-load"
         )
+        # Staging (Arrow parse, classify, Parquet) runs on its own thread, in load order: batch
+        # N+1 is staged while batch N is in Hyper (HyperSink.process_batch).
+        self.stager = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyper-stage")
         self._loads: collections.deque[concurrent.futures.Future] = collections.deque()
         self._setups: collections.deque[concurrent.futures.Future] = collections.deque()  # table set-ups
         self._last_load: dict[str, concurrent.futures.Future] = {}  # file → its latest job
@@ -371,6 +374,7 @@ class TargetTableauHyper(Target):
         self._interrupts.stop_raising()  # a late signal must not cut the bookkeeping short
         self._abandon_loads()
         self._loader.shutdown(wait=True)
+        self.stager.shutdown(wait=True)
         self.audit_writer.close()
         try:
             if self._audit is not None:
