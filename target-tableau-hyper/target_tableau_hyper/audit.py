@@ -11,6 +11,8 @@ Tables (all timestamps are UTC ISO-8601 text, `…+00:00`):
     | streams TEXT (JSON list) | inserted, updated, deleted INT (totals over streams)
     | last_state TEXT (JSON of the last STATE the run emitted) | output_dir TEXT
     | process TEXT (`host:pid:start-ticks` of the target process)
+    | heartbeat_at (the run's last sign of life while running: set at its start, by every
+      committed batch and state, and every `heartbeat_interval` seconds while it is quiet)
     status is one of:
       'running'      not ended (yet)
       'succeeded'    every record committed, last state emitted (and published, if on)
@@ -18,7 +20,9 @@ Tables (all timestamps are UTC ISO-8601 text, `…+00:00`):
       'interrupted'  stopped by SIGTERM/SIGINT: batches in flight were committed, buffered
                      records dropped (no state covers them); `error` names the signal
       'abandoned'    its process died without ending it (kill -9, OOM killer, machine lost);
-                     set by the next run on the same host, ended_at = its last commit or state
+                     set by the next run on the same host (its process is gone), or by a run
+                     on any host once its heartbeat is older than `audit_stale_run_timeout_minutes`
+                     (another host's run; shared DB); ended_at = its last sign of life
 
 `audit_run_streams` — per run and stream (PK run_id, stream)
     run_id | stream | hyper_file TEXT (path of the .hyper) | table_name TEXT (e.g. "Extract"."Extract")
@@ -66,11 +70,14 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import sqlite3
 import socket
 import threading
+import time
 import typing as t
+import weakref
 from pathlib import Path
 
 import msgspec
@@ -82,6 +89,14 @@ if t.TYPE_CHECKING:
     from target_tableau_hyper.audit_hyper import AuditHyper
 
 _JSON = msgspec.json.Encoder(decimal_format="number")
+logger = logging.getLogger(__name__)
+
+#: another host's run with no sign of life for this long is abandoned (setting
+#: `audit_stale_run_timeout_minutes`; 0/None = never by age)
+DEFAULT_STALE_RUN_TIMEOUT_MINUTES = 60
+#: most seconds between two heartbeats of a quiet run, whatever the timeout: hosts sharing a DB
+#: may be configured with different timeouts, and one UPDATE a minute costs nothing
+MAX_HEARTBEAT_SECONDS = 60.0
 
 metadata = sa.MetaData()
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -101,6 +116,7 @@ runs = sa.Table(
     sa.Column("last_state", sa.Text),
     sa.Column("output_dir", sa.Text),
     sa.Column("process", sa.String(255)),  # "host:pid:start-ticks" of the target (stale runs)
+    sa.Column("heartbeat_at", sa.String(40)),  # last sign of life while running (stale runs)
 )
 run_streams = sa.Table(
     "audit_run_streams",
@@ -214,6 +230,21 @@ def utcnow() -> str:
     return datetime.datetime.now(tz=datetime.timezone.utc).isoformat()
 
 
+def parse_time(text: str) -> datetime.datetime:
+    """An audit timestamp (ISO-8601; naive ones taken as UTC) as an aware datetime."""
+    value = datetime.datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+
+
+def heartbeat_interval(stale_run_timeout_minutes: float | None) -> float:
+    """Seconds between the heartbeats of a quiet run: a sixth of the stale-run timeout (a run
+    misses several beats before it looks stale), at most MAX_HEARTBEAT_SECONDS, at least 1 s.
+    Without a timeout here the run still beats: other hosts may have one."""
+    if not stale_run_timeout_minutes or stale_run_timeout_minutes <= 0:
+        return MAX_HEARTBEAT_SECONDS
+    return max(1.0, min(MAX_HEARTBEAT_SECONDS, stale_run_timeout_minutes * 60 / 6))
+
+
 def default_url(output_dir: str) -> str:
     return f"sqlite:///{Path(output_dir).resolve() / 'audit.sqlite'}"
 
@@ -253,9 +284,24 @@ def make_engine(url: str) -> sa.Engine:
 class AuditLog:
     """Writes the audit trail of one run."""
 
-    def __init__(self, url: str, run_id: str, *, output_dir: str = "", mirror: AuditHyper | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        run_id: str,
+        *,
+        output_dir: str = "",
+        mirror: AuditHyper | None = None,
+        stale_run_timeout_minutes: float | None = DEFAULT_STALE_RUN_TIMEOUT_MINUTES,
+        heartbeat_seconds: float | None = None,
+    ) -> None:
+        """`stale_run_timeout_minutes`: another host's `running` run with no sign of life for
+        this long is marked `abandoned` now (0/None: never by age). `heartbeat_seconds`: between
+        this run's heartbeats while it is quiet (default derived from the timeout)."""
         self.url = url
         self.run_id = run_id
+        self.stale_run_timeout_minutes = stale_run_timeout_minutes
+        self.heartbeat_seconds = heartbeat_seconds or heartbeat_interval(stale_run_timeout_minutes)
+        self._heartbeat: _Heartbeat | None = None
         self.mirror = mirror  # optional copy in _audit.hyper (audit_hyper.py)
         self.engine = make_engine(url)
         metadata.create_all(self.engine)
@@ -271,19 +317,24 @@ class AuditLog:
         self._copy_records_sql = f"COPY audit_records ({', '.join(_RECORD_COLUMNS)}) FROM STDIN"
         _add_missing_columns(self.engine)
         _run_index(self.engine)
-        self.abandoned_runs = mark_abandoned_runs(self.engine, found_by=run_id)
+        self.abandoned_runs = mark_abandoned_runs(
+            self.engine, found_by=run_id, stale_after_minutes=stale_run_timeout_minutes
+        )
+        started_at = utcnow()
         with self.engine.begin() as conn:
             conn.execute(
                 runs.insert().values(
-                    run_id=run_id, started_at=utcnow(), status="running",
+                    run_id=run_id, started_at=started_at, status="running",
                     streams="[]", inserted=0, updated=0, deleted=0, output_dir=output_dir,
-                    process=process_identity(os.getpid()),
+                    process=process_identity(os.getpid()), heartbeat_at=started_at,
                 )
             )
+        self._alive_at = time.monotonic()  # when this run's heartbeat_at was last written
         if mirror is not None:
             from target_tableau_hyper.audit_hyper import catch_up
 
             catch_up(mirror, self.engine)  # this run, the ones just abandoned, any copy behind
+        self._heartbeat = _Heartbeat(self, self.heartbeat_seconds)
 
     def register_stream(self, stream: str, hyper_file: str, table_name: str) -> None:
         registered = False
@@ -304,11 +355,12 @@ class AuditLog:
                 self._totals.setdefault(stream, {"inserted": 0, "updated": 0, "deleted": 0})
                 conn.execute(
                     runs.update().where(runs.c.run_id == self.run_id).values(
-                        streams=json.dumps(sorted(self._totals))
+                        streams=json.dumps(sorted(self._totals)), heartbeat_at=utcnow()
                     )
                 )
                 registered = True
         if registered:
+            self._alive_at = time.monotonic()
             self._mirror_run()
 
     def record_batch(
@@ -369,8 +421,10 @@ class AuditLog:
                     inserted=runs.c.inserted + inserted,
                     updated=runs.c.updated + updated,
                     deleted=runs.c.deleted + deleted,
+                    heartbeat_at=committed_at,  # a sign of life, in the statement it already runs
                 )
             )
+        self._alive_at = time.monotonic()
         if self.mirror is not None:
             # After the DB commit: the DB stays the reference (a copy left behind by a failure
             # here is caught up by the next run).
@@ -421,13 +475,17 @@ class AuditLog:
 
     def record_state(self, state: dict) -> None:
         text = json.dumps(state, sort_keys=True, default=str)
+        emitted_at = utcnow()
         with self._lock, self.engine.begin() as conn:
-            conn.execute(states.insert().values(run_id=self.run_id, emitted_at=utcnow(), state=text))
-            conn.execute(runs.update().where(runs.c.run_id == self.run_id).values(last_state=text))
+            conn.execute(states.insert().values(run_id=self.run_id, emitted_at=emitted_at, state=text))
+            conn.execute(runs.update().where(runs.c.run_id == self.run_id).values(
+                last_state=text, heartbeat_at=emitted_at))
+        self._alive_at = time.monotonic()
         self._mirror_run()
 
     def finish(self, *, error: str | None = None, status: str | None = None) -> None:
         """End of the run: `succeeded`, `failed` (error) or the given status (`interrupted`)."""
+        self._stop_heartbeat()
         with self._lock, self.engine.begin() as conn:
             conn.execute(
                 runs.update().where(runs.c.run_id == self.run_id).values(
@@ -439,7 +497,87 @@ class AuditLog:
         self._mirror_run()
 
     def close(self) -> None:
+        self._stop_heartbeat()
         self.engine.dispose()
+
+    # --- heartbeat (a quiet run stays visibly alive to other hosts) -------------------------------
+    def _stop_heartbeat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+
+    def beat(self) -> None:
+        """Write this run's heartbeat unless a sign of life was written within half an interval
+        or a batch is being written now (it writes one). Runs on the heartbeat thread; a failure
+        is logged, never raised (the run goes on; the next beat tries again). If another host
+        marked this living run `abandoned` (heartbeats failed or clocks disagree for longer than
+        its timeout), it is marked `running` again."""
+        if time.monotonic() - self._alive_at < self.heartbeat_seconds / 2 or self._lock.locked():
+            return
+        now = utcnow()
+        try:
+            with self.engine.begin() as conn:
+                beat = conn.execute(
+                    runs.update().where(runs.c.run_id == self.run_id, runs.c.status == "running")
+                    .values(heartbeat_at=now)
+                )
+                revived = None
+                if not beat.rowcount:
+                    revived = conn.execute(
+                        sa.select(runs.c.error).where(runs.c.run_id == self.run_id, runs.c.status == "abandoned")
+                    ).first()
+                    if revived is not None:
+                        conn.execute(
+                            runs.update().where(runs.c.run_id == self.run_id, runs.c.status == "abandoned")
+                            .values(status="running", ended_at=None, error=None, heartbeat_at=now)
+                        )
+            self._alive_at = time.monotonic()
+        except Exception as exc:  # noqa: BLE001 - a heartbeat must never stop the run
+            logger.warning("Audit heartbeat of run %s not written (%s); next try in %.0f s",
+                           self.run_id, _first_line(exc), self.heartbeat_seconds)
+            return
+        if revived is not None:
+            logger.warning("Run %s had been marked abandoned while alive (%s): marked running again",
+                           self.run_id, revived.error)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+class _Heartbeat:
+    """Daemon thread calling `AuditLog.beat` every `interval` seconds until stopped (run end,
+    close) or the AuditLog is gone (it holds only a weak reference: an AuditLog dropped without
+    close does not keep a thread writing). Its own connection and transaction: the loader and
+    audit-writer threads never wait for it, and it skips its beat while they write."""
+
+    def __init__(self, log: AuditLog, interval: float) -> None:
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(weakref.ref(log), interval, self._stop),
+            name=f"audit-heartbeat-{log.run_id}", daemon=True,
+        )
+        self._thread.start()
+
+    @staticmethod
+    def _run(log_ref: weakref.ref, interval: float, stop: threading.Event) -> None:
+        while not stop.wait(interval):
+            log = log_ref()
+            if log is None:
+                return
+            log.beat()
+            del log
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop and wait for a beat in progress (bounded: SQLite's busy timeout)."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=35)
 
 
 def _run_index(engine: sa.Engine) -> None:
@@ -486,30 +624,87 @@ def _process_gone(process: str | None) -> bool:
     return not process.endswith(":?") and not current.endswith(":?") and current != process
 
 
-def mark_abandoned_runs(engine: sa.Engine, *, found_by: str) -> list[str]:
-    """Runs left `running` by a process of this host that is gone: status `abandoned`, ended_at
-    = their last sign of life (last batch committed / state emitted). Returns their ids."""
-    with engine.begin() as conn:
+def _host(process: str | None) -> str | None:
+    """The host part of a `process` value (see process_identity); None when not recorded."""
+    if not process or process.count(":") < 2:
+        return None
+    return process.rsplit(":", 2)[0]
+
+
+def _last_sign_of_life(conn: sa.Connection, run: t.Any) -> str:
+    """A running run's heartbeat_at, else (written by an earlier version) the newest of its
+    start, last batch committed and last state emitted."""
+    if run.heartbeat_at:
+        return max(run.heartbeat_at, run.started_at)
+    last_batch = conn.execute(
+        sa.select(sa.func.max(batches.c.committed_at)).where(batches.c.run_id == run.run_id)
+    ).scalar()
+    last_state = conn.execute(
+        sa.select(sa.func.max(states.c.emitted_at)).where(states.c.run_id == run.run_id)
+    ).scalar()
+    return max(v for v in (run.started_at, last_batch, last_state) if v)
+
+
+def mark_abandoned_runs(
+    engine: sa.Engine,
+    *,
+    found_by: str,
+    stale_after_minutes: float | None = DEFAULT_STALE_RUN_TIMEOUT_MINUTES,
+) -> list[str]:
+    """Runs left `running` that are not going any more: status `abandoned`, ended_at = their
+    last sign of life. Returns their ids.
+
+    - a run of this host whose process is gone (checked, not guessed);
+    - a run of another host (or of unknown host: older versions) whose last sign of life is
+      older than `stale_after_minutes` (0/None: never by age). A live run writes its heartbeat
+      every few seconds to a minute, so only a dead or cut-off one gets that old. Times are
+      each host's clock: the timeout must exceed any clock difference between hosts.
+    A run of this host whose process still exists is never abandoned, however quiet.
+    """
+    host = socket.gethostname()
+    now = datetime.datetime.now(tz=datetime.timezone.utc)
+    found_at = now.isoformat()
+    max_age = datetime.timedelta(minutes=stale_after_minutes) if stale_after_minutes and stale_after_minutes > 0 else None
+    with engine.connect() as conn:
         candidates = conn.execute(
-            sa.select(runs.c.run_id, runs.c.started_at, runs.c.process).where(runs.c.status == "running")
+            sa.select(runs.c.run_id, runs.c.started_at, runs.c.process, runs.c.heartbeat_at)
+            .where(runs.c.status == "running")
         ).all()
-        gone = [r for r in candidates if _process_gone(r.process)]
-        for run in gone:
-            last_batch = conn.execute(
-                sa.select(sa.func.max(batches.c.committed_at)).where(batches.c.run_id == run.run_id)
-            ).scalar()
-            last_state = conn.execute(
-                sa.select(sa.func.max(states.c.emitted_at)).where(states.c.run_id == run.run_id)
-            ).scalar()
-            conn.execute(
-                runs.update().where(runs.c.run_id == run.run_id, runs.c.status == "running").values(
-                    status="abandoned",
-                    ended_at=max(v for v in (run.started_at, last_batch, last_state) if v),
-                    error=f"process {run.process} ended without finishing the run "
-                          f"(killed or lost; found by run {found_by} at {utcnow()})",
-                )
-            )
-    return [r.run_id for r in gone]
+        found: list[tuple[t.Any, str, str]] = []  # (run, last sign of life, error)
+        for run in candidates:
+            if _process_gone(run.process):
+                found.append((run, _last_sign_of_life(conn, run),
+                              f"process {run.process} ended without finishing the run "
+                              f"(killed or lost; found by run {found_by} at {found_at})"))
+            elif max_age is not None and _host(run.process) != host:
+                last = _last_sign_of_life(conn, run)
+                try:
+                    stale = now - parse_time(last) > max_age
+                except ValueError:
+                    stale = False  # unreadable time: leave it alone
+                if stale:
+                    found.append((run, last,
+                                  f"process {run.process or '(not recorded)'} gave no sign of life since {last} "
+                                  f"(no heartbeat for over {stale_after_minutes:g} min: killed, lost or cut off "
+                                  f"from the audit DB; found by run {found_by} on {host} at {found_at})"))
+    abandoned = []
+    for run, last, error in found:
+        # one short write transaction each, on the row as it is now: a run that beat since it
+        # was read (or, older versions, committed a batch) is left running
+        cond = [runs.c.run_id == run.run_id, runs.c.status == "running"]
+        if run.heartbeat_at is not None:
+            cond.append(runs.c.heartbeat_at == run.heartbeat_at)
+        else:
+            cond += [
+                runs.c.heartbeat_at.is_(None),
+                ~sa.exists().where(batches.c.run_id == run.run_id, batches.c.committed_at > last),
+                ~sa.exists().where(states.c.run_id == run.run_id, states.c.emitted_at > last),
+            ]
+        with engine.begin() as conn:
+            done = conn.execute(runs.update().where(*cond).values(status="abandoned", ended_at=last, error=error))
+        if done.rowcount:
+            abandoned.append(run.run_id)
+    return abandoned
 
 
 def _add_missing_columns(engine: sa.Engine) -> None:
