@@ -1,6 +1,7 @@
 """`target-tableau-hyper audit …`: query the audit trail.
 
-  audit runs [--limit N]                      recent runs with their counts
+  audit runs [--limit N]                      recent runs with their counts (and, for running
+                                              ones, their last sign of life: heartbeat_at)
   audit run RUN_ID                            what a run did (per stream counts, batches, state)
   audit record --stream S --key K [--limit N] history of one record (newest first)
 
@@ -12,6 +13,7 @@ K is the key as a JSON array (`'["9130","145"]'`) or comma-separated values (`91
 from __future__ import annotations
 
 import argparse
+import datetime
 import itertools
 import json
 import os
@@ -71,14 +73,36 @@ def _print(rows: list[dict], as_json: bool) -> None:
         print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
 
 
+def _age(timestamp: str | None) -> str:
+    """`12 min ago` (hours past 2 h, days past 2 days), for a running run's last sign of life."""
+    if not timestamp:
+        return ""
+    try:
+        seconds = (datetime.datetime.now(tz=datetime.timezone.utc) - audit.parse_time(timestamp)).total_seconds()
+    except ValueError:
+        return ""
+    minutes = max(0, int(seconds // 60))
+    if minutes < 120:
+        return f"{minutes} min ago"
+    return f"{minutes // 60} h ago" if minutes < 48 * 60 else f"{minutes // (24 * 60)} days ago"
+
+
+def _last_sign_of_life(run: dict) -> str:
+    return f"{run['heartbeat_at']} ({_age(run['heartbeat_at'])})" if run.get("heartbeat_at") else ""
+
+
 def cmd_runs(engine: sa.Engine, args: argparse.Namespace) -> int:
     with engine.connect() as conn:
         q = sa.select(
             audit.runs.c.run_id, audit.runs.c.started_at, audit.runs.c.ended_at,
             audit.runs.c.status, audit.runs.c.streams, audit.runs.c.inserted,
-            audit.runs.c.updated, audit.runs.c.deleted,
+            audit.runs.c.updated, audit.runs.c.deleted, audit.runs.c.heartbeat_at,
         ).order_by(audit.runs.c.started_at.desc()).limit(args.limit)
         rows = [dict(r._mapping) for r in conn.execute(q)]
+    if not args.json:
+        # a running run's last sign of life (a quiet or dead one shows its age); ended ones: blank
+        for r in rows:
+            r["heartbeat_at"] = _last_sign_of_life(r) if r["status"] == "running" else ""
     _print(rows, args.json)
     return 0
 
@@ -121,6 +145,8 @@ def cmd_run(engine: sa.Engine, args: argparse.Namespace) -> int:
         return 0
     r = report["run"]
     print(f"run {r['run_id']}  {r['status']}  {r['started_at']} → {r['ended_at']}")
+    if r["status"] == "running" and r.get("heartbeat_at"):
+        print(f"last sign of life: {_last_sign_of_life(r)}")
     if r.get("error"):
         print(f"error: {r['error']}")
     print(f"totals: inserted {r['inserted']}, updated {r['updated']}, deleted {r['deleted']}")
