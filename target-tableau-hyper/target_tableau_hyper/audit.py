@@ -330,11 +330,16 @@ class AuditLog:
                 )
             )
         self._alive_at = time.monotonic()  # when this run's heartbeat_at was last written
+        # beating from here: copying a long history into _audit.hyper may take a while
+        self._heartbeat = _Heartbeat(self, self.heartbeat_seconds)
         if mirror is not None:
             from target_tableau_hyper.audit_hyper import catch_up
 
-            catch_up(mirror, self.engine)  # this run, the ones just abandoned, any copy behind
-        self._heartbeat = _Heartbeat(self, self.heartbeat_seconds)
+            try:
+                catch_up(mirror, self.engine)  # this run, the ones just abandoned, any copy behind
+            except BaseException:
+                self._stop_heartbeat()
+                raise
 
     def register_stream(self, stream: str, hyper_file: str, table_name: str) -> None:
         registered = False
