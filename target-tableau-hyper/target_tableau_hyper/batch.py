@@ -1,4 +1,4 @@
-"""One stream's batch of decoded records → the staged rows to load (Arrow → Parquet).
+"""One stream's batch of decoded records → the staged rows to load (Arrow → a staged file).
 
 Classifies every record (in message order) as
 - `U` upsert/insert row,
@@ -23,7 +23,6 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
-import pyarrow.parquet as pq
 
 from target_tableau_hyper.errors import InputError, MissingKeyError
 from target_tableau_hyper.hyper_store import OP_COLUMN, OP_DELETE, OP_PARENT, OP_UPSERT, SEQ_COLUMN
@@ -63,7 +62,7 @@ class PreparedBatch:
     seqs: list[int]  # per record (message order): line number = sequence
     ops: list[str]  # per record: U/D/P
     kept: list[bool]  # per record: staged (True) or superseded/dropped (False)
-    audit_keys: t.Any  # per record: JSON array text of the key (parent key for P); list or Arrow array
+    audit_keys: t.Any  # per record: JSON array text of the key (parent key for P); list or Arrow array; [] unaudited
     dropped: list[bool] = field(default_factory=list)  # True if dropped by parent tombstone
     full_table: pa.Table | None = None  # every record's columns (before dedup), for the audit
     source_text: dict = field(default_factory=dict)  # column → original text (date-times)
@@ -220,8 +219,11 @@ class Batch:
         self.n_raw = 0
 
     # --- classification --------------------------------------------------------------
-    def prepare(self, columns: t.Sequence[Column], *, keyed: bool, metadata: dict | None = None) -> PreparedBatch:
-        """Stage the batch. Common case (no delete, no null key, unique keys) is all-vectorized."""
+    def prepare(
+        self, columns: t.Sequence[Column], *, keyed: bool, metadata: dict | None = None, audited: bool = True
+    ) -> PreparedBatch:
+        """Stage the batch. Common case (no delete, no null key, unique keys) is all-vectorized.
+        `audited=False` (no audit trail): the per-record audit keys are not built."""
         model = self.model
         n = self.n
         keys = model.key_properties
@@ -238,12 +240,12 @@ class Batch:
             ops = [OP_UPSERT] * n
             kept = [True] * n
             dropped = [False] * n
-            audit_keys = self._audit_keys_vectorized(table, keys)
+            audit_keys = self._audit_keys_vectorized(table, keys) if audited else []
         else:
             ops, kept, dropped = self._classify(table, keyed)
             audit_keys = None
         if audit_keys is None:
-            audit_keys = self._audit_keys(ops)
+            audit_keys = self._audit_keys(ops) if audited else []
         full_table = table
         table = table.append_column(SEQ_COLUMN, pa.array(self.lines, type=pa.int64()))
         table = table.append_column(OP_COLUMN, pa.array(ops, type=pa.string()))
@@ -423,11 +425,6 @@ def _pieces(runs: t.Sequence[bytes], size: int) -> t.Iterator[bytes]:
             group, length = [], 0
     if group:
         yield group[0] if len(group) == 1 else b"".join(group)
-
-
-def write_parquet(table: pa.Table, path: str) -> None:
-    # Uncompressed: the file lives for one COPY; compression would only cost CPU.
-    pq.write_table(table, path, compression="none", use_dictionary=False, write_statistics=False)
 
 
 def now_utc() -> datetime.datetime:

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import typing as t
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,6 +175,71 @@ def column_from_hyper(name: str, sql_type: t.Any) -> Column:
 
 
 @dataclass
+class StagedFile:
+    """A batch's staged rows on disk and the `external(...)` expression Hyper reads them with."""
+
+    path: str
+    source_sql: str
+
+
+def _hyper_type_of_arrow(arrow_type: t.Any) -> str | None:
+    """The Hyper column type an Arrow IPC column of `arrow_type` is read as (the types staging
+    writes: `Column.arrow_type` and the SEQ/OP columns); None for any other."""
+    import pyarrow as pa
+
+    if pa.types.is_string(arrow_type):
+        return "TEXT"
+    if pa.types.is_int64(arrow_type):
+        return "BIGINT"
+    if pa.types.is_boolean(arrow_type):
+        return "BOOL"
+    if pa.types.is_date32(arrow_type):
+        return "DATE"
+    if pa.types.is_decimal128(arrow_type):
+        return f"NUMERIC({arrow_type.precision},{arrow_type.scale})"
+    if pa.types.is_timestamp(arrow_type) and arrow_type.unit == "us" and arrow_type.tz in ("UTC", "+00:00"):
+        return "TIMESTAMP WITH TIME ZONE"
+    return None
+
+
+def stage_file(table: t.Any, directory: Path) -> StagedFile:
+    """Write a staged batch (Arrow table) for one load. Arrow IPC file with its columns declared
+    to Hyper (measured ~6x less CPU to write than uncompressed Parquet, the same for Hyper to
+    read); Parquet (schema read from the file) if a column has a type the declaration does not
+    cover. The caller removes the file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    directory.mkdir(parents=True, exist_ok=True)
+    types = [_hyper_type_of_arrow(f.type) for f in table.schema]
+    name = directory / uuid.uuid4().hex
+    path = f"{name}.arrow" if all(types) else f"{name}.parquet"
+    try:
+        if all(types):
+            with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+        else:
+            # Uncompressed: the file lives for one load; compression would only cost CPU.
+            pq.write_table(table, path, compression="none", use_dictionary=False, write_statistics=False)
+    except BaseException:
+        remove_staged(path)
+        raise
+    if not all(types):
+        return StagedFile(path, f"external({escape_string_literal(path)}, FORMAT => 'parquet')")
+    columns = ", ".join(f"{escape_name(f.name)} {kind}" for f, kind in zip(table.schema, types))
+    return StagedFile(
+        path, f"external({escape_string_literal(path)}, COLUMNS => DESCRIPTOR({columns}), FORMAT => 'arrowfile')"
+    )
+
+
+def remove_staged(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+@dataclass
 class ApplyResult:
     rows_inserted: int  # physical rows inserted (new keys + new versions of existing keys)
     existed_seqs: set[int]  # seq of staged U/D rows whose key was already in the table
@@ -203,6 +269,9 @@ class HyperTable:
         self.parent_key = list(parent_key)
         self.hard_delete = hard_delete
         self.table_columns: dict[str, Column] = {}
+        # rows committed by this run: the table is then known not to be empty (deletes may have
+        # emptied it since, but then the general keyed path below is still right, only slower)
+        self._has_rows = False
 
     # --- schema ------------------------------------------------------------------------
     def _read_columns(self, conn: Connection) -> dict[str, Column] | None:
@@ -325,13 +394,17 @@ class HyperTable:
     # --- data --------------------------------------------------------------------------
     def apply(
         self,
-        parquet_path: str,
+        staged: StagedFile,
         staged_columns: t.Sequence[str],
         *,
         load_method: str,
         truncate: bool,
+        parent_tombstones: bool = True,
     ) -> ApplyResult:
-        """Load one staged batch in one transaction (see README "Load methods")."""
+        """Load one staged batch in one transaction (see README "Load methods").
+
+        `parent_tombstones=False` (the batch has none) skips the parent-scoped delete: a join
+        of the staged file against the whole table, ~7% of a first load's Hyper time."""
         tbl = self.table_sql
         q = escape_name
         keyed = bool(self.key_properties) and load_method != "append-only"
@@ -344,9 +417,9 @@ class HyperTable:
                 if current is not None:
                     self.engine.remember_columns(self.path, self.table_name, current)
             self.table_columns = current or self.table_columns
-            # The statements read the staged Parquet file directly (columnar: the key checks read
-            # the key columns only; the rows are copied once, by the INSERT).
-            stage = f"external({escape_string_literal(parquet_path)}, FORMAT => 'parquet')"
+            # The statements read the staged file directly (columnar: the key checks read the key
+            # columns only; the rows are copied once, by the INSERT).
+            stage = staged.source_sql
             conn.execute_command("BEGIN TRANSACTION")
             if truncate:
                 conn.execute_command(f"DELETE FROM {tbl}")
@@ -362,7 +435,7 @@ class HyperTable:
                     f"INSERT INTO {tbl} ({col_list}) SELECT {select} FROM {stage} s "
                     f"WHERE s.{q(OP_COLUMN)} <> '{OP_PARENT}'"
                 )
-            elif truncate or conn.execute_scalar_query(f"SELECT NOT EXISTS (SELECT 1 FROM {tbl})"):
+            elif truncate or (not self._has_rows and conn.execute_scalar_query(f"SELECT NOT EXISTS (SELECT 1 FROM {tbl})")):
                 # Empty table (first load, overwrite): no key can exist, nothing to delete.
                 inserted = conn.execute_command(
                     f"INSERT INTO {tbl} ({col_list}) SELECT {select} FROM {stage} s "
@@ -370,7 +443,7 @@ class HyperTable:
                 )
             else:
                 key_match = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in self.key_properties)
-                if self.parent_key:
+                if self.parent_key and parent_tombstones:
                     parent_match = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in self.parent_key)
                     if self.hard_delete:
                         parent_deleted = conn.execute_command(
@@ -406,4 +479,5 @@ class HyperTable:
                     f"WHERE s.{q(OP_COLUMN)} = '{OP_UPSERT}'"
                 )
             conn.execute_command("COMMIT")
+        self._has_rows = self._has_rows or bool(inserted)
         return ApplyResult(inserted, existed, parent_deleted)

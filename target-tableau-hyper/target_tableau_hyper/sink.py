@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
-import os
 import threading
 import time
 import typing as t
@@ -19,8 +18,17 @@ from singer_sdk.sinks import BatchSink
 
 from target_tableau_hyper import audit_writer
 from target_tableau_hyper import batch as batch_mod
-from target_tableau_hyper.batch import Batch, write_parquet
-from target_tableau_hyper.hyper_store import EXTRACT_SCHEMA, OP_DELETE, OP_PARENT, OP_UPSERT, HyperTable
+from target_tableau_hyper.batch import Batch
+from target_tableau_hyper.hyper_store import (
+    EXTRACT_SCHEMA,
+    OP_DELETE,
+    OP_PARENT,
+    OP_UPSERT,
+    HyperTable,
+    StagedFile,
+    remove_staged,
+    stage_file,
+)
 from target_tableau_hyper.records import StreamModel
 from target_tableau_hyper.types import KIND_BIGINT, KIND_TIMESTAMPTZ, Column
 
@@ -154,31 +162,27 @@ class HyperSink(BatchSink):
         if truncate:
             target.overwritten.add(self.stream_name)
         self.record_counter_metric.increment(len(current))
-        # Staging (Arrow parse, classify, Parquet; one thread, FIFO) of batch N+1 runs while
+        # Staging (Arrow parse, classify, staged file; one thread, FIFO) of batch N+1 runs while
         # batch N is in Hyper. The load waits for its own staging; STATE waits for the loads
         # (target.wait_for_loads), so the order and the barrier are unchanged.
         staged = target.stager.submit(self._stage, current)
         target.submit_load(lambda: self._load(current, staged, truncate))
 
-    def _stage(self, current: Batch) -> tuple[batch_mod.PreparedBatch, str]:
-        """Batch → staged rows in a Parquet file (staging thread). Returns (prepared, path)."""
+    def _stage(self, current: Batch) -> tuple[batch_mod.PreparedBatch, StagedFile]:
+        """Batch → staged rows in a file Hyper reads (staging thread). Returns (prepared, file)."""
         batch_started = batch_mod.now_utc()
         metadata = {
             "_sdc_batched_at": batch_started,
             "_sdc_received_at": batch_started,
             "_sdc_sync_started_at": self.sync_started_at,
         }
-        prepared = current.prepare(self.columns, keyed=self.keyed, metadata=metadata)
-        staging = Path(self.hyper_target.staging_dir)
-        staging.mkdir(parents=True, exist_ok=True)
-        parquet_path = str(staging / f"{uuid.uuid4().hex}.parquet")
-        try:
-            write_parquet(prepared.table, parquet_path)
-        except BaseException:
-            _remove(parquet_path)
-            raise
-        prepared.table = None  # the Parquet file holds it now (memory)
-        return prepared, parquet_path
+        prepared = current.prepare(
+            self.columns, keyed=self.keyed, metadata=metadata,
+            audited=self.hyper_target.config.get("audit_enabled", True),
+        )
+        staged = stage_file(prepared.table, Path(self.hyper_target.staging_dir))
+        prepared.table = None  # the staged file holds it now (memory)
+        return prepared, staged
 
     def _load(self, current: Batch, staged: concurrent.futures.Future, truncate: bool) -> None:
         started = time.perf_counter()
@@ -189,16 +193,17 @@ class HyperSink(BatchSink):
         )
 
     def _load_batch(self, current: Batch, staged: concurrent.futures.Future, truncate: bool) -> None:
-        prepared, parquet_path = staged.result()  # re-raises a staging failure (bad input)
+        prepared, staged_file = staged.result()  # re-raises a staging failure (bad input)
         try:
             result = self.table.apply(
-                parquet_path,
+                staged_file,
                 prepared.staged_columns,
                 load_method=self.load_method if self.keyed else "append-only",
                 truncate=truncate,
+                parent_tombstones=OP_PARENT in prepared.ops,
             )
         finally:
-            _remove(parquet_path)
+            remove_staged(staged_file.path)
         self._audit(current, prepared, result)
 
     def _audit(self, current: Batch, prepared: batch_mod.PreparedBatch, result: t.Any) -> None:
@@ -271,13 +276,6 @@ class HyperSink(BatchSink):
         if name == "MetaData":
             return [_text((v or {}).get("LastUpdatedTime")) if isinstance(v, dict) else None for v in map(get, current.rows)]
         return [_text(v) for v in map(get, current.rows)]
-
-
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
 
 
 def _text(value: t.Any) -> str | None:

@@ -102,7 +102,7 @@ class TargetTableauHyper(Target):
         self._loader = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.LOADER_THREADS, thread_name_prefix="hyper-load"
         )
-        # Staging (Arrow parse, classify, Parquet) runs on its own thread, in load order: batch
+        # Staging (Arrow parse, classify, staged file) runs on its own thread, in load order: batch
         # N+1 is staged while batch N is in Hyper (HyperSink.process_batch).
         self.stager = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyper-stage")
         self._loads: collections.deque[concurrent.futures.Future] = collections.deque()
