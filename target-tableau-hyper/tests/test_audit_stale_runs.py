@@ -12,9 +12,13 @@ import gc
 import json
 import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 
+import psutil
 import pytest
 import sqlalchemy as sa
 
@@ -340,3 +344,52 @@ def test_target_setting_reaches_the_audit(run_target, singer_resource):
     assert sorted(closed.target._audit.abandoned_runs) == ["dead-1", "dead-2"]
     assert closed.target._audit.stale_run_timeout_minutes == 60
     assert _run(url, "dead-1").status == "abandoned" and _run(url, closed.target.run_id).status == "succeeded"
+
+
+def test_real_target_beats_while_quiet_and_is_closed_by_another_host_after_dying(tmp_path):
+    """The target CLI as under Meltano: a quiet run (tap waiting, stdin open) keeps beating;
+    killed -9 on "another machine", the next run elsewhere closes it once it is stale."""
+    target = [sys.executable, "-c", "from target_tableau_hyper.cli import main; main()"]
+    schema = {"type": "SCHEMA", "stream": "items", "key_properties": ["Id"],
+              "schema": {"properties": {"Id": {"type": "integer"}}}}
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"output_dir": str(tmp_path / "out"), "state_flush_seconds": 0,
+                                  "audit_stale_run_timeout_minutes": 1}))  # heartbeat every 10 s
+    url = audit.default_url(str(tmp_path / "out"))
+    proc = subprocess.Popen(target + ["--config", str(config)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=open(tmp_path / "stderr.log", "wb"), start_new_session=True)
+    try:
+        proc.stdin.write(json.dumps(schema).encode() + b'\n{"type":"RECORD","stream":"items","record":{"Id":1}}\n'
+                         + b'{"type":"STATE","value":{"pos":1}}\n')
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline()) == {"pos": 1}, (tmp_path / "stderr.log").read_text()[-3000:]
+        [quiet] = _all_runs(url)
+        beat = _wait_for(lambda: (row := _run(url, quiet.run_id)).heartbeat_at > quiet.heartbeat_at and row,
+                         "a heartbeat of the quiet target", timeout=90)
+        assert beat.status == "running" and beat.heartbeat_at > beat.started_at
+    finally:
+        victims = psutil.Process(proc.pid).children(recursive=True)
+        os.killpg(proc.pid, signal.SIGKILL)  # the machine is lost: no end, no more beats
+        proc.wait(timeout=60)
+        psutil.wait_procs(victims, timeout=30)
+    _, pid, start = beat.process.rsplit(":", 2)
+    _set(url, quiet.run_id, process=f"worker-2.example:{pid}:{start}",  # it ran on another machine
+         started_at=_ago(3), heartbeat_at=_ago(2))  # ... and died 2 minutes ago
+
+    done = subprocess.run(target + ["--config", str(config)], input=json.dumps(schema).encode() + b"\n",
+                          capture_output=True, timeout=180)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    dead = _run(url, quiet.run_id)
+    assert dead.status == "abandoned" and "no sign of life since" in dead.error and "over 1 min" in dead.error
+    assert json.loads(dead.last_state) == {"pos": 1}
+    [new] = [r for r in _all_runs(url) if r.run_id != quiet.run_id]
+    assert new.status == "succeeded" and new.run_id in dead.error
+
+
+def _all_runs(url: str):
+    engine = audit.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.select(audit.runs).order_by(audit.runs.c.started_at)).all()
+    finally:
+        engine.dispose()
