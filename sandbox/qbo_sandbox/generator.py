@@ -16,8 +16,9 @@ exchange rates, so ``HomeTotalAmt`` is exact.
 from __future__ import annotations
 
 import datetime as dt
-import _random
 import random
+import sys
+from array import array
 from decimal import Decimal
 from functools import lru_cache
 
@@ -53,12 +54,77 @@ LINE_EX_NS = "{http://schema.intuit.com/finance/v3}NameValue"
 USD = CURRENCIES["USD"]
 
 
-class Rng(random.Random):
-    """``random.Random(seed)`` for an int seed, seeded once (``Random.__init__`` goes through the
-    Python-level ``seed``); the same stream, a few microseconds less per document."""
+#: Random draws. A document's draws come from its *streams*: a few 32-bit words of a Mersenne
+#: Twister seeded once per (realm, stream kind, cycle slot, block of BLOCK_CYCLES cycles), document j
+#: of the block reading words [j * width, (j + 1) * width). A page of one entity reads consecutive
+#: cycles, so it seeds a generator every 64 documents instead of once or twice a document (a seeding
+#: is ~30,000 instructions: a fifth of a rendered document). Each draw takes one word:
+#: ``below(n) = word * n >> 32`` (randrange, randint, choice) and ``random() = word * 2**-32``.
+#: A stream's width is the most its builder can draw (no rejection loops: the counts are bounded by
+#: the line counts); reading past it raises (StopIteration), never reads the next document's words.
+BLOCK_CYCLES = 64
+WORD = 2.0 ** -32
+DOC, LINES = 0, 1  # stream kinds: a document's own draws; a sales document's item lines
+DOC_WORDS = {  # head 3 (edited?, edit time, days back) + the builder's own draws
+    "Invoice": 10, "Estimate": 9, "SalesReceipt": 10, "CreditMemo": 8, "RefundReceipt": 10,
+    "Payment": 5, "Deposit": 5, "BillPayment": 3, "Transfer": 5, "TimeActivity": 11, "JournalEntry": 12,
+    "Bill": 24, "Purchase": 25, "PurchaseOrder": 17, "VendorCredit": 14}  # expense lines: <= 3 of <= 6 draws
+#: a sales document's item lines: <= 4 draws a line (item, quantity, class, service date?), <= 5 lines
+#: (<= 3 for credit memos and refund receipts); no other entity has a lines stream
+LINE_WORDS = {"Invoice": 20, "Estimate": 20, "SalesReceipt": 20, "CreditMemo": 12, "RefundReceipt": 12}
+_WIDTHS = ([DOC_WORDS[e] for e in SLOTS], [LINE_WORDS.get(e, 0) for e in SLOTS])
+_TYPECODE = next(t for t in "ILQ" if array(t).itemsize == 4)
 
-    def __init__(self, seed: int):
-        _random.Random.seed(self, seed)
+
+#: word blocks by (rseed, kind, slot, block), a few KB each, shared by the threads (a block is never
+#: changed once stored; two threads making the same one store equal arrays)
+_blocks: dict[tuple, array] = {}
+
+
+def _block(key: tuple, width: int) -> array:
+    rseed, kind, pos, b = key
+    r = random.Random((((rseed * 2 + kind) * CYCLE + pos) << 24) + b)
+    words = array(_TYPECODE)
+    words.frombytes(r.randbytes(BLOCK_CYCLES * width * 4))  # = getrandbits(32) words, in order
+    if sys.byteorder == "big":
+        words.byteswap()
+    if len(_blocks) >= 512:  # a sequential pass over every entity keeps ~60 live: cleared rarely
+        _blocks.clear()
+    _blocks[key] = words
+    return words
+
+
+def stream_words(rseed: int, kind: int, i: int):
+    """Iterator over the words of stream ``kind`` (DOC or LINES) of base document ``i``."""
+    cycle, pos = divmod(i, CYCLE)
+    b, j = divmod(cycle, BLOCK_CYCLES)
+    width = _WIDTHS[kind][pos]
+    key = (rseed, kind, pos, b)
+    words = _blocks.get(key) or _block(key, width)
+    j *= width
+    return iter(words[j:j + width])
+
+
+class Rng(random.Random):
+    """The ``random.Random`` API (random, randrange, randint, choice, uniform) over one stream's
+    words (``stream_words``): the draws ``render.py`` makes inline, through the same formulas."""
+
+    def __init__(self, words):  # no Random.__init__: the Mersenne Twister state of the base is unused
+        self._next = words.__next__
+
+    def random(self) -> float:
+        return self._next() * WORD
+
+    def _randbelow(self, n: int) -> int:
+        return self._next() * n >> 32
+
+    def getrandbits(self, k: int) -> int:
+        if not 0 < k <= 32:
+            raise ValueError("a stream word has 32 bits")
+        return self._next() >> (32 - k)
+
+    def seed(self, *args, **kwargs):
+        raise TypeError("a document stream is not re-seeded")
 
 
 def _nv(name: str, value: str) -> dict:
@@ -186,7 +252,7 @@ class TxnGenerator:
 
     # -- shared pieces -------------------------------------------------------------------------
     def _rnd(self, i: int) -> random.Random:
-        return Rng(self.rseed + i)
+        return Rng(stream_words(self.rseed, DOC, i))
 
     def _dates(self, i: int, rnd: random.Random) -> tuple[int, int, int, str]:
         """(create, update, sync, TxnDate) — a fifth of the documents were edited after creation."""
@@ -225,7 +291,7 @@ class TxnGenerator:
 
     def _sales_lines(self, key: int, cust: dict, n: int, purpose: str = "sale"):
         """Item lines for a sales document; a pure function of ``key`` (an index) and the customer."""
-        rnd = Rng(self.rseed * 3 + key)
+        rnd = Rng(stream_words(self.rseed, LINES, key))
         foreign = cust["CurrencyRef"]["value"] != "USD"
         lines, subtotal, taxable = [], ZERO, ZERO
         classes = self.co.class_refs

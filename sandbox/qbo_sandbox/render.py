@@ -10,9 +10,10 @@ Documents that copy from others (a payment from its invoice, a bill payment from
 from the cycle's undeposited payments and first sales receipt) need only a few sums of those: the
 ``*_parts(i, text=False)`` variants make the linked document's draws up to what the sums need and
 write no text, and what they (or the full renderers, or the balances pass) computed is kept in
-fixed-size arrays (``linksums.py``) for the next document that copies it. Each document's draws
-start with seeding a Mersenne Twister (~5 µs, the one cost no rewrite removes): a deposit computed
-from nothing seeds nine (its own, two payments and their invoices' two each, a receipt's two).
+fixed-size arrays (``linksums.py``) for the next document that copies it. A document's draws are
+the words of its streams (``generator.stream_words``: slices of Mersenne Twister blocks seeded once
+per 64 consecutive cycles of a slot, so a page of one entity seeds ~16 generators per kind, not
+one or two per document).
 
 Contract: ``Renderer(gen).bytes(i) == wire.encode(gen.doc(i))`` for every base index, or ``None``
 when the document has no fast renderer (voided documents): the caller then encodes the dict.
@@ -20,19 +21,17 @@ when the document has no fast renderer (voided documents): the caller then encod
 and without kept sums), ``tests/test_qbo_golden_bytes.py`` pins digests of both; any change to a
 builder in ``generator.py`` must be mirrored here (the tests fail otherwise).
 
-Random draws call ``getrandbits`` as ``Random._randbelow`` does (``_below``): in CPython
-``randrange(n)`` is ``_randbelow(n)``, ``randint(a, b)`` is ``a + _randbelow(b - a + 1)``, ``choice(s)``
-is ``s[_randbelow(len(s))]`` and ``uniform(a, b)`` is ``a + (b - a) * random()`` — same stream, fewer
-Python frames.
+Draws are inlined on a stream's ``nx`` (its words' ``__next__``) with ``generator.Rng``'s formulas:
+``below(n)`` (``randrange(n)``, ``choice``'s index, ``randint(a, b) - a`` with n = b - a + 1) is
+``nx() * n >> 32`` and ``random()`` is ``nx() * WORD``; ``uniform(a, b)`` is ``a + (b - a) * random()``.
 """
 from __future__ import annotations
 
-import random
-import threading
+import math
 from decimal import ROUND_HALF_UP, Decimal
 
 from . import company as co
-from .generator import CYCLE, SLOT_ORD, SLOT_POS, SLOTS, Rng, _norm, _nv
+from .generator import CYCLE, DOC, LINES, SLOT_ORD, SLOT_POS, SLOTS, WORD, _norm, _nv, stream_words
 from .linksums import LinkSums
 from .timefmt import _HOURS, _MMSS, _hour, add_days, local_date, timestamp
 from .wire import CENT, encode, money
@@ -41,27 +40,13 @@ ONE = Decimal(1)
 ZERO = Decimal(0)
 
 
-_reseed = random.Random.__mro__[1].seed  # ``_random.Random.seed``: all that ``Rng(x)`` runs besides allocating
+def _p(x: float) -> int:
+    """The word bound of ``random() < x``: ``word * 2**-32 < x`` exactly when ``word < ceil(x * 2**32)``
+    (scaling by a power of two is exact), so a draw compares ints and makes no float."""
+    return math.ceil(x * 4294967296.0)
 
 
-class _Streams(threading.local):
-    """Per-thread generators re-seeded per document: ``Rng(x)`` also allocates an object and runs a
-    Python ``__init__`` (~4,500 instructions of the ~30,000 a seeding costs). One per role, because a
-    document's stream stays live while a linked document's (or its lines') stream is drawn, and no
-    role is ever live twice at once; per thread, because the next-page prefetch renders in a worker
-    while requests render on the event loop."""
-
-    def __init__(self):
-        self.doc, self.lines, self.inv, self.pay, self.rec, self.bill, self.tmp = (Rng(0) for _ in range(7))
-
-
-def _below(getrandbits, n: int) -> int:
-    """``Random._randbelow(n)`` (CPython's getrandbits path: same draws) without the method frame."""
-    k = n.bit_length()
-    r = getrandbits(k)
-    while r >= n:
-        r = getrandbits(k)
-    return r
+_P2, _P3, _P4, _P5, _P6 = (_p(x) for x in (0.2, 0.3, 0.4, 0.5, 0.6))
 
 
 def _hash01(i: int, salted: int) -> float:
@@ -203,7 +188,6 @@ class Renderer:
 
     def __init__(self, gen):
         self.g = gen
-        self._streams = _Streams()
         c = gen.co
         self.rseed = gen.rseed
         self.all_customers = c.active_customers
@@ -320,39 +304,37 @@ class Renderer:
             p = self._customers[id(c)] = _Customer(self.g, c)
         return p
 
-    def _pick_customer(self, getrandbits, usd_only: bool) -> _Customer:
-        """The pieces of ``pool[_below(getrandbits, len(pool))]`` (``usd_customers`` or ``all_customers``)."""
+    def _pick_customer(self, nx, usd_only: bool) -> _Customer:
+        """The pieces of ``pool[below(len(pool))]`` (``usd_customers`` or ``all_customers``); ``nx``: the
+        next word of the document's stream."""
         pieces = self._usd_pieces if usd_only else self._all_pieces
-        return pieces[_below(getrandbits, len(pieces))]
+        return pieces[nx() * len(pieces) >> 32]
 
     def _n_lines(self, i: int) -> int:
         """``gen.n_lines(i)`` for any base document but an invoice (``_invoice_parts`` has its own)."""
         base, mult = self._n_lines_rule[i % CYCLE]
         return base + int(_hash01(i, self._salt + 81006) * mult) if mult else base
 
-    def _pick_dept(self, getrandbits) -> str:
-        """``dept_refs[_below(getrandbits, len(dept_refs))]``."""
-        return self.dept_refs[_below(getrandbits, len(self.dept_refs))]
+    def _pick_dept(self, nx) -> str:
+        """``dept_refs[below(len(dept_refs))]``."""
+        return self.dept_refs[nx() * len(self.dept_refs) >> 32]
 
-    def _pick_vendor(self, getrandbits, usd_only: bool) -> _Vendor:
-        """The pieces of ``pool[_below(getrandbits, len(pool))]`` (``usd_vendors`` or ``all_vendors``)."""
+    def _pick_vendor(self, nx, usd_only: bool) -> _Vendor:
+        """The pieces of ``pool[below(len(pool))]`` (``usd_vendors`` or ``all_vendors``)."""
         pieces = self._usd_vendor_pieces if usd_only else self._all_vendor_pieces
-        return pieces[_below(getrandbits, len(pieces))]
+        return pieces[nx() * len(pieces) >> 32]
 
-    def _head(self, i: int, rnd: random.Random) -> tuple[str, str]:
+    def _head(self, i: int, nx) -> tuple[str, str]:
         """(``"domain":…,"MetaData":{…}`` text, TxnDate) — ``generator._head`` (``time_of``,
-        ``_below`` and ``timefmt`` inlined: same values)."""
+        the draws and ``timefmt`` inlined: same values)."""
         step = self._step
         upd = int(self._start + (i + 1) * step)
-        if rnd.random() < 0.2:
-            create = int(upd - (0.1 + (1.0 - 0.1) * rnd.random()) * step)
+        if nx() < _P2:
+            create = int(upd - (0.1 + (1.0 - 0.1) * (nx() * WORD)) * step)  # uniform(0.1, 1.0)
             sync = "1"
         else:
             create, sync = upd, "0"
-        gb = rnd.getrandbits
-        back = gb(2)
-        while back == 3:
-            back = gb(2)
+        back = nx() * 3 >> 32  # randint(0, 2)
         h, r = divmod(create - back * 86400, 3600)
         v = _HOURS.get(h) or _hour(h)
         txn_date = v[2]
@@ -368,32 +350,29 @@ class Renderer:
         return (f'"domain":"QBO","sparse":false,"Id":"{100 + i}","SyncToken":"{sync}","MetaData":'
                 f'{{"CreateTime":"{created}","LastUpdatedTime":"{updated}"}}'), txn_date
 
-    def _custom_fields(self, rnd: random.Random, i: int) -> str:
+    def _custom_fields(self, nx, i: int) -> str:
         out = '[{"DefinitionId":"1","Name":"Work Order #","Type":"StringType"'
-        if rnd.random() < 0.6:
+        if nx() < _P6:
             out += f',"StringValue":"WO-{10000 + i // 7}"'
         out += "}"
-        if rnd.random() < 0.5:
-            rep = ("North", "South", "Key Accounts", "Export")[_below(rnd.getrandbits, 4)]
+        if nx() < _P5:
+            rep = ("North", "South", "Key Accounts", "Export")[nx() * 4 >> 32]
             out += f',{{"DefinitionId":"2","Name":"Sales Rep","Type":"StringType","StringValue":"{rep}"}}'
         return out + "]"
 
     @staticmethod
-    def _skip_custom_fields(rnd: random.Random) -> None:
+    def _skip_custom_fields(nx) -> None:
         """The draws of ``_custom_fields`` without the text (summaries of linked documents)."""
-        rnd.random()
-        if rnd.random() < 0.5:
-            _below(rnd.getrandbits, 4)
+        nx()
+        if nx() < _P5:
+            nx()
 
-    def _txn_date(self, i: int, rnd: random.Random) -> str:
+    def _txn_date(self, i: int, nx) -> str:
         """The TxnDate ``_head`` draws, without the header text (summaries of linked documents)."""
         step = self._step
         upd = int(self._start + (i + 1) * step)  # g.time_of(i)
-        create = int(upd - (0.1 + (1.0 - 0.1) * rnd.random()) * step) if rnd.random() < 0.2 else upd
-        gb = rnd.getrandbits
-        back = gb(2)  # _below(gb, 3)
-        while back == 3:
-            back = gb(2)
+        create = int(upd - (0.1 + (1.0 - 0.1) * (nx() * WORD)) * step) if nx() < _P2 else upd
+        back = nx() * 3 >> 32  # randint(0, 2)
         h = (create - back * 86400) // 3600  # local_date
         return (_HOURS.get(h) or _hour(h))[2]
 
@@ -414,42 +393,24 @@ class Renderer:
     def _sales_lines(self, key: int, cust: _Customer, n: int, txn_date: str, link: str, text: bool = True):
         """``generator._sales_lines`` (+ the caller's ServiceDate fill and per-line LinkedTxn);
         ``text=False`` makes the same draws and sums but no line texts (summaries)."""
-        rnd = self._streams.lines
-        _reseed(rnd, self.rseed * 3 + key)
-        gb, rand = rnd.getrandbits, rnd.random
+        nx = stream_words(self.rseed, LINES, key).__next__
         foreign = cust.currency != "USD"
         cust_taxable = cust.taxable
         tab, classes = self._line_tabs[foreign], self.class_refs
         n_items, n_classes = len(tab), len(classes)
-        k_items, k_classes = n_items.bit_length(), n_classes.bit_length()
         parts, subtotal, taxable = [], ZERO, ZERO
         service_date = None
         for n_ in range(n):
-            # _below(gb, n) inlined (the hottest draws): 12, 40 and 23 take 4, 6 and 5 bits
-            r = gb(k_items)
-            while r >= n_items:
-                r = gb(k_items)
-            service, item_taxable, by_draw = tab[r]
+            service, item_taxable, by_draw = tab[nx() * n_items >> 32]
             if foreign:
-                draw = gb(4)
-                while draw >= 12:
-                    draw = gb(4)
-                draw += 1
+                draw = (nx() * 12 >> 32) + 1  # randint(1, 12)
             elif not service:
-                draw = gb(6)
-                while draw >= 40:
-                    draw = gb(6)
-                draw += 1
+                draw = (nx() * 40 >> 32) + 1  # randint(1, 40)
             else:
-                draw = gb(5)
-                while draw >= 23:
-                    draw = gb(5)
-                draw += 2
+                draw = (nx() * 23 >> 32) + 2  # randint(2, 24)
             amount, head, tail_tax, tail_non = by_draw[draw]
-            r = gb(k_classes)
-            while r >= n_classes:
-                r = gb(k_classes)
-            if service and rand() < 0.3:
+            r = nx() * n_classes >> 32
+            if service and nx() < _P3:
                 if text:
                     service_date = service_date or _SERVICE_DATE % txn_date
                     parts.append(f'{_LINE_START[n_]}{head}{classes[r]}'
@@ -512,17 +473,16 @@ class Renderer:
             p = self._vendors[id(v)] = _Vendor(self.g, v)
         return p
 
-    def _expense_lines(self, rnd, n: int, foreign: bool, item_based_ok: bool = True, with_customer: bool = True,
+    def _expense_lines(self, nx, n: int, foreign: bool, item_based_ok: bool = True, with_customer: bool = True,
                        text: bool = True):
         """``generator._expense_lines`` as text → (line texts, total); ``text=False``: the same draws and
         total, no texts (a bill payment's summary of its bill)."""
-        gb, rand = rnd.getrandbits, rnd.random
         classes, n_classes = self.class_refs, len(self.class_refs)
         parts, total = [], ZERO
         for n_ in range(n):
-            if item_based_ok and rand() < 0.4:
-                item = self.purchase_items[_below(gb, len(self.purchase_items))]
-                draw = 5 + _below(gb, 196)
+            if item_based_ok and nx() < _P4:
+                item = self.purchase_items[nx() * len(self.purchase_items) >> 32]
+                draw = 5 + (nx() * 196 >> 32)
                 key = ("p", item.id, foreign, draw)
                 hit = self._amounts.get(key)
                 if hit is None:
@@ -533,7 +493,7 @@ class Renderer:
                     amount = money(cost * qty)
                     hit = self._amounts[key] = (amount, _m(amount), _n(cost), _n(qty))
                 amount, amount_t, cost_t, qty_t = hit
-                cls = classes[_below(gb, n_classes)]
+                cls = classes[nx() * n_classes >> 32]
                 if text:
                     parts.append(
                         f'{{"Id":"{n_ + 1}","LineNum":{n_ + 1},"Description":{item.desc},"Amount":{amount_t},'
@@ -541,18 +501,18 @@ class Renderer:
                         f'"NotBillable","ItemRef":{item.ref},"ClassRef":{cls},"UnitPrice":{cost_t},"Qty":{qty_t},'
                         f'"TaxCodeRef":{{"value":"NON"}}}}}}')
             else:
-                acct_ref, acct_desc = self.expense_accounts[_below(gb, len(self.expense_accounts))]
+                acct_ref, acct_desc = self.expense_accounts[nx() * len(self.expense_accounts) >> 32]
                 if foreign:
-                    amount = Decimal(20 + _below(gb, 3981))
+                    amount = Decimal(20 + (nx() * 3981 >> 32))
                 else:
-                    amount = money(Decimal(2000 + _below(gb, 398001)) / 100)
-                if with_customer and rand() < 0.2:
-                    c = self._pick_customer(gb, True)
-                    cls = classes[_below(gb, n_classes)]
+                    amount = money(Decimal(2000 + (nx() * 398001 >> 32)) / 100)
+                if with_customer and nx() < _P2:
+                    c = self._pick_customer(nx, True)
+                    cls = classes[nx() * n_classes >> 32]
                     det = (f'{{"CustomerRef":{c.ref},"BillableStatus":"Billable","ClassRef":'
                            f'{cls},"AccountRef":{acct_ref},"TaxCodeRef":{{"value":"NON"}}}}') if text else ""
                 else:
-                    cls = classes[_below(gb, n_classes)]
+                    cls = classes[nx() * n_classes >> 32]
                     det = (f'{{"ClassRef":{cls},"AccountRef":{acct_ref},'
                            f'"BillableStatus":"NotBillable","TaxCodeRef":{{"value":"NON"}}}}') if text else ""
                 if text:
@@ -573,23 +533,23 @@ class Renderer:
         g = self.g
         cycle, pos = divmod(i, CYCLE)
         entity, k = SLOTS[pos], SLOT_ORD[pos]
-        rnd = self._streams.rec
-        _reseed(rnd, self.rseed + i)
+        nx = stream_words(self.rseed, DOC, i).__next__
         if not text:
-            summary = self._receipt_summary(i, entity, rnd)
+            summary = self._receipt_summary(i, entity, nx)
             if entity == "SalesReceipt" and k == 0:
                 self.sums.put_deposit_input(cycle, 2, *summary)
             return None, summary
-        head, txn_date = self._head(i, rnd)
-        cust = self._pick_customer(rnd.getrandbits, True)
+        head, txn_date = self._head(i, nx)
+        cust = self._pick_customer(nx, True)
         lines, subtotal, taxable = self._sales_lines(i, cust, self._n_lines(i), txn_date, "")
-        custom = self._custom_fields(rnd, i)
-        dept = self.dept_refs[_below(rnd.getrandbits, len(self.dept_refs))]
-        lines.append(f'{{"Amount":{_m(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
+        custom = self._custom_fields(nx, i)
+        dept = self.dept_refs[(nx() * len(self.dept_refs) >> 32)]
+        # subtotal, discount, total: sums and differences of cent amounts (already what _m rounds to)
+        lines.append(f'{{"Amount":{_text(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
         discount = ZERO
         if entity == "SalesReceipt" and _hash01(i, self._salt + 162012) < 0.25:  # g._has_discount(i)
             discount = money(subtotal * Decimal("0.1"))
-            lines.append(f'{{"Amount":{_m(discount)},"DetailType":"DiscountLineDetail","DiscountLineDetail":'
+            lines.append(f'{{"Amount":{_text(discount)},"DetailType":"DiscountLineDetail","DiscountLineDetail":'
                          f'{{"PercentBased":true,"DiscountPercent":10,"DiscountAccountRef":{self.discount_ref}}}}}')
         tax, total_tax = self._tax_detail(cust, taxable)
         total = subtotal - discount + total_tax
@@ -600,20 +560,21 @@ class Renderer:
                ',"CustomerMemo":{"value":"Thank you for your business!"},"BillAddr":', cust.bill]
         if cust.ship is not None:
             out += [',"ShipAddr":', cust.ship]
-        out += [',"TotalAmt":', _m(total), ',"ApplyTaxAfterDiscount":false,"PrintStatus":"NotSet"']
+        total_t = _text(total)
+        out += [',"TotalAmt":', total_t, ',"ApplyTaxAfterDiscount":false,"PrintStatus":"NotSet"']
         if entity != "RefundReceipt":
             out.append(',"EmailStatus":"NotSet"')
         if cust.email is not None:
             out += [',"BillEmail":', cust.email]
         pm_text = ref_num = None
         if entity == "CreditMemo":
-            out += [',"Balance":', _m(total), ',"RemainingCredit":', _m(total)]
+            out += [',"Balance":', total_t, ',"RemainingCredit":', total_t]
         else:
-            method = ("1", "2", "3", "4")[rnd._randbelow(4)]
+            method = ("1", "2", "3", "4")[(nx() * 4 >> 32)]
             pm_text = self.pm_refs[method]
             out += [',"Balance":0,"PaymentMethodRef":', pm_text]
             if method == "2":
-                ref_num = str(1000 + rnd._randbelow(99000))
+                ref_num = str(1000 + (nx() * 99000 >> 32))
                 out += [',"PaymentRefNum":"', ref_num, '"']
             if entity == "SalesReceipt" and k == 0:
                 out += [',"DepositToAccountRef":', self.bank_ref_undeposited, ',"LinkedTxn":[{"TxnId":"',
@@ -626,35 +587,33 @@ class Renderer:
             self.sums.put_deposit_input(cycle, 2, *summary)
         return "".join(out), summary
 
-    def _receipt_summary(self, i: int, entity: str, rnd: random.Random) -> tuple:
+    def _receipt_summary(self, i: int, entity: str, nx) -> tuple:
         """``_receipt_parts``'s summary: the same draws in the same order, no text."""
         g = self.g
-        gb = rnd.getrandbits
-        txn_date = self._txn_date(i, rnd)
-        cust = self._pick_customer(gb, True)
+        txn_date = self._txn_date(i, nx)
+        cust = self._pick_customer(nx, True)
         _lines, subtotal, taxable = self._sales_lines(i, cust, self._n_lines(i), txn_date, "", False)
-        self._skip_custom_fields(rnd)
-        _below(gb, len(self.dept_refs))
+        self._skip_custom_fields(nx)
+        nx()  # the DepartmentRef draw
         discount = ZERO
         if entity == "SalesReceipt" and _hash01(i, self._salt + 162012) < 0.25:  # g._has_discount(i)
             discount = money(subtotal * Decimal("0.1"))
         total = subtotal - discount + self._tax_total(cust, taxable)
         if entity == "CreditMemo":
             return money(total), None, None, txn_date
-        method = ("1", "2", "3", "4")[_below(gb, 4)]
-        ref_num = str(1000 + _below(gb, 99000)) if method == "2" else None
+        method = ("1", "2", "3", "4")[(nx() * 4 >> 32)]
+        ref_num = str(1000 + (nx() * 99000 >> 32)) if method == "2" else None
         return money(total), self.pm_refs[method], ref_num, txn_date
 
     def _estimate(self, i: int) -> str:
         """``generator._b_Estimate``."""
         g = self.g
         cycle = i // CYCLE
-        rnd = self._streams.doc
-        _reseed(rnd, self.rseed + i)
-        head, txn_date = self._head(i, rnd)
-        cust = self._pick_customer(rnd.getrandbits, False)
+        nx = stream_words(self.rseed, DOC, i).__next__
+        head, txn_date = self._head(i, nx)
+        cust = self._pick_customer(nx, False)
         lines, subtotal, taxable = self._sales_lines(i, cust, self._n_lines(i), txn_date, "")
-        custom = self._custom_fields(rnd, i)
+        custom = self._custom_fields(nx, i)
         cur = cust.currency
         out = ["{", head, ',"CustomField":', custom, ',"DocNumber":"', str(1001 + cycle * self.n_slots["Estimate"]),
                '","TxnDate":"', txn_date, '","CurrencyRef":', cust.currency_ref]
@@ -665,18 +624,19 @@ class Renderer:
             out += [',"TxnStatus":"Closed","LinkedTxn":[{"TxnId":"', str(100 + g.index_of("Invoice", cycle, 2)),
                     '","TxnType":"Invoice"}]']
         else:
-            out += [',"TxnStatus":"', ("Pending", "Pending", "Accepted", "Rejected")[rnd._randbelow(4)], '"']
-        lines.append(f'{{"Amount":{_m(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
+            out += [',"TxnStatus":"', ("Pending", "Pending", "Accepted", "Rejected")[(nx() * 4 >> 32)], '"']
+        # subtotal, total: sums of cent amounts (already what _m rounds to)
+        lines.append(f'{{"Amount":{_text(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
         tax, total_tax = self._tax_detail(cust, taxable)
         total = subtotal + total_tax
         out += [',"Line":[', ",".join(lines), '],"TxnTaxDetail":', tax, ',"CustomerRef":', cust.ref,
                 ',"CustomerMemo":{"value":"Thank you for your business!"},"BillAddr":', cust.bill]
         if cust.ship is not None:
             out += [',"ShipAddr":', cust.ship]
-        out += [',"TotalAmt":', _m(total)]
+        out += [',"TotalAmt":', _text(total)]
         if cur != "USD":
             out += [',"HomeTotalAmt":', _m(total * rate)]
-        emailed = rnd.random() < 0.5
+        emailed = nx() < _P5
         out += [',"ApplyTaxAfterDiscount":false,"PrintStatus":"NotSet","EmailStatus":"',
                 "EmailSent" if emailed else "NotSet", '"']
         if cust.email is not None:
@@ -688,32 +648,29 @@ class Renderer:
 
     def _vendor_credit(self, i: int) -> str:
         """``generator._b_VendorCredit``."""
-        rnd = self._streams.doc
-        _reseed(rnd, self.rseed + i)
-        head, txn_date = self._head(i, rnd)
-        vend = self._pick_vendor(rnd.getrandbits, True)
-        lines, total = self._expense_lines(rnd, self._n_lines(i), False, item_based_ok=False, with_customer=False)
+        nx = stream_words(self.rseed, DOC, i).__next__
+        head, txn_date = self._head(i, nx)
+        vend = self._pick_vendor(nx, True)
+        lines, total = self._expense_lines(nx, self._n_lines(i), False, item_based_ok=False, with_customer=False)
         total_t = _m(total)
         return (f'{{"VendorRef":{vend.ref},"APAccountRef":{self.ap_refs["USD"]},"TotalAmt":{total_t},'
-                f'"Balance":{total_t},{head},"DocNumber":"CR-{1000 + rnd._randbelow(9000)}","TxnDate":"{txn_date}",'
+                f'"Balance":{total_t},{head},"DocNumber":"CR-{1000 + (nx() * 9000 >> 32)}","TxnDate":"{txn_date}",'
                 f'"CurrencyRef":{{"value":"USD","name":"United States Dollar"}},"Line":[{",".join(lines)}]}}')
 
     def _journal_entry(self, i: int) -> str:
         """``generator._b_JournalEntry``."""
         g = self.g
         cycle = i // CYCLE
-        rnd = self._streams.doc
-        _reseed(rnd, self.rseed + i)
-        below = rnd._randbelow
-        head, txn_date = self._head(i, rnd)
+        nx = stream_words(self.rseed, DOC, i).__next__
+        head, txn_date = self._head(i, nx)
         n = self._n_lines(i)
         debit, credit, memo = self.je_accounts[cycle % 3]
-        parts = [money(Decimal(10000 + below(890001)) / 100) for _ in range(n - 1)]
+        parts = [money(Decimal(10000 + (nx() * 890001 >> 32)) / 100) for _ in range(n - 1)]
         classes, depts = self.class_refs, self.dept_refs
         lines = []
         for n_, amt in enumerate(parts):
-            cls = classes[below(len(classes))]
-            dept = depts[below(len(depts))]
+            cls = classes[(nx() * len(classes) >> 32)]
+            dept = depts[(nx() * len(depts) >> 32)]
             lines.append(f'{{"Id":"{n_}","Description":"{memo}","Amount":{_m(amt)},"DetailType":'
                          f'"JournalEntryLineDetail","JournalEntryLineDetail":{{"PostingType":"Debit","AccountRef":'
                          f'{debit},"ClassRef":{cls},"DepartmentRef":{dept}}}}}')
@@ -727,11 +684,10 @@ class Renderer:
 
     def _transfer(self, i: int) -> str:
         """``generator._b_Transfer``."""
-        rnd = self._streams.doc
-        _reseed(rnd, self.rseed + i)
-        head, txn_date = self._head(i, rnd)
-        out_ = rnd.random() < 0.5
-        amount = money(Decimal(500 + rnd._randbelow(19501)))
+        nx = stream_words(self.rseed, DOC, i).__next__
+        head, txn_date = self._head(i, nx)
+        out_ = nx() < _P5
+        amount = money(Decimal(500 + (nx() * 19501 >> 32)))
         src, dst = (self.checking_ref, self.savings_ref) if out_ else (self.savings_ref, self.checking_ref)
         note = "Transfer to savings" if out_ else "Transfer to checking"
         return (f'{{"FromAccountRef":{src},"ToAccountRef":{dst},"Amount":{_m(amount)},{head},"TxnDate":"{txn_date}",'
@@ -739,18 +695,16 @@ class Renderer:
 
     def _time_activity(self, i: int) -> str:
         """``generator._b_TimeActivity``."""
-        rnd = self._streams.doc
-        _reseed(rnd, self.rseed + i)
-        below = rnd._randbelow
-        head, txn_date = self._head(i, rnd)
-        emp_ref, rate = self.employees[below(len(self.employees))]
-        cust = self._pick_customer(rnd.getrandbits, True)
-        billable = rnd.random() < 0.6
-        cls = self.class_refs[below(len(self.class_refs))]
-        status = ("HasBeenBilled" if rnd.random() < 0.3 else "Billable") if billable else "NotBillable"
-        hours = below(10)
-        minutes = (0, 15, 30, 45)[below(4)]
-        desc = ("Machine setup", "Assembly", "On-site service", "Quality inspection")[below(4)]
+        nx = stream_words(self.rseed, DOC, i).__next__
+        head, txn_date = self._head(i, nx)
+        emp_ref, rate = self.employees[(nx() * len(self.employees) >> 32)]
+        cust = self._pick_customer(nx, True)
+        billable = nx() < _P6
+        cls = self.class_refs[(nx() * len(self.class_refs) >> 32)]
+        status = ("HasBeenBilled" if nx() < _P3 else "Billable") if billable else "NotBillable"
+        hours = (nx() * 10 >> 32)
+        minutes = (0, 15, 30, 45)[(nx() * 4 >> 32)]
+        desc = ("Machine setup", "Assembly", "On-site service", "Quality inspection")[(nx() * 4 >> 32)]
         return (f'{{"TxnDate":"{txn_date}","NameOf":"Employee","EmployeeRef":{emp_ref},"CustomerRef":{cust.ref},'
                 f'"ItemRef":{self.hours_item_ref},"ClassRef":{cls},"BillableStatus":"{status}","Taxable":false,'
                 f'"HourlyRate":{rate if billable else "0"},"Hours":{hours},"Minutes":{minutes},'
@@ -760,18 +714,16 @@ class Renderer:
         """``generator._b_PurchaseOrder``."""
         g = self.g
         cycle = i // CYCLE
-        rnd = self._streams.doc
-        _reseed(rnd, self.rseed + i)
-        below = rnd._randbelow
-        head, txn_date = self._head(i, rnd)
-        vend = self._pick_vendor(rnd.getrandbits, False)
+        nx = stream_words(self.rseed, DOC, i).__next__
+        head, txn_date = self._head(i, nx)
+        vend = self._pick_vendor(nx, False)
         cur = vend.currency
         foreign = cur != "USD"
         classes = self.class_refs
         lines, total = [], ZERO
         for n_ in range(self._n_lines(i)):
-            item = self.purchase_items[below(len(self.purchase_items))]
-            draw = 10 + below(291)
+            item = self.purchase_items[(nx() * len(self.purchase_items) >> 32)]
+            draw = 10 + (nx() * 291 >> 32)
             key = ("po", item.id, foreign, draw)
             hit = self._amounts.get(key)
             if hit is None:
@@ -780,13 +732,13 @@ class Renderer:
                 hit = self._amounts[key] = (amount, _m(amount), _n(cost), _n(Decimal(draw)))
             amount, amount_t, cost_t, qty_t = hit
             total += amount
-            cls = classes[below(len(classes))]
+            cls = classes[(nx() * len(classes) >> 32)]
             lines.append(f'{{"Id":"{n_ + 1}","LineNum":{n_ + 1},"Description":{item.desc},"Amount":{amount_t},'
                          f'"DetailType":"ItemBasedExpenseLineDetail","ItemBasedExpenseLineDetail":{{"BillableStatus":'
                          f'"NotBillable","ItemRef":{item.ref},"ClassRef":{cls},"UnitPrice":{cost_t},"Qty":{qty_t},'
                          f'"TaxCodeRef":{{"value":"NON"}}}}}}')
-        status = "Closed" if rnd.random() < 0.6 else "Open"
-        custom = self._custom_fields(rnd, i)
+        status = "Closed" if nx() < _P6 else "Open"
+        custom = self._custom_fields(nx, i)
         out = [f'{{"VendorAddr":{vend.bill},"POStatus":"{status}",', head, ',"CustomField":', custom,
                f',"DocNumber":"{1001 + cycle * self.n_slots["PurchaseOrder"]}","TxnDate":"{txn_date}",'
                f'"CurrencyRef":{vend.currency_ref}']
@@ -803,9 +755,8 @@ class Renderer:
     def _deposit(self, i: int) -> str:
         """``generator._b_Deposit``: banks the cycle's undeposited payments and first sales receipt."""
         g = self.g
-        rnd = self._streams.doc
-        _reseed(rnd, self.rseed + i)
-        head, txn_date = self._head(i, rnd)
+        nx = stream_words(self.rseed, DOC, i).__next__
+        head, txn_date = self._head(i, nx)
         lines, total = [], ZERO
         cycle = i // CYCLE
         for j, pay_i in enumerate(g._deposit_payments(cycle)):
@@ -819,11 +770,11 @@ class Renderer:
             lines.append(f'{{"Amount":{_m(amt)},"LinkedTxn":[{{"TxnId":"{100 + pay_i}","TxnType":"{kind}",'
                          f'"TxnLineId":"0"}}],"DepositLineDetail":{{"PaymentMethodRef":{pm_text}{check}}}}}')
             txn_date = max(txn_date, p_date)
-        interest = money(Decimal(50 + rnd._randbelow(3951)) / 100)
+        interest = money(Decimal(50 + (nx() * 3951 >> 32)) / 100)
         total += interest
         lines.append(f'{{"Id":"1","LineNum":1,"Description":"Interest","Amount":{_m(interest)},"DetailType":'
                      f'"DepositLineDetail","DepositLineDetail":{{"AccountRef":{self.interest_ref}}}}}')
-        note = ',"PrivateNote":"Weekly deposit"' if rnd.random() < 0.3 else ""
+        note = ',"PrivateNote":"Weekly deposit"' if nx() < _P3 else ""
         return (f'{{"DepositToAccountRef":{self.checking_ref},"TotalAmt":{_m(total)},{head},"TxnDate":"{txn_date}",'
                 f'"CurrencyRef":{{"value":"USD","name":"United States Dollar"}}{note},"Line":[{",".join(lines)}]}}')
 
@@ -834,9 +785,8 @@ class Renderer:
         k = SLOT_ORD[k]
         bill_i = g.index_of("Bill", cycle, k)
         bill_total, bill_balance, vend, bill_date = self._bill_parts(bill_i, text=False)[1]
-        rnd = self._streams.doc
-        _reseed(rnd, self.rseed + i)
-        head, txn_date = self._head(i, rnd)
+        nx = stream_words(self.rseed, DOC, i).__next__
+        head, txn_date = self._head(i, nx)
         total = bill_total - bill_balance
         cur = vend.currency
         check = g._bp_is_check(i)
@@ -844,7 +794,8 @@ class Renderer:
             pay = f'"PayType":"Check","CheckPayment":{{"BankAccountRef":{self.checking_ref},"PrintStatus":"NotSet"}}'
         else:
             pay = f'"PayType":"CreditCard","CreditCardPayment":{{"CCAccountRef":{self.bank_refs["CreditCard"]}}}'
-        out = ['{"VendorRef":', vend.ref, ",", pay, ',"TotalAmt":', _m(total), ",", head]
+        total_t = _text(total)  # the difference of two cent amounts
+        out = ['{"VendorRef":', vend.ref, ",", pay, ',"TotalAmt":', total_t, ",", head]
         if check:
             out += [',"DocNumber":"', str(5000 + cycle * 2 + k), '"']
         out += [',"TxnDate":"', max(txn_date, bill_date), '","CurrencyRef":', vend.currency_ref]
@@ -852,7 +803,7 @@ class Renderer:
             rate = g.rate(cur, bill_date)
             out += [',"ExchangeRate":', _n(rate), ',"APAccountRef":', self.ap_refs[cur], ',"HomeTotalAmt":',
                     _m(total * rate)]
-        out += [',"Line":[{"Amount":', _m(total), ',"LinkedTxn":[{"TxnId":"', str(100 + bill_i),
+        out += [',"Line":[{"Amount":', total_t, ',"LinkedTxn":[{"TxnId":"', str(100 + bill_i),
                 '","TxnType":"Bill"}]}]}']
         return "".join(out)
 
@@ -865,15 +816,14 @@ class Renderer:
         g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
-        rnd = self._streams.bill
-        _reseed(rnd, self.rseed + i)
+        nx = stream_words(self.rseed, DOC, i).__next__
         if text:
-            head, txn_date = self._head(i, rnd)
+            head, txn_date = self._head(i, nx)
         else:
-            txn_date = self._txn_date(i, rnd)
-        vend = self._pick_vendor(rnd.getrandbits, False)
+            txn_date = self._txn_date(i, nx)
+        vend = self._pick_vendor(nx, False)
         cur = vend.currency
-        lines, total = self._expense_lines(rnd, self._n_lines(i), cur != "USD", text=text)
+        lines, total = self._expense_lines(nx, self._n_lines(i), cur != "USD", text=text)
         if not text:
             paid = (total if _hash01(i, self._salt + 202515) < 0.85 else g._partial(total, cur)) if k < 2 else ZERO
             return None, (money(total), money(total - paid), vend, txn_date)
@@ -884,8 +834,8 @@ class Renderer:
             paid = total if _hash01(i, self._salt + 202515) < 0.85 else g._partial(total, cur)
             kind = "BillPaymentCheck" if g._bp_is_check(bp_i) else "BillPaymentCreditCard"
             linked = f'{{"TxnId":"{100 + bp_i}","TxnType":"{kind}"}}'
-        doc_number = 10000 + rnd._randbelow(90000)
-        dept = self.dept_refs[rnd._randbelow(len(self.dept_refs))]
+        doc_number = 10000 + (nx() * 90000 >> 32)
+        dept = self.dept_refs[(nx() * len(self.dept_refs) >> 32)]
         out = [f'{{"SalesTermRef":{{"value":"{vend.term}"}},"DueDate":"{add_days(txn_date, vend.term_days)}",'
                f'"Balance":{_m(total - paid)},', head, f',"DocNumber":"INV-{doc_number}","TxnDate":"{txn_date}",'
                f'"DepartmentRef":{dept},"CurrencyRef":{vend.currency_ref}']
@@ -904,11 +854,10 @@ class Renderer:
         g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
-        rnd = self._streams.doc
-        _reseed(rnd, self.rseed + i)
-        head, txn_date = self._head(i, rnd)
-        vend = self._pick_vendor(rnd.getrandbits, True)
-        lines, total = self._expense_lines(rnd, self._n_lines(i), False)
+        nx = stream_words(self.rseed, DOC, i).__next__
+        head, txn_date = self._head(i, nx)
+        vend = self._pick_vendor(nx, True)
+        lines, total = self._expense_lines(nx, self._n_lines(i), False)
         ptype = ("Cash", "Check", "CreditCard")[k]
         credit = ptype == "CreditCard" and _hash01(i, self._salt + 283521) < 0.08
         txn_type = "11" if credit else ("3" if ptype == "Check" else "1")
@@ -917,11 +866,11 @@ class Renderer:
                ',"PurchaseEx":{"any":[', _nv_text("TxnType", txn_type), "]},", head]
         if ptype == "Check":
             out += [',"DocNumber":"', str(7000 + cycle), '"']
-        dept = self.dept_refs[rnd._randbelow(len(self.dept_refs))]
+        dept = self.dept_refs[(nx() * len(self.dept_refs) >> 32)]
         out += [',"TxnDate":"', txn_date, '","DepartmentRef":', dept,
                 ',"CurrencyRef":{"value":"USD","name":"United States Dollar"}']
-        if rnd.random() < 0.3:
-            note = ("Shop supplies", "Emergency repair", "Crew lunch", "Fuel")[rnd._randbelow(4)]
+        if nx() < _P3:
+            note = ("Shop supplies", "Emergency repair", "Crew lunch", "Fuel")[(nx() * 4 >> 32)]
             out += [',"PrivateNote":"', note, '"']
         out += [',"Line":[', ",".join(lines), "]}"]
         return "".join(out)
@@ -943,20 +892,17 @@ class Renderer:
                 return None, known + (doc_number,)
         converted = k == 2 and g.estimate_converted(cycle)
         est_i = g.index_of("Estimate", cycle, 0) if converted else -1
-        rnd = self._streams.inv
-        _reseed(rnd, self.rseed + i)
+        nx = stream_words(self.rseed, DOC, i).__next__
         if text:
-            head, txn_date = self._head(i, rnd)
+            head, txn_date = self._head(i, nx)
         else:
-            txn_date = self._txn_date(i, rnd)
+            txn_date = self._txn_date(i, nx)
         if converted:
-            est_rnd = self._streams.tmp
-            _reseed(est_rnd, self.rseed + est_i)
-            cust = self._pick_customer(est_rnd.getrandbits, False)
+            cust = self._pick_customer(stream_words(self.rseed, DOC, est_i).__next__, False)  # its first draw
             key = est_i
             link = f',"LinkedTxn":[{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}]'
         else:
-            cust = self._pick_customer(rnd.getrandbits, k < 2)
+            cust = self._pick_customer(nx, k < 2)
             key = i
             link = ""
         # g.n_lines(key) (an invoice's or its estimate's: the same formula), _h inlined
@@ -983,8 +929,8 @@ class Renderer:
             if k < self.sums.inv_per:
                 self.sums.put_invoice(cycle, k, total_m, balance_m, cust, txn_date)
             return None, (total_m, balance_m, cust, txn_date, doc_number)
-        custom = self._custom_fields(rnd, i)
-        dept = self._pick_dept(rnd.getrandbits)
+        custom = self._custom_fields(nx, i)
+        dept = self._pick_dept(nx)
         if cur != "USD":
             rate = g.rate(cur, txn_date)
             xrate = f',"ExchangeRate":{_n(rate)}'
@@ -1022,8 +968,8 @@ class Renderer:
         if foreign:
             out += [',"HomeTotalAmt":', _m(total * rate)]
         out += [',"ApplyTaxAfterDiscount":false,"PrintStatus":"',
-                "NeedToPrint" if rnd.random() < 0.3 else "NotSet",
-                '","EmailStatus":"', "EmailSent" if rnd.random() < 0.5 else "NotSet", '"']
+                "NeedToPrint" if nx() < _P3 else "NotSet",
+                '","EmailStatus":"', "EmailSent" if nx() < _P5 else "NotSet", '"']
         if cust.email is not None:
             out += [',"BillEmail":', cust.email]
         balance_m = total - paid
@@ -1050,28 +996,27 @@ class Renderer:
             return None
         inv_total, inv_balance, cust, inv_date, inv_doc = self._invoice_parts(inv_i, text=False)[1]
         inv_id = str(100 + inv_i)
-        rnd = self._streams.pay
-        _reseed(rnd, self.rseed + i)
+        nx = stream_words(self.rseed, DOC, i).__next__
         total = inv_total - inv_balance
         if not text:
-            txn_date = self._txn_date(i, rnd)
-            method = ("2", "2", "3", "4", "6")[_below(rnd.getrandbits, 5)]
-            ref_num = str(1000 + _below(rnd.getrandbits, 99000)) if method == "2" else None
+            txn_date = self._txn_date(i, nx)
+            method = ("2", "2", "3", "4", "6")[(nx() * 5 >> 32)]
+            ref_num = str(1000 + (nx() * 99000 >> 32)) if method == "2" else None
             # total: the difference of two cent amounts, already what money() rounds it to
             summary = (total, '{"value":"' + method + '"}', ref_num, max(txn_date, inv_date))
             if k < 2:
                 self.sums.put_deposit_input(cycle, k, *summary)
             return None, summary
-        head, txn_date = self._head(i, rnd)
+        head, txn_date = self._head(i, nx)
         cur = cust.currency
         to_undeposited = k < 2 and cur == "USD"
-        method = ("2", "2", "3", "4", "6")[_below(rnd.getrandbits, 5)]
+        method = ("2", "2", "3", "4", "6")[(nx() * 5 >> 32)]
         out = ['{"CustomerRef":', cust.ref, ',"DepositToAccountRef":{"value":"',
                co.A_UNDEPOSITED if to_undeposited else co.A_CHECKING, '"},"PaymentMethodRef":{"value":"', method,
                '"}']
         ref_num = None
         if method == "2":
-            ref_num = str(1000 + _below(rnd.getrandbits, 99000))
+            ref_num = str(1000 + (nx() * 99000 >> 32))
             out += [',"PaymentRefNum":"', ref_num, '"']
         total_t = str(total) if total else "0"  # _m(total): already cents
         date = txn_date if txn_date > inv_date else inv_date  # max(txn_date, inv_date)

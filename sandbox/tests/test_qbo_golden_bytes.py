@@ -1,6 +1,10 @@
 """Golden digests of the served base documents: the speed work on the generator/renderer must not
-change a single byte. The digests were computed from the code before that work (commit 42e9ed7)
-and pin every document of the demo company (two realms) and a fixed sample of the large one."""
+change a single byte unless the data is changed on purpose. Pinned every document of the demo
+company (two realms) and a fixed sample of the large one. Regenerated 2026-11-26 for one deliberate
+change: documents draw from per-block Mersenne Twister word streams (``generator.stream_words``)
+instead of a generator seeded per document (same builders, same draw order, other values); refresh
+with ``python sandbox/tests/test_qbo_golden_bytes.py`` only after such a change.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -12,51 +16,51 @@ from qbo_sandbox.wire import encode
 
 AS_OF = 1_780_000_000.0
 
-GOLDEN_DEMO = {'realm0': {'Bill': '20445769ff20bee9caa02263',
-            'BillPayment': '9adae24f5b0a0e51e44f8f4b',
-            'CreditMemo': 'c60cbf34a98741845cc7b6d6',
-            'Deposit': '66bca41ae8396537b8719bf2',
-            'Estimate': '6815b1bf62d6af7a98ae51b3',
-            'Invoice': 'bc8d6e64d89849be4ea3b94c',
-            'JournalEntry': 'f44fc66382b7ef5a6bc156ef',
-            'Payment': 'd611040a3f0ba9463ff6a32d',
-            'Purchase': 'c54fe300df9f86a4f73ef789',
-            'PurchaseOrder': '89c6c7a7f84f693ec2c877c3',
-            'RefundReceipt': '7dfdb69663bd262f7e9cd382',
-            'SalesReceipt': 'd1d3718c939c109644c327ca',
-            'TimeActivity': 'dbe5f281f883f7399e4d7663',
-            'Transfer': 'a104352be93897f3e31ee325',
-            'VendorCredit': '99c83c709bf719c99481f9fa'},
- 'realm1': {'Bill': 'cd52e0eb5d4c2035fb357642',
-            'BillPayment': '17ec7bebb56f33c8acfb4cae',
-            'CreditMemo': 'd04103b88209097cefce8bef',
-            'Deposit': '20439ea9ef79700dae82c54a',
-            'Estimate': 'c5703c3783e082bc562df77e',
-            'Invoice': '0974df0442961307f2c9922a',
-            'JournalEntry': '70698b83ae8dd8aa43a5108f',
-            'Payment': '44f488c6094d912be7e0f3cc',
-            'Purchase': '92d40da95ddc08c0a1bead37',
-            'PurchaseOrder': 'dea393b81ec042c245024375',
-            'RefundReceipt': '3b843a37c62de53bfc3b6071',
-            'SalesReceipt': '56a918ebaebc1eedceb831c1',
-            'TimeActivity': '394dd2522c9b8d8c37c6ec87',
-            'Transfer': 'dc92e16a2961659073ea3d2b',
-            'VendorCredit': '78086c5f18481823c796941a'}}
-GOLDEN_LARGE = {'Bill': 'da8b1f901b483c453fe7d7e4',
- 'BillPayment': '538a9ce251485afeefb7f7a6',
- 'CreditMemo': '21742d111e9a0c6683b4651b',
- 'Deposit': '57071632cc25f387b7fa88f4',
- 'Estimate': 'e0ad604cb80cc5475926ebf1',
- 'Invoice': '6426dd7fe0a7e80bd6e30e2a',
- 'JournalEntry': '4e8dbb26d6d2194ca4cc733e',
- 'Payment': '08c80ad7f83fbd93e09d2334',
- 'Purchase': 'bd93443e61ad22aa5cde333d',
- 'PurchaseOrder': '56d96ea2dac656182dc8799c',
- 'RefundReceipt': 'bdeecc9adf36d5be5eead3a3',
- 'SalesReceipt': '02a7cbb1ada7dd036df876e0',
- 'TimeActivity': '8e67d613b1afe9557a56a596',
- 'Transfer': 'dc4e5407471dcf7b901b5a88',
- 'VendorCredit': '2a2b1d1a2607762b3c74e4e7'}
+GOLDEN_DEMO = {'realm0': {'Bill': 'a130245f9526912c7a2fc5d0',
+            'BillPayment': '9c44e6e24da57209cbcf5b20',
+            'CreditMemo': '733ce5ec58245df5db33e264',
+            'Deposit': 'e8aed258d7f57706bf0f2db2',
+            'Estimate': 'd787b0287b90458127b0949b',
+            'Invoice': '4e2f8e91e3d0f08991d7d853',
+            'JournalEntry': '6dd99acbfbff21a7ddff60ff',
+            'Payment': '538dcbf64bcb5db9ba86a64c',
+            'Purchase': '70cf745cdf7f0f6d66f07df2',
+            'PurchaseOrder': '42b3eadbfe4e71fb5496bde0',
+            'RefundReceipt': 'ea41bf1f919654f7dbc568ad',
+            'SalesReceipt': 'ccaf78fa087b861fef6648b5',
+            'TimeActivity': 'b032c5c0c4b39a3910a10344',
+            'Transfer': '38b6395a1e2f4e5267dcc88d',
+            'VendorCredit': 'ef97461da4bba4db5407c73a'},
+ 'realm1': {'Bill': 'acbb75d87a425179be9eb430',
+            'BillPayment': 'b2701d500bffdf61e452cf16',
+            'CreditMemo': 'd17bd018e59250db474c51b0',
+            'Deposit': '4f457333b08b0017a7164c81',
+            'Estimate': 'f69b9a8b2b8c88dab2d87c04',
+            'Invoice': '472b6d7052040d471024e9be',
+            'JournalEntry': '0264efca35a991d57eeb9fa8',
+            'Payment': '8d346e4bb501d472c24cb0f3',
+            'Purchase': '5a34a4f1f6ae433cbf555850',
+            'PurchaseOrder': '6bfd4f05d635e34ac9f9af3e',
+            'RefundReceipt': 'a324bb388a3981f3c1970853',
+            'SalesReceipt': 'b0761359b27979d4211ff64f',
+            'TimeActivity': '1dcb31c2c0b5a51c0f78091b',
+            'Transfer': '2a2e91ac585da15300bfeb7f',
+            'VendorCredit': '89213973b698b7d460bb1a0c'}}
+GOLDEN_LARGE = {'Bill': '56f2fef080b67b134baf571a',
+ 'BillPayment': '3ebc7217651156a7a781b79e',
+ 'CreditMemo': 'eb30a6bf72b466331324c968',
+ 'Deposit': 'a05b726245903eb5aea6403c',
+ 'Estimate': '5cbfa77806cf119131e8547c',
+ 'Invoice': '1332aaff9917349fe64d48ca',
+ 'JournalEntry': '0ccdf0b7d8e04b19ad9de613',
+ 'Payment': 'ff979352cdabb2d8e1aed933',
+ 'Purchase': '65a918303241ff824ed932ee',
+ 'PurchaseOrder': '9c3558d90184b905b5f5cd14',
+ 'RefundReceipt': 'b29a685f8015982e63874309',
+ 'SalesReceipt': 'a5e2ca9bd8e3f856623cb0c9',
+ 'TimeActivity': '6d40c9d74ca21f42a7188035',
+ 'Transfer': '45578cc60640c78feedced09',
+ 'VendorCredit': 'e05f759b6bcdfa959a69ebd9'}
 
 
 def _digests(realm, indices, served: bool) -> dict[str, str]:
