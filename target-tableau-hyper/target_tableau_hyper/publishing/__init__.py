@@ -18,40 +18,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
+from target_tableau_hyper.publishing.errors import PublishFailedError
+
+__all__ = ["PublishFailedError", "publish_after_run"]
+
 logger = logging.getLogger(__name__)
-
-
-def __getattr__(name: str) -> Any:
-    # `PublishFailedError` is built on first use: its base class' module imports
-    # tableauserverclient (~0.1 s), which a run that does not publish never needs.
-    if name == "PublishFailedError":
-        return _publish_failed_error()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _publish_failed_error() -> type:
-    cls = globals().get("_PublishFailedError")
-    if cls is not None:
-        return cls
-    from target_tableau_hyper.publishing.errors import PublishError
-
-    class PublishFailedError(PublishError):
-        """Raised after a run whose publish (or refresh) failed; `report` holds the details."""
-
-        def __init__(self, report: Any):
-            self.report = report
-            failed = [f"{r.datasource_name}: {r.error}" for r in report.failed]
-            detail = "; ".join(failed) or report.error or "unknown error"
-            super().__init__(
-                f"Publishing to Tableau failed ({detail}). The local .hyper files and state are committed; the "
-                "affected runs stay pending in the audit trail and are published by the next run.",
-                kind="publish_failed",
-            )
-
-    PublishFailedError.__module__ = __name__
-    PublishFailedError.__qualname__ = "PublishFailedError"
-    globals()["_PublishFailedError"] = PublishFailedError
-    return PublishFailedError
 
 
 def publish_after_run(target: Any, run_id: str, hyper_files: Mapping[str, str]) -> Any:
@@ -87,7 +58,7 @@ def publish_after_run(target: Any, run_id: str, hyper_files: Mapping[str, str]) 
             )
     if not report.ok:
         if config.failure_fails_run:
-            raise _publish_failed_error()(report)
+            raise PublishFailedError(report)
         logger.error("Tableau publishing failed (publish_failure_fails_run is off): %s",
                      report.error or [r.error for r in report.failed])
     return report
