@@ -291,14 +291,19 @@ def main() -> None:
     ap.add_argument("--baseline", metavar="SANDBOX_DIR",
                     help="another tree's sandbox/ directory (e.g. `git archive COMMIT sandbox | tar -x -C DIR`): "
                          "every entity uncached on its server too, alternating with this tree's")
+    ap.add_argument("--entities", metavar="E1,E2", help="uncached scenario for these entities only (default: all)")
     args = ap.parse_args()
+    entities = args.entities.split(",") if args.entities else TXN_ENTITIES
+    unknown = set(entities) - set(TXN_ENTITIES)
+    if unknown:
+        ap.error(f"unknown entities: {sorted(unknown)}")
     pages, epages = args.pages, args.entity_pages
     baseline = {}
     with env(**NO_CACHE):
         invoice, counts = invoice_scenarios(pages)
         per_entity = {}
         for _ in range(max(1, args.repeat)):
-            for e in TXN_ENTITIES:
+            for e in entities:
                 per_entity[e] = min(per_entity.get(e, (0, float("inf"))), entity_cold(e, epages), key=lambda r: r[1])
                 if args.baseline:
                     baseline[e] = min(baseline.get(e, (0, float("inf"))), entity_cold(e, epages, args.baseline),

@@ -2,8 +2,9 @@
 
 Transaction ``i`` (0 ≤ i < N) is a pure function of (seed, realm, i): its entity type comes from
 its slot in a fixed 29-slot "cycle" (``SLOTS``), its ``MetaData.LastUpdatedTime`` grows with ``i``,
-and its content comes from a PRNG seeded with (seed, realm, i). Linked documents are derived
-from each other the same way (payment slot k of a cycle pays invoice ordinal k of that cycle;
+and its content from random words that depend only on (seed, realm, i): its slices of Mersenne
+Twister blocks seeded per (seed, realm, slot, 64 cycles) (``stream_words``). Linked documents are
+derived from each other the same way (payment slot k of a cycle pays invoice ordinal k of that cycle;
 bill payments pay the cycle's bills; a deposit banks the cycle's undeposited payments; an estimate
 may be converted into the cycle's third invoice), so nothing has to be held in memory: the
 ``--size large`` company (over a million transaction lines) costs a few arrays of ints.

@@ -32,7 +32,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from . import company as co
 from .generator import CYCLE, DOC, LINES, SLOT_ORD, SLOT_POS, SLOTS, WORD, _norm, _nv, stream_words
-from .linksums import LinkSums
+from .linksums import LinkSums, cents, from_cents
 from .timefmt import _HOURS, _MMSS, _hour, add_days, local_date, timestamp
 from .wire import CENT, encode, money
 
@@ -156,7 +156,7 @@ class _Item:
         head = (f'{self.desc},"Amount":{_m(amount)},"DetailType":"SalesItemLineDetail","SalesItemLineDetail":'
                 f'{{"ItemRef":{self.ref},"ClassRef":')
         tail = f',"UnitPrice":{_n(price)},"Qty":{_n(qty)},"TaxCodeRef":{{"value":'
-        hit = self.lines[foreign][draw] = (amount, head, tail + '"TAX"}', tail + '"NON"}')
+        hit = self.lines[foreign][draw] = (amount, head, tail + '"TAX"}', tail + '"NON"}', cents(amount))
         return hit
 
 
@@ -398,7 +398,7 @@ class Renderer:
         cust_taxable = cust.taxable
         tab, classes = self._line_tabs[foreign], self.class_refs
         n_items, n_classes = len(tab), len(classes)
-        parts, subtotal, taxable = [], ZERO, ZERO
+        parts, subtotal, taxable = [], ZERO, 0
         service_date = None
         for n_ in range(n):
             service, item_taxable, by_draw = tab[nx() * n_items >> 32]
@@ -408,7 +408,7 @@ class Renderer:
                 draw = (nx() * 40 >> 32) + 1  # randint(1, 40)
             else:
                 draw = (nx() * 23 >> 32) + 2  # randint(2, 24)
-            amount, head, tail_tax, tail_non = by_draw[draw]
+            amount, head, tail_tax, tail_non, amount_c = by_draw[draw]
             r = nx() * n_classes >> 32
             if service and nx() < _P3:
                 if text:
@@ -420,49 +420,55 @@ class Renderer:
                              f'{tail_tax if item_taxable and cust_taxable else tail_non}}}{link}}}')
             subtotal += amount
             if item_taxable and cust_taxable:
-                taxable += amount
+                taxable += amount_c
         return parts, subtotal, taxable
 
     def _tax_rates(self, code: str) -> tuple:
-        """((rate / 100, text of a tax line between its Amount and NetAmountTaxable), …) of a code."""
+        """((n, 100 * d) with TaxPercent = n / d exactly, text of a tax line between its Amount and
+        NetAmountTaxable), …) of a code."""
         hit = self._tax_codes.get(code)
         if hit is None:
             co_ = self.g.co
             hit = self._tax_codes[code] = tuple(
-                (co_.tax_rates[rid][1] / 100,
+                (co_.tax_rates[rid][1].as_integer_ratio()[0], 100 * co_.tax_rates[rid][1].as_integer_ratio()[1],
                  f',"DetailType":"TaxLineDetail","TaxLineDetail":{{"TaxRateRef":{{"value":"{rid}"}},'
                  f'"PercentBased":true,"TaxPercent":{_n(co_.tax_rates[rid][1])},"NetAmountTaxable":')
                 for rid in co_.tax_codes[code])
         return hit
 
-    def _tax_total(self, cust: _Customer, taxable: Decimal) -> Decimal:
+    def _tax_total(self, cust: _Customer, taxable: int) -> Decimal:
         """``TotalTax`` of ``_tax_detail`` without its text (summaries of linked documents)."""
         code = cust.tax_code
         if not code or not cust.taxable:
             return ZERO
-        # taxable * pct / 100 == taxable * (pct / 100) exactly (both exact in Decimal's precision)
-        total = ZERO
-        for rate, _t in self._tax_codes.get(code) or self._tax_rates(code):
-            total += (taxable * rate).quantize(CENT, ROUND_HALF_UP)  # wire.money
-        return total
+        total = 0
+        for n, d, _t in self._tax_codes.get(code) or self._tax_rates(code):
+            total += (2 * taxable * n + d) // (2 * d)
+        return from_cents(total)
 
-    def _tax_detail(self, cust: _Customer, taxable: Decimal) -> tuple[str, Decimal]:
-        """``generator._tax_detail`` as text."""
+    def _tax_detail(self, cust: _Customer, taxable: int) -> tuple[str, Decimal]:
+        """``generator._tax_detail`` as text, from the taxable amount in cents: each tax line is
+        ``money(taxable * pct / 100)`` (ROUND_HALF_UP of a non-negative exact product: in cents
+        ``floor((2 * taxable * n + 100 d) / (200 d))`` for pct = n / d), in int arithmetic."""
         code = cust.tax_code
         if not code or not cust.taxable:
             return '{"TotalTax":0}', ZERO
         key = (code, taxable)
         hit = self._tax.get(key)
         if hit is None:
-            total = ZERO
-            tail = _m(taxable) + "}}"
+            total = 0
+            tail = (f"{taxable // 100}.{taxable % 100:02d}" if taxable else "0") + "}}"
             lines = []
-            for rate, mid in self._tax_codes.get(code) or self._tax_rates(code):
-                amt = (taxable * rate).quantize(CENT, ROUND_HALF_UP)
+            for n, d, mid in self._tax_codes.get(code) or self._tax_rates(code):
+                amt = (2 * taxable * n + d) // (2 * d)
                 total += amt
-                lines.append(f'{{"Amount":{amt if amt else "0"}{mid}{tail}')
-            hit = (f'{{"TxnTaxCodeRef":{{"value":"{code}"}},"TotalTax":{_n_cents(total)},"TaxLine":[{",".join(lines)}]}}',
-                   total)
+                lines.append(f'{{"Amount":{f"{amt // 100}.{amt % 100:02d}" if amt else "0"}{mid}{tail}')
+            # TotalTax as _norm writes it: 12.30 -> 12.3, 12.00 -> 12
+            r = total % 100
+            total_t = (str(total // 100) if not r else f"{total // 100}.{r // 10}" if not r % 10
+                       else f"{total // 100}.{r:02d}")
+            hit = (f'{{"TxnTaxCodeRef":{{"value":"{code}"}},"TotalTax":{total_t},"TaxLine":[{",".join(lines)}]}}',
+                   from_cents(total))
             if len(self._tax) < 20_000:  # ~1/3 of large's invoices hit (one-line ones repeat); ~15 MB at most
                 self._tax[key] = hit
         return hit
@@ -620,7 +626,8 @@ class Renderer:
         if cur != "USD":
             rate = g.rate(cur, txn_date)
             out += [',"ExchangeRate":', _n(rate)]
-        if g.estimate_converted(cycle):
+        # g.estimate_converted(cycle) of this estimate: not deleted (_h(i, 1) >= 0.03) and _h(i, 3) < 0.5
+        if _hash01(i, self._salt + 40503) >= 0.03 and _hash01(i, self._salt + 121509) < 0.5:
             out += [',"TxnStatus":"Closed","LinkedTxn":[{"TxnId":"', str(100 + g.index_of("Invoice", cycle, 2)),
                     '","TxnType":"Invoice"}]']
         else:

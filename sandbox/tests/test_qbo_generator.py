@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from qbo_sandbox import ledger
 from qbo_sandbox.generator import CYCLE
 from qbo_sandbox.store import Store
@@ -90,3 +92,28 @@ def test_large_size_is_lazy_and_over_a_million_lines():
     assert len(last.rows) == 10
     # Only the bounded LRU cache holds documents (a few, here): memory does not grow with the size.
     assert g.doc.cache_info().currsize <= 30_000 and g.doc.cache_info().currsize < g.N / 10
+
+
+def test_document_streams_are_pure_disjoint_and_bounded():
+    """A document's random words (``generator.stream_words``) are its own slice of a block: the same
+    whatever was drawn or cached before, distinct from its neighbours', never longer than its width;
+    ``Rng`` draws from them with the formulas ``render.py`` inlines."""
+    from qbo_sandbox import generator as g
+    rseed = 42 * 10_000_019
+    docs = [(kind, i) for kind in (g.DOC, g.LINES) for i in (0, 1, 2, CYCLE, CYCLE + 1, 63 * CYCLE, 64 * CYCLE,
+                                                                  5000 * CYCLE + 3)]
+    first = {d: list(g.stream_words(rseed, *d)) for d in docs}
+    g._blocks.clear()
+    again = {d: list(g.stream_words(rseed, *d)) for d in reversed(docs)}
+    assert again == first  # no dependence on the block cache or on the order of reads
+    for (kind, i), words in first.items():
+        assert len(words) == g._WIDTHS[kind][i % CYCLE]
+        assert all(0 <= w < 2**32 for w in words)
+    assert first[(g.DOC, 0)] != first[(g.DOC, CYCLE)] != first[(g.DOC, 64 * CYCLE)]  # next cycle, next block
+    assert first[(g.DOC, 0)][:3] != first[(g.LINES, 0)][:3]
+    words = [0, 2**31, 2**32 - 1, 123456789]
+    rng = g.Rng(iter(words * 2))
+    assert [rng.randrange(10) for _ in words] == [w * 10 >> 32 for w in words]
+    assert [rng.random() for _ in words] == [w * 2.0**-32 for w in words]
+    with pytest.raises(StopIteration):  # reading past a document's words fails loudly
+        rng.random()
