@@ -315,7 +315,7 @@ class AuditLog:
         )
         self._json_inserts: dict[tuple[bool, ...], str] = {}  # SQLite: by which columns are constant
         self._copy_records_sql = f"COPY audit_records ({', '.join(_RECORD_COLUMNS)}) FROM STDIN"
-        _add_missing_columns(self.engine)
+        add_missing_columns(self.engine)
         _run_index(self.engine)
         self.abandoned_runs = mark_abandoned_runs(
             self.engine, found_by=run_id, stale_after_minutes=stale_run_timeout_minutes
@@ -337,8 +337,14 @@ class AuditLog:
 
             try:
                 catch_up(mirror, self.engine)  # this run, the ones just abandoned, any copy behind
-            except BaseException:
+            except BaseException as exc:
                 self._stop_heartbeat()
+                # the target never gets this AuditLog to finish the run: record its failure here
+                with self.engine.begin() as conn:
+                    conn.execute(runs.update().where(runs.c.run_id == run_id).values(
+                        status="failed", ended_at=utcnow(),
+                        error=f"copying the audit trail into _audit.hyper failed: {_first_line(exc)}",
+                    ))
                 raise
 
     def register_stream(self, stream: str, hyper_file: str, table_name: str) -> None:
@@ -391,6 +397,17 @@ class AuditLog:
             cols = [c.to_pylist() if hasattr(c, "to_pylist") else list(c) for c in columns]
         committed_at = utcnow()
         with self._lock, self.engine.begin() as conn:
+            # The run's row first: on PostgreSQL it stays locked until this commit, so another
+            # host's compare-and-set (mark_abandoned_runs) waits for it, sees the new heartbeat
+            # and leaves the run alone, however long the per-record insert below takes.
+            conn.execute(
+                runs.update().where(runs.c.run_id == self.run_id).values(
+                    inserted=runs.c.inserted + inserted,
+                    updated=runs.c.updated + updated,
+                    deleted=runs.c.deleted + deleted,
+                    **_alive_values(committed_at),
+                )
+            )
             first_id = last_id = None
             if n_records:
                 n = len(columns[0])
@@ -419,14 +436,6 @@ class AuditLog:
                     updated=run_streams.c.updated + updated,
                     deleted=run_streams.c.deleted + deleted,
                     batches=run_streams.c.batches + 1,
-                )
-            )
-            conn.execute(
-                runs.update().where(runs.c.run_id == self.run_id).values(
-                    inserted=runs.c.inserted + inserted,
-                    updated=runs.c.updated + updated,
-                    deleted=runs.c.deleted + deleted,
-                    heartbeat_at=committed_at,  # a sign of life, in the statement it already runs
                 )
             )
         self._alive_at = time.monotonic()
@@ -484,7 +493,7 @@ class AuditLog:
         with self._lock, self.engine.begin() as conn:
             conn.execute(states.insert().values(run_id=self.run_id, emitted_at=emitted_at, state=text))
             conn.execute(runs.update().where(runs.c.run_id == self.run_id).values(
-                last_state=text, heartbeat_at=emitted_at))
+                last_state=text, **_alive_values(emitted_at)))
         self._alive_at = time.monotonic()
         self._mirror_run()
 
@@ -543,6 +552,19 @@ class AuditLog:
         if revived is not None:
             logger.warning("Run %s had been marked abandoned while alive (%s): marked running again",
                            self.run_id, revived.error)
+
+
+def _alive_values(at: str) -> dict:
+    """UPDATE values of a run that shows a sign of life at `at` (a batch, a state): its heartbeat,
+    and `running` again if another host wrongly marked it `abandoned` meanwhile (a busy run
+    writes no separate heartbeat, so the revive cannot wait for one)."""
+    abandoned = runs.c.status == "abandoned"
+    return {
+        "heartbeat_at": at,
+        "status": sa.case((abandoned, "running"), else_=runs.c.status),
+        "ended_at": sa.case((abandoned, sa.null()), else_=runs.c.ended_at),
+        "error": sa.case((abandoned, sa.null()), else_=runs.c.error),
+    }
 
 
 def _first_line(exc: BaseException) -> str:
@@ -712,15 +734,23 @@ def mark_abandoned_runs(
     return abandoned
 
 
-def _add_missing_columns(engine: sa.Engine) -> None:
+def add_missing_columns(engine: sa.Engine) -> None:
     """Audit DBs made by an earlier version lack newer nullable columns of audit_runs."""
     have = {c["name"] for c in sa.inspect(engine).get_columns(runs.name)}
     missing = [c for c in runs.columns if c.name not in have]
-    if missing:
-        with engine.begin() as conn:
-            for column in missing:
-                kind = column.type.compile(dialect=engine.dialect)
+    for column in missing:
+        kind = column.type.compile(dialect=engine.dialect)
+        # another run (host) starting at the same moment may add it first
+        if engine.dialect.name == "postgresql":
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"ALTER TABLE {runs.name} ADD COLUMN IF NOT EXISTS {column.name} {kind}")
+            continue
+        try:
+            with engine.begin() as conn:
                 conn.exec_driver_sql(f"ALTER TABLE {runs.name} ADD COLUMN {column.name} {kind}")
+        except sa.exc.OperationalError:
+            if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(runs.name)}:
+                raise
 
 
 # --- reading (CLI, publishing) ---------------------------------------------------------------

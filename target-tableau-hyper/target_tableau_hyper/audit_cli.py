@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = audit.make_engine(_db_url(args))
     try:
         audit.metadata.create_all(engine)
+        audit.add_missing_columns(engine)  # a DB no run of this version has opened yet
         return {"runs": cmd_runs, "run": cmd_run, "record": cmd_record}[args.command](engine, args)
     finally:
         engine.dispose()

@@ -267,6 +267,97 @@ def test_living_run_marked_abandoned_is_running_again_at_its_next_beat(db_url, o
     assert _run(db_url, "run-a").status == "succeeded"
 
 
+def test_busy_run_marked_abandoned_is_running_again_at_its_next_batch_or_state(db_url, on_host):
+    """A loading run writes no separate heartbeat (its batches are its signs of life): the batch
+    or state it commits after another host wrongly closed it puts it back to `running`."""
+    a = on_host("host-a", db_url, "run-a")
+    a._heartbeat.stop()  # only batches and states from here
+    for sign_of_life in (lambda: _batch(a, "b1"), lambda: a.record_state({"pos": 2})):
+        _set(db_url, "run-a", status="abandoned", ended_at=_ago(70), error="gave no sign of life (test)")
+        sign_of_life()
+        row = _run(db_url, "run-a")
+        assert (row.status, row.ended_at, row.error) == ("running", None, None)
+    a.finish()
+    assert _run(db_url, "run-a").status == "succeeded"
+    _batch(a, "b2")  # a late batch of a finished run does not reopen it
+    assert _run(db_url, "run-a").status == "succeeded"
+
+
+def test_runs_row_is_the_first_write_of_a_batch(db_url, on_host):
+    """On PostgreSQL the runs row is then locked from the start of the batch's transaction, so
+    another host's compare-and-set waits for the commit instead of closing a run whose insert of
+    per-record rows takes long."""
+    a = on_host("host-a", db_url, "run-a")
+    a.register_stream("items", "/x/items.hyper", '"Extract"."Extract"')
+    statements: list[str] = []
+
+    @sa.event.listens_for(a.engine, "before_cursor_execute")
+    def _seen(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            statements.append(statement.lstrip())
+
+    _batch(a, "b1")  # the stream is registered already: only the batch's writes
+    assert statements[0].startswith("UPDATE audit_runs"), statements
+    assert any("audit_batches" in s for s in statements[1:]), statements  # (PostgreSQL: records by COPY)
+
+
+def test_two_runs_migrating_an_old_db_at_once_both_start(db_url, monkeypatch):
+    engine = audit.make_engine(db_url)
+    audit.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE audit_runs DROP COLUMN heartbeat_at")
+    audit.add_missing_columns(engine)  # the first run adds the column
+    # the second run inspected the table before that ALTER committed: it still sees it missing
+    real_inspect = sa.inspect
+    seen = []
+
+    def stale_once(subject):
+        inspector = real_inspect(subject)
+        if seen:
+            return inspector
+        seen.append(True)
+        columns = [c for c in inspector.get_columns("audit_runs") if c["name"] != "heartbeat_at"]
+
+        class Stale:
+            def get_columns(self, _table):
+                return columns
+        return Stale()
+
+    monkeypatch.setattr(audit.sa, "inspect", stale_once)
+    audit.add_missing_columns(engine)  # no error: the column is there
+    monkeypatch.undo()
+    assert "heartbeat_at" in {c["name"] for c in sa.inspect(engine).get_columns("audit_runs")}
+    engine.dispose()
+
+
+def test_audit_cli_reads_a_db_no_run_of_this_version_opened(db_url, capsys):
+    engine = audit.make_engine(db_url)
+    audit.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE audit_runs DROP COLUMN heartbeat_at")
+        conn.exec_driver_sql("INSERT INTO audit_runs (run_id, started_at, status, process) "
+                             f"VALUES ('old-run', '{_ago(5)}', 'succeeded', 'old-host:42:7')")
+    engine.dispose()
+    assert audit_main(["--db", db_url, "--json", "runs"]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == ["old-run"]
+    assert audit_main(["--db", db_url, "run", "old-run"]) == 0
+    assert "old-run" in capsys.readouterr().out
+
+
+def test_failed_audit_hyper_catch_up_marks_the_run_failed(db_url, monkeypatch):
+    from target_tableau_hyper import audit_hyper
+
+    def broken(_mirror, _engine):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(audit_hyper, "catch_up", broken)
+    with pytest.raises(OSError, match="disk full"):
+        audit.AuditLog(db_url, "run-a", mirror=object())
+    row = _run(db_url, "run-a")
+    assert row.status == "failed" and row.ended_at is not None
+    assert "_audit.hyper failed: OSError: disk full" in row.error
+
+
 def test_failing_heartbeat_is_logged_and_the_run_goes_on(db_url, on_host, caplog):
     a = on_host("host-a", db_url, "run-a", heartbeat_seconds=0.05)
     caplog.set_level(logging.WARNING, logger="target_tableau_hyper.audit")
