@@ -23,11 +23,70 @@ Scenarios (large company, seed 42, prefetch off, unless said otherwise):
   present. ``--no-balances`` skips it (it takes minutes).
 
 Target: >= 20 uncached 1000-row pages per second of one core. ``--pages N`` (Invoice, default 20),
-``--entity-pages N`` (per group, default 3), ``--repeat N`` (every entity's uncached scenario N times,
+``--entity-pages N`` (per group, default 3), ``--entities E1,E2`` (the uncached per-entity scenario for these
+only), ``--repeat N`` (every entity's uncached scenario N times,
 least CPU kept), ``--baseline DIR`` (another tree's ``sandbox/``, e.g. ``git archive COMMIT sandbox |
 tar -x -C DIR``: its server and this tree's run alternately, side by side). Uncached scenarios start
 their servers with the disk cache off (``QBO_SANDBOX_CACHE_DIR=""``); CPU time is read in ns from
 ``/proc/<pid>/task/*/schedstat``.
+
+Measured 2026-11-26 (issue #2, third session): documents draw from per-block random streams
+(``generator.stream_words``: a Mersenne Twister seeded once per 64 consecutive cycles of a slot and stream
+kind, each document reading its own fixed-width slice of words) instead of seeding one or two generators per
+document. A deliberate change of the generated data (same builders, draw order and counts; other amounts,
+dates and picks; golden digests regenerated, cache keys changed by the code hash). Plus tax lines in int
+cents and an inlined check in estimates (same bytes). Instructions one document costs (``valgrind
+--tool=cachegrind`` of a script that makes ``Store(1, "large", 42, as_of=1_780_000_000.0)`` with
+``QBO_SANDBOX_CACHE_DIR=""`` and calls ``realm.renderer.bytes(i)`` for 200 warm-up then 600 documents of one
+entity in consecutive cycles from cycle 3000, minus the same run with 0, / 600; load-independent), before
+(commit f57c240's sandbox) -> after:
+
+    entity          instructions/doc before -> after
+    Estimate         183,734 -> 132,541  (1.39x fewer)
+    RefundReceipt    168,890 -> 114,696  (1.47x)
+    Payment          206,333 -> 133,766  (1.54x)   nothing it copies kept (cache off, fresh server)
+    CreditMemo       170,164 -> 112,574  (1.51x)
+    BillPayment      174,237 -> 121,303  (1.44x)
+    SalesReceipt     182,917 -> 134,671  (1.36x)
+    Bill             145,934 -> 121,394  (1.20x)
+    Invoice          185,839 -> 138,233  (1.34x)
+    Deposit          601,670 -> 390,465  (1.54x)   nothing it copies kept
+    Purchase 126,589 -> 102,781; PurchaseOrder 137,048 -> 111,468; JournalEntry 112,938 -> 85,162;
+    VendorCredit 114,757 -> 88,039; TimeActivity 68,841 -> 41,272; Transfer 69,416 -> 43,576
+
+Where the instructions went: each seeding ~27,000 (init_by_array) + ~5,600 (the first twist); an
+invoice, estimate or receipt seeded two (its draws, its item lines), a cold payment three, a cold deposit
+nine. Now a block's seeding and words cost ~1,000-2,000 a document and each draw is one word
+(``word * n >> 32``: no rejection loop).
+
+Server CPU per uncached page, this bench, 2026-11-26 03:49-04:00 UTC, 2-core machine at load average
+1.9-3.3 (other helpers' test suites): NOISY, the same tree's page moved 36-72 ms between runs.
+``--no-balances --entity-pages 2 --pages 10 --repeat 3 --entities ...``, baseline = commit f57c240's sandbox
+run alternately (best of 9 groups of 2 pages), ms/page (pages per CPU-second) before -> after:
+
+    Estimate 50.4 (19.8) -> 36.7 (27.2); RefundReceipt 44.9 (22.3) -> 33.8 (29.6); Payment (cache off)
+    51.6 (19.4) -> 38.1 (26.2); CreditMemo 41.2 (24.2) -> 29.8 (33.5); BillPayment 38.3 (26.1) -> 40.2
+    (24.9); SalesReceipt 71.2 (14.1) -> 42.1 (23.8); Bill 55.3 (18.1) -> 42.0 (23.8); Invoice 75.3 (13.3)
+    -> 66.2 (15.1); Deposit (cache off) 139.3 (7.2) -> 139.2 (7.2)
+A second run minutes later (``--repeat 2``, every entity, load 2.8-2.9), same columns: Estimate 69.1 (14.5)
+-> 33.6 (29.8); RefundReceipt 56.4 (17.7) -> 30.5 (32.8); Payment 49.0 (20.4) -> 52.3 (19.1); CreditMemo
+60.5 (16.5) -> 30.7 (32.5); BillPayment 39.9 (25.1) -> 32.2 (31.0); SalesReceipt 64.9 (15.4) -> 62.4
+(16.0); Bill 34.4 (29.1) -> 42.7 (23.4); Invoice 73.2 (13.7) -> 81.2 (12.3), its 10-page first-read
+scenario 44.0 ms (22.7); Deposit 155.8 (6.4) -> 90.2 (11.1); Purchase 32.0 -> 29.3, PurchaseOrder 41.6 ->
+24.6, JournalEntry 36.9 -> 28.0, VendorCredit 37.8 -> 22.1, TimeActivity 21.6 -> 12.5, Transfer 14.4 ->
+17.5. Payment after its invoices 27.5 ms (36/CPU-s), Deposit after its payments 44.8 ms (22/CPU-s).
+Ratios ran 0.81x-2.06x for the same code: at this load one run decides nothing; the instruction counts
+above are the comparison. Best of the two runs, this tree, pages per CPU-second: Estimate 29.8,
+RefundReceipt 32.8, Payment (cache off) 26.2, CreditMemo 33.5, BillPayment 31.0, SalesReceipt 23.8,
+Bill 23.8, Invoice 22.7 (first read; the 2-page groups 15.1), Deposit (cache off) 11.1 -- NOT >= 20.
+In-process CPU of the same ``Renderer`` work (``time.process_time`` of 1000 consecutive documents, least of
+4 alternating rounds x 8 groups, same load), ms per 1000 documents before -> after: Estimate 54.1 -> 27.1,
+RefundReceipt 30.7 -> 21.2, Payment 40.0 -> 30.4, CreditMemo 31.0 -> 19.6, BillPayment 30.2 -> 20.8,
+SalesReceipt 37.7 -> 29.1, Bill 26.2 -> 22.4, Invoice 39.2 -> 30.8, Deposit 113.4 -> 89.9 (a page adds
+~5 ms: the cached page's cost). The Invoice page served over HTTP measured ~60-70 ms in both trees at this
+load while its in-process rendering was ~31-39 ms: a py-spy of the server (8 pages) put 78% of its samples
+in ``Renderer.bytes``, i.e. the same code ran ~1.6x slower inside the server at that moment (sibling
+hyperthread / frequency), not extra work per page.
 
 Measured 2026-11-26 (issue #2, second session), ``--repeat 2 --baseline`` = commit 37b40ab's sandbox
 (the tree this session started from), 2-core shared machine at load average 3.5-6 from other helpers'

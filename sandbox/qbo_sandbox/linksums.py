@@ -2,8 +2,8 @@
 
 A payment copies its invoice's total, balance, customer, date and number; a deposit copies the
 amount, payment method, reference number and date of the cycle's two undeposited payments and
-first sales receipt. Recomputing those means re-drawing the linked documents (two random-stream
-seedings each, the dominant cost), so whenever the renderer has computed them — serving the linked
+first sales receipt. Recomputing those means re-drawing the linked documents (their random words,
+lines and tax: ~100,000 instructions an invoice), so whenever the renderer has computed them — serving the linked
 document itself, or as a summary — it keeps them here, and the linking document reads them back.
 
 Memory is fixed per realm: a few int arrays sized by the number of cycles (~2 MB for ``large``);
