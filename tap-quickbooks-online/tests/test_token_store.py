@@ -214,6 +214,36 @@ def test_lock_serializes_read_modify_write_across_processes(request, tmp_path, k
     assert open_token_store(location).load("r1").refresh_token == str(processes * rounds)
 
 
+@pytest.mark.parametrize("round_", range(3))
+def test_taps_opening_a_fresh_postgresql_store_at_once_all_start(postgres_database, round_):
+    """Taps of several workers starting together on a new shared token store: PostgreSQL's
+    CREATE TABLE IF NOT EXISTS is not atomic, so without the creation lock some of them failed
+    with a duplicate pg_type key ("cannot be opened")."""
+    import threading
+
+    starters = 6
+    barrier = threading.Barrier(starters)
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            barrier.wait()
+            open_token_store(postgres_database)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(starters)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store = open_token_store(postgres_database)
+    with store.locked("r1") as locked:
+        locked.save(make_record("r1"))
+    assert store.load("r1").refresh_token == SECRET_RT
+
+
 def test_loose_permissions_on_existing_file_are_fixed(tmp_path, caplog):
     path = tmp_path / "tokens.json"
     store = FileTokenStore(path)

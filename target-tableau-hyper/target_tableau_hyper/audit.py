@@ -85,6 +85,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from target_tableau_hyper.sql_tables import create_tables
+
 if t.TYPE_CHECKING:
     from target_tableau_hyper.audit_hyper import AuditHyper
 
@@ -304,7 +306,7 @@ class AuditLog:
         self._heartbeat: _Heartbeat | None = None
         self.mirror = mirror  # optional copy in _audit.hyper (audit_hyper.py)
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
+        create_tables(self.engine, metadata)
         self._lock = threading.Lock()
         self._mirror_lock = threading.Lock()
         self._totals: dict[str, dict[str, int]] = {}

@@ -23,6 +23,7 @@ import typing as t
 import sqlalchemy as sa
 
 from target_tableau_hyper import audit
+from target_tableau_hyper.sql_tables import create_tables
 
 
 def _db_url(args: argparse.Namespace) -> str:
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     engine = audit.make_engine(_db_url(args))
     try:
-        audit.metadata.create_all(engine)
+        create_tables(engine, audit.metadata)
         audit.add_missing_columns(engine)  # a DB no run of this version has opened yet
         return {"runs": cmd_runs, "run": cmd_run, "record": cmd_record}[args.command](engine, args)
     finally:

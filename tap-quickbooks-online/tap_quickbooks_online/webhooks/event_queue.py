@@ -27,6 +27,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from tap_quickbooks_online.sql_tables import create_tables
 from tap_quickbooks_online.webhooks.events import ChangeEvent
 
 metadata = sa.MetaData()
@@ -106,7 +107,7 @@ def _insert_ignoring_duplicates(dialect: str):
 class EventQueue:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        create_tables(engine, metadata)
 
     @classmethod
     def from_url(cls, url: str) -> EventQueue:

@@ -22,6 +22,8 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 
+from target_tableau_hyper.sql_tables import create_tables
+
 metadata = sa.MetaData()
 
 publish_runs = sa.Table(
@@ -123,7 +125,7 @@ def make_engine(url: str) -> sa.Engine:
     from target_tableau_hyper.audit import make_engine as core_engine
 
     engine = core_engine(url)
-    metadata.create_all(engine)
+    create_tables(engine, metadata)
     return engine
 
 
