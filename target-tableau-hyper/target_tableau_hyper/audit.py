@@ -532,6 +532,8 @@ class AuditLog:
         now = utcnow()
         try:
             with self.engine.begin() as conn:
+                # a write first (not `_alive_values` after a read of the status): a SQLite
+                # transaction that reads before writing can fail to upgrade its WAL snapshot
                 beat = conn.execute(
                     runs.update().where(runs.c.run_id == self.run_id, runs.c.status == "running")
                     .values(heartbeat_at=now)

@@ -21,7 +21,7 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.target_base import Target
 
 from target_tableau_hyper import publishing
-from target_tableau_hyper.audit import AuditLog, default_url
+from target_tableau_hyper.audit import DEFAULT_STALE_RUN_TIMEOUT_MINUTES, AuditLog, default_url
 from target_tableau_hyper.audit_writer import AuditWriter
 from target_tableau_hyper.audit_interrupt import InterruptGuard, RunInterrupted
 from target_tableau_hyper.errors import InputError, RecordBeforeSchemaError
@@ -52,7 +52,7 @@ CORE_SETTINGS = th.PropertiesList(
     th.Property("audit_enabled", th.BooleanType, default=True, description="Record runs, batches and every record loaded in the audit DB."),
     th.Property("audit_db_url", th.StringType, description="SQLAlchemy URL of the audit DB (default `sqlite:///<output_dir>/audit.sqlite`; PostgreSQL: `postgresql+psycopg://…`)."),
     th.Property("audit_hyper", th.BooleanType, default=False, description="Also keep the audit trail in `<output_dir>/_audit.hyper` (tables \"Extract\".\"runs\" and \"Extract\".\"records\", related on run_id) for Tableau, updated at each committed batch."),
-    th.Property("audit_stale_run_timeout_minutes", th.IntegerType, default=60, description="A run of another host (shared audit DB) still `running` with no sign of life (heartbeat, batch, state) for this many minutes is marked `abandoned` when a run starts; a run's heartbeat is written every min(timeout/6, 1 min) while it is quiet. 0 = never by age. A run of this host is marked `abandoned` as soon as its process is gone."),
+    th.Property("audit_stale_run_timeout_minutes", th.IntegerType, default=DEFAULT_STALE_RUN_TIMEOUT_MINUTES, description="A run of another host (shared audit DB) still `running` with no sign of life (heartbeat, batch, state) for this many minutes is marked `abandoned` when a run starts; a run's heartbeat is written every min(timeout/6, 1 min) while it is quiet. 0 = never by age. A run of this host is marked `abandoned` as soon as its process is gone."),
 )
 
 
@@ -152,7 +152,9 @@ class TargetTableauHyper(Target):
                 self.run_id,
                 output_dir=str(self.output_dir.resolve()),
                 mirror=mirror,
-                stale_run_timeout_minutes=self.config.get("audit_stale_run_timeout_minutes", 60),
+                stale_run_timeout_minutes=self.config.get(
+                    "audit_stale_run_timeout_minutes", DEFAULT_STALE_RUN_TIMEOUT_MINUTES
+                ),
             )
         return self._audit
 
