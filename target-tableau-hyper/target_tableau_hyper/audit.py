@@ -69,6 +69,7 @@ while the next batch loads, and checkpoints the SQLite WAL there.
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import logging
 import os
@@ -80,7 +81,6 @@ import typing as t
 import weakref
 from pathlib import Path
 
-import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
@@ -90,7 +90,6 @@ from target_tableau_hyper.sql_tables import create_tables
 if t.TYPE_CHECKING:
     from target_tableau_hyper.audit_hyper import AuditHyper
 
-_JSON = msgspec.json.Encoder(decimal_format="number")
 logger = logging.getLogger(__name__)
 
 #: another host's run with no sign of life for this long is abandoned (setting
@@ -184,22 +183,47 @@ _RECORD_COLUMNS = (
 )
 
 
-def _sqlite_json_insert(constant: t.Sequence[bool]) -> str:
-    """INSERT … SELECT FROM json_each(?) of the per-record columns; a column whose value is the
-    same for the whole batch (`constant`) is bound once as a parameter instead of being read from
-    every row of the JSON (e.g. operation 'insert' on a first load, no SyncToken on a line
-    stream): a smaller payload and fewer JSON extractions per row."""
-    exprs, i = [], 0
+#: rows per bound multi-row INSERT on SQLite (a power of two; the batch's tail goes in pieces of
+#: smaller powers of two, so a handful of statements serve every batch size from the cache)
+SQLITE_ROWS_PER_STATEMENT = 1024
+
+
+def _sqlite_values_insert(constant: t.Sequence[bool], n_rows: int) -> str:
+    """INSERT … VALUES of `n_rows` rows with numbered parameters: ?1-?3 are run, batch and
+    stream, then one per constant column (`constant`: the same value for the whole batch, bound
+    once and named by every row), then the varying columns row by row. No per-row parsing (a
+    JSON array read by json_each re-parses each row's array for every column it extracts)."""
+    exprs: list[str | None] = []
+    n = 3
     for is_constant in constant:
         if is_constant:
-            exprs.append("?")
+            n += 1
+            exprs.append(f"?{n}")
         else:
-            exprs.append(f"value->>{i}")
-            i += 1
-    return (
-        f"INSERT INTO audit_records ({', '.join(_RECORD_COLUMNS)}) SELECT ?, ?, ?, "
-        + ", ".join(exprs) + " FROM json_each(?)"
-    )
+            exprs.append(None)
+    rows = []
+    for _ in range(n_rows):
+        row = ["?1", "?2", "?3"]
+        for expr in exprs:
+            if expr is None:
+                n += 1
+                expr = f"?{n}"
+            row.append(expr)
+        rows.append(f"({','.join(row)})")
+    return f"INSERT INTO audit_records ({', '.join(_RECORD_COLUMNS)}) VALUES {','.join(rows)}"
+
+
+def _row_pieces(n: int, chunk: int) -> list[int]:
+    """Row counts of the statements writing `n` rows: full chunks, then the tail in powers of two."""
+    pieces = [chunk] * (n // chunk)
+    tail = n % chunk
+    bit = chunk >> 1
+    while tail:
+        if tail >= bit:
+            pieces.append(bit)
+            tail -= bit
+        bit >>= 1
+    return pieces
 
 
 def _constant_value(column: t.Any) -> tuple[bool, t.Any]:
@@ -226,6 +250,18 @@ def _constant_value(column: t.Any) -> tuple[bool, t.Any]:
     if column.count(first) == len(column):
         return True, first
     return False, None
+
+
+def _sqlite_max_variables(engine: sa.Engine) -> int:
+    """SQLite's limit on bound parameters per statement (999 before 3.32, 32766 since)."""
+    if engine.dialect.name != "sqlite":
+        return 0
+    with engine.connect() as conn:
+        dbapi = conn.connection.driver_connection
+        try:
+            return dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        except AttributeError:  # Python < 3.11
+            return 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
 
 def utcnow() -> str:
@@ -315,7 +351,10 @@ class AuditLog:
         self._insert_records_sql = (
             f"INSERT INTO audit_records ({', '.join(_RECORD_COLUMNS)}) VALUES ({marks})"
         )
-        self._json_inserts: dict[tuple[bool, ...], str] = {}  # SQLite: by which columns are constant
+        # SQLite: the INSERT texts by (which columns are constant, rows), kept so each is one
+        # str object (its hash cached; the driver's statement cache is keyed by the text)
+        self._values_inserts: dict[tuple[tuple[bool, ...], int], str] = {}
+        self._sqlite_max_variables = _sqlite_max_variables(self.engine)
         self._copy_records_sql = f"COPY audit_records ({', '.join(_RECORD_COLUMNS)}) FROM STDIN"
         add_missing_columns(self.engine)
         _run_index(self.engine)
@@ -394,8 +433,8 @@ class AuditLog:
         `columns` = (record_key, operation, source_updated_at, sync_token, line), each a list
         (or Arrow array) with one value per record.
         """
-        sqlite_json = self.engine.dialect.name == "sqlite" and sqlite3.sqlite_version_info >= (3, 38)
-        if not sqlite_json:
+        sqlite = self.engine.dialect.name == "sqlite"
+        if not sqlite:
             cols = [c.to_pylist() if hasattr(c, "to_pylist") else list(c) for c in columns]
         committed_at = utcnow()
         with self._lock, self.engine.begin() as conn:
@@ -413,12 +452,12 @@ class AuditLog:
             first_id = last_id = None
             if n_records:
                 n = len(columns[0])
-                if sqlite_json:
-                    self._insert_sqlite_json(conn, batch_id, stream, columns)
+                if sqlite:
+                    self._insert_sqlite_values(conn, batch_id, stream, columns)
                 else:
                     self._insert_record_rows(conn, zip([self.run_id] * n, [batch_id] * n, [stream] * n, *cols))
-                if self.engine.dialect.name == "sqlite":
-                    # one insert statement in one transaction: the batch's ids are consecutive
+                if sqlite:
+                    # inserted in order in one transaction: the batch's ids are consecutive
                     last_id = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar()
                     first_id = last_id - n + 1
             conn.execute(
@@ -473,21 +512,38 @@ class AuditLog:
             return
         conn.exec_driver_sql(self._insert_records_sql, list(rows))
 
-    def _insert_sqlite_json(self, conn: sa.Connection, batch_id: str, stream: str, columns: t.Sequence) -> None:
-        """SQLite: one INSERT … SELECT reading the batch from one JSON array of rows (no per-row
-        parameter binding; the statement runs without the GIL, overlapping the next batch's
-        load). run_id, batch_id, stream are the batch's constants, bound once. json_each yields
-        the array in order: the batch's ids stay consecutive and in message order."""
+    def _insert_sqlite_values(self, conn: sa.Connection, batch_id: str, stream: str, columns: t.Sequence) -> None:
+        """SQLite: the batch's rows as bound multi-row INSERTs of SQLITE_ROWS_PER_STATEMENT rows
+        (values bound by the driver in C; each statement runs without the GIL, overlapping the
+        next batch's load). run_id, batch_id, stream and the columns constant over the batch are
+        bound once per statement. Rows go in message order in one transaction: the batch's ids
+        stay consecutive."""
         constants = [_constant_value(c) for c in columns]
-        varying = [c for c, (same, _v) in zip(columns, constants) if not same]
-        cols = [c.to_pylist() if hasattr(c, "to_pylist") else c for c in varying]
-        payload = _JSON.encode(list(zip(*cols)) if cols else [[]] * len(columns[0])).decode()
+        varying = [c.to_pylist() if hasattr(c, "to_pylist") else c
+                   for c, (same, _v) in zip(columns, constants) if not same]
         flags = tuple(same for same, _v in constants)
-        sql = self._json_inserts.get(flags)
-        if sql is None:
-            sql = self._json_inserts[flags] = _sqlite_json_insert(flags)
-        params = (self.run_id, batch_id, stream, *(v for same, v in constants if same), payload)
-        conn.exec_driver_sql(sql, params)
+        head = (self.run_id, batch_id, stream, *(v for same, v in constants if same))
+        width = len(varying)
+        flat = list(itertools.chain.from_iterable(zip(*varying))) if width else []
+        n = len(columns[0])
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            start = 0
+            for rows in _row_pieces(n, self._sqlite_rows_per_statement(width)):
+                sql = self._values_inserts.get((flags, rows))
+                if sql is None:
+                    sql = self._values_inserts[(flags, rows)] = _sqlite_values_insert(flags, rows)
+                cursor.execute(sql, head + tuple(flat[start * width:(start + rows) * width]))
+                start += rows
+        finally:
+            cursor.close()
+
+    def _sqlite_rows_per_statement(self, width: int) -> int:
+        """Rows per statement within SQLite's bound-parameter limit (32766 since 3.32)."""
+        rows = SQLITE_ROWS_PER_STATEMENT
+        while rows > 1 and 8 + rows * width > self._sqlite_max_variables:
+            rows >>= 1
+        return rows
 
     def record_state(self, state: dict) -> None:
         text = json.dumps(state, sort_keys=True, default=str)
