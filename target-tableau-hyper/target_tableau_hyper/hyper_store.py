@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from tableauhyperapi import (
     Connection,
     HyperProcess,
@@ -216,6 +215,8 @@ def stage_file(table: t.Any, directory: Path) -> StagedFile:
             with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table)
         else:
+            import pyarrow.parquet as pq  # rare (a type the declaration does not cover)
+
             # Uncompressed: the file lives for one load; compression would only cost CPU.
             pq.write_table(table, path, compression="none", use_dictionary=False, write_statistics=False)
     except BaseException:

@@ -9,15 +9,18 @@ known).
 
 from __future__ import annotations
 
+import bisect
 import decimal
 import functools
 import gc
-import re
+import struct
 import sys
 import typing as t
 from collections import Counter, defaultdict
 
 import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
 from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.singerlib.encoding.base import GenericSingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
@@ -89,17 +92,23 @@ class SingerInputReader(GenericSingerReader[str]):
                     break
                 if isinstance(data, str):
                     data = data.encode()
+                start = 0
                 if pending:
-                    data = pending + data
+                    # the line cut by the previous chunk, on its own (no copy of the new chunk)
+                    nl = data.find(b"\n")
+                    if nl < 0:
+                        pending += data
+                        continue
+                    line = pending + data[: nl + 1]
+                    self._process_block(line, 0, len(line))
+                    start = nl + 1
                 cut = data.rfind(b"\n") + 1
-                if not cut:
-                    pending = data
-                    continue
-                pending = data[cut:]
-                self._process_block(data, cut)
+                pending = data[max(cut, start) :]
+                if cut > start:
+                    self._process_block(data, start, cut)
             if pending:
                 pending += b"\n"
-                self._process_block(pending, len(pending))
+                self._process_block(pending, 0, len(pending))
         except InputError as exc:
             raise exc.at_line(self.line_number) from None
         except RecordsWithoutSchemaException as exc:
@@ -109,10 +118,12 @@ class SingerInputReader(GenericSingerReader[str]):
         stats["RECORD"] += self._n_fast
         return Counter(**stats)
 
-    def _process_block(self, data: bytes, end: int) -> None:
-        """The complete lines in data[:end] (end is just after a newline)."""
+    def _process_block(self, data: bytes, pos: int, end: int) -> None:
+        """The complete lines in data[pos:end] (end is just after a newline)."""
         fast = self.fast_streams
-        pos = 0
+        index: _LineIndex | None = None  # built for the block's first fast run
+        block = pos
+        i = 0  # index (in the block) of the line starting at pos
         while pos < end:
             if fast and data.startswith(_RECORD_HEADS, pos):
                 # Hot path: a run of consecutive RECORD lines of one stream, written the way
@@ -120,33 +131,34 @@ class SingerInputReader(GenericSingerReader[str]):
                 head = pos + len(_RECORD_HEADS[0] if data[pos + 8] == 0x22 else _RECORD_HEADS[1])
                 entry = fast.get(data[head : data.find(b'"', head)])
                 if entry is not None and entry[3] and data.startswith(entry[3], pos):
-                    pos = self._add_run(data, pos, end, entry)
+                    if index is None:
+                        index = _LineIndex(data, block, end)
+                    count = self._add_run(data, pos, i, index, entry)
+                    i += count
+                    pos = index.start(i)
                     continue
             nl = data.find(b"\n", pos)
             self._process_line(data[pos:nl], fast)
             pos = nl + 1
+            i += 1
 
-    def _add_run(self, data: bytes, pos: int, end: int, entry: tuple) -> int:
-        """Hand the run of fast RECORD lines starting at pos to its sink; returns where it ends."""
+    def _add_run(self, data: bytes, pos: int, i: int, index: _LineIndex, entry: tuple) -> int:
+        """Hand the run of fast RECORD lines starting at pos (line i of the block) to its sink;
+        returns its number of lines."""
         _decoder, sink, on_full, prefixes = entry
-        run_end = _run_pattern(prefixes).search(data, pos, end)
-        stop = run_end.start() + 1 if run_end else end
-        count = data.count(b"\n", pos, stop)
+        others = index.others(prefixes)
+        count = others[bisect.bisect_right(others, i)] - i  # up to the next line not in the run
         room = sink.max_size - sink._batch_records_read  # noqa: SLF001
         if count > room:
-            # the batch is full inside this run: cut after `room` lines, drain, go on
-            stop = pos
-            for _ in range(max(room, 1)):
-                stop = data.find(b"\n", stop) + 1
-            count = max(room, 1)
+            count = max(room, 1)  # the batch is full inside this run: cut there, drain, go on
         first = self.line_number + 1
         self.line_number += count
         self._n_fast += count
-        sink.add_run(data[pos:stop], first, count)
+        sink.add_run(data[pos : index.start(i + count)], first, count)
         if sink._batch_records_read >= sink.max_size:  # noqa: SLF001
             on_full(sink)
         self.on_tick()
-        return stop
+        return count
 
     def _process_line(self, line: bytes, fast: dict) -> None:
         """One line outside a fast run: a message of another type, or a RECORD written
@@ -203,10 +215,34 @@ class SingerInputReader(GenericSingerReader[str]):
         stats[kind] += 1
 
 
-@functools.lru_cache(maxsize=256)
-def _run_pattern(prefixes: tuple[bytes, ...]) -> re.Pattern[bytes]:
-    """Finds the newline that ends a run: the first one not followed by one of `prefixes`."""
-    return re.compile(b"\n(?!" + b"|".join(re.escape(p) for p in prefixes) + b")")
+class _LineIndex:
+    """Where the lines of a block start, and which of them do not start with a run's prefixes:
+    Arrow splits the block once (in C++, no GIL), ~3x less CPU than a regex over every
+    newline plus counting them (measured 3.3 vs 8.9 ms per 4 MiB)."""
+
+    def __init__(self, data: bytes, pos: int, end: int) -> None:
+        block = pa.Array.from_buffers(
+            pa.large_binary(), 1, [None, pa.py_buffer(struct.pack("=qq", pos, end)), pa.py_buffer(data)]
+        )
+        # one piece per line, without its newline; the last piece is the empty text after the
+        # block's final newline (index = number of lines, so it ends every run)
+        self.lines = pc.split_pattern(block, b"\n").values
+        self._offsets = memoryview(self.lines.buffers()[1]).cast("q")[self.lines.offset :]
+        self._pos = pos
+        self._others: dict[tuple[bytes, ...], list[int]] = {}
+
+    def start(self, i: int) -> int:
+        """Position in the data of line i of the block (the block's end for the last piece)."""
+        return self._pos + self._offsets[i] - self._offsets[0] + i
+
+    def others(self, prefixes: tuple[bytes, ...]) -> list[int]:
+        """Indexes of the lines starting with none of `prefixes`, in order, ending with the
+        final piece's."""
+        found = self._others.get(prefixes)
+        if found is None:
+            match = functools.reduce(pc.or_, (pc.starts_with(self.lines, p) for p in prefixes))
+            found = self._others[prefixes] = pc.indices_nonzero(pc.invert(match)).to_pylist()
+        return found
 
 
 def record_error(exc: msgspec.ValidationError, stream: str, line: int) -> InputError:

@@ -21,7 +21,6 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.target_base import Target
 
 from target_tableau_hyper import publishing
-from target_tableau_hyper.audit import DEFAULT_STALE_RUN_TIMEOUT_MINUTES, AuditLog, default_url
 from target_tableau_hyper.audit_writer import AuditWriter
 from target_tableau_hyper.audit_interrupt import InterruptGuard, RunInterrupted
 from target_tableau_hyper.errors import InputError, RecordBeforeSchemaError
@@ -31,6 +30,14 @@ from target_tableau_hyper.publishing.settings import PUBLISH_SETTINGS
 from target_tableau_hyper.reader import RecordEnvelope, SingerInputReader
 from target_tableau_hyper.sink import HyperSink
 from target_tableau_hyper.types import MAX_NUMERIC_PRECISION_V2, parse_sql_numeric
+
+if t.TYPE_CHECKING:
+    from target_tableau_hyper.audit import AuditLog
+
+#: = audit.DEFAULT_STALE_RUN_TIMEOUT_MINUTES, the setting's default. Not imported from there:
+#: audit.py loads SQLAlchemy (~0.3 s of every run's start), which a run with `audit_enabled:
+#: false` never needs; tests/test_start_imports.py checks that the two agree.
+DEFAULT_STALE_RUN_TIMEOUT_MINUTES = 60
 
 _RECORD_DICT = msgspec.json.Decoder(float_hook=decimal.Decimal)
 
@@ -141,6 +148,8 @@ class TargetTableauHyper(Target):
         if not self.config.get("audit_enabled", True):
             return None
         if self._audit is None:
+            from target_tableau_hyper.audit import AuditLog, default_url
+
             self.output_dir.mkdir(parents=True, exist_ok=True)
             mirror = None
             if self.config.get("audit_hyper", False):
