@@ -31,7 +31,7 @@ from .clock import SandboxClock
 from .generator import SLOT_POS
 from .mutations import MutationError, Mutator
 from .oauth import OAuthError, OAuthServer
-from .store import ALL_ENTITIES, NAME_ENTITIES, PATH_ENTITY, Store
+from .store import ALL_ENTITIES, NAME_ENTITIES, PATH_ENTITY, BaseRec, Store
 from .webhooks import WebhookDispatcher
 from .wire import (auth_fault_body, decode, encode, fault_body, intuit_tid, parse_timestamp, qbo_time_ms,
                    throttle_json, throttle_xml)
@@ -356,14 +356,14 @@ def _query_response(sb: Sandbox, realm, text: str, as_parts: bool = False) -> tu
         return b'{"QueryResponse":{},"time":"' + qbo_time_ms(now).encode() + b'"}', 0
     if q.fields:
         datas = [encode(_project(r.obj, q.fields)) for r in rows]
-    else:
-        datas = [r.data for r in rows]
+    else:  # base rows straight from the byte cache (not through BaseRec.data: a call a row less)
+        base_bytes = realm._base_bytes
+        datas = [base_bytes(r.i) if r.__class__ is BaseRec else r.data for r in rows]
     parts = [b'{"QueryResponse":{"' + q.entity.encode() + b'":[']
-    for k, d in enumerate(datas):
-        if k:
-            parts.append(b",")
+    for d in datas:
         parts.append(d)
-    parts.append(b'],"startPosition":' + str(res.start).encode() + b',"maxResults":' + str(len(rows)).encode()
+        parts.append(b",")
+    parts[-1] = (b'],"startPosition":' + str(res.start).encode() + b',"maxResults":' + str(len(rows)).encode()
                  + b'},"time":"' + qbo_time_ms(now).encode() + b'"}')
     return (parts if as_parts else b"".join(parts)), len(rows)
 

@@ -100,17 +100,28 @@ class LinkSums:
         return (from_cents(total), from_cents(self.inv_balance[s]), self.objects.values[self.inv_cust[s]],
                 self.dates.values[self.inv_date[s]])
 
+    def invoice_cents(self, cycle: int, k: int):
+        """(total in cents, balance in cents, customer, TxnDate) or None."""
+        s = cycle * self.inv_per + k
+        total = self.inv_total[s]
+        if total == UNKNOWN:
+            return None
+        return total, self.inv_balance[s], self.objects.values[self.inv_cust[s]], self.dates.values[self.inv_date[s]]
+
     def put_invoice(self, cycle: int, k: int, total: Decimal, balance: Decimal, cust, txn_date: str) -> None:
+        self.put_invoice_cents(cycle, k, cents(total), cents(balance), cust, txn_date)
+
+    def put_invoice_cents(self, cycle: int, k: int, total: int, balance: int, cust, txn_date: str) -> None:
         s = cycle * self.inv_per + k
         if self.inv_total[s] != UNKNOWN:
             return
-        # cents() and the ids of values already interned inlined (this runs for most rendered invoices)
-        self.inv_balance[s] = int(balance * _HUNDRED)
+        # the ids of values already interned inlined (this runs for most rendered invoices)
+        self.inv_balance[s] = balance
         k = self.objects.ids.get(cust)
         self.inv_cust[s] = self.objects.id(cust) if k is None else k
         k = self.dates.ids.get(txn_date)
         self.inv_date[s] = self.dates.id(txn_date) if k is None else k
-        self.inv_total[s] = int(total * _HUNDRED)
+        self.inv_total[s] = total
 
     # -- deposit inputs (payments 0-1 and sales receipt 0 of a cycle) ------------------------------
     def deposit_input(self, cycle: int, j: int):
@@ -123,15 +134,29 @@ class LinkSums:
         return (from_cents(amount), self.objects.values[self.dep_method[s]], None if ref < 0 else str(ref),
                 self.dates.values[self.dep_date_id(s)])
 
+    def deposit_input_cents(self, cycle: int, j: int):
+        """(amount in cents, PaymentMethodRef text, PaymentRefNum or None, TxnDate) or None."""
+        s = cycle * self.dep_per + j
+        amount = self.dep_amount[s]
+        if amount == UNKNOWN:
+            return None
+        ref = self.dep_ref[s]
+        return (amount, self.objects.values[self.dep_method[s]], None if ref < 0 else str(ref),
+                self.dates.values[self._dep_date[s]])
+
     def dep_date_id(self, s: int) -> int:
         return self._dep_date[s]
 
     def put_deposit_input(self, cycle: int, j: int, amount: Decimal, pm_text: str, ref_num: str | None,
                           txn_date: str) -> None:
+        self.put_deposit_input_cents(cycle, j, cents(amount), pm_text, ref_num, txn_date)
+
+    def put_deposit_input_cents(self, cycle: int, j: int, amount: int, pm_text: str, ref_num: str | None,
+                                txn_date: str) -> None:
         s = cycle * self.dep_per + j
         if self.dep_amount[s] != UNKNOWN:
             return
         self.dep_method[s] = self.objects.id(pm_text)
         self.dep_ref[s] = -1 if ref_num is None else int(ref_num)
         self._dep_date[s] = self.dates.id(txn_date)
-        self.dep_amount[s] = cents(amount)
+        self.dep_amount[s] = amount

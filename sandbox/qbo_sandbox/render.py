@@ -84,6 +84,23 @@ def _text(d: Decimal) -> str:
     return str(d) if d else "0"
 
 
+#: ".00" … ".99": the cents part of a Decimal of exponent -2 as ``str`` writes it
+_CENTS = [f".{c:02d}" for c in range(100)]
+#: the cents part as ``_norm`` writes it: "" (whole), ".3" (30 cents), ".35"
+_CENTS_NORM = ["" if not c else f".{c // 10}" if not c % 10 else f".{c:02d}" for c in range(100)]
+
+
+def _ct(c: int) -> str:
+    """``_m``/``_text`` of a non-negative amount given in int cents: 1234 → ``12.34``, 1200 → ``12.00``,
+    0 → ``0`` (sums of cent amounts are kept as ints: no Decimal arithmetic or formatting)."""
+    return str(c // 100) + _CENTS[c % 100] if c else "0"
+
+
+def _c2(c: int) -> str:
+    """``f"{money(x):.2f}"`` of a non-negative amount in int cents (0 → ``0.00``)."""
+    return str(c // 100) + _CENTS[c % 100]
+
+
 def _n(d) -> str:
     """``generator._norm`` as JSON text."""
     return str(_norm(d))
@@ -102,13 +119,16 @@ _NV_TXN_ID = _NV_A + '"txnId"' + _NV_B + '"'
 _NV_OPEN_BALANCE = '"' + _NV_C + "," + _NV_A + '"txnOpenBalance"' + _NV_B + '"'
 _NV_REF_NUMBER = '"' + _NV_C + "," + _NV_A + '"txnReferenceNumber"' + _NV_B + '"'
 
+_INVOICE_START = ('{"AllowIPNPayment":false,"AllowOnlinePayment":false,"AllowOnlineCreditCardPayment":false,'
+                  '"AllowOnlineACHPayment":false,')
+_PM_VALUE = {m: '{"value":"' + m + '"}' for m in ("2", "3", "4", "6")}  # a payment's PaymentMethodRef text
 _LINE_START = [f'{{"Id":"{n}","LineNum":{n},"Description":' for n in range(1, 64)]
 _SERVICE_DATE = ',"ServiceDate":"%s"'
 
 
 class _Customer:
     __slots__ = ("id", "ref", "bill", "ship", "email", "taxable", "tax_code", "currency", "currency_ref", "term_ref",
-                 "term_days", "invoice_tail")
+                 "term_days", "invoice_tail", "bill_email")
 
     def __init__(self, gen, c: dict):
         self.id = c["Id"]
@@ -116,6 +136,7 @@ class _Customer:
         self.bill = _j(c["BillAddr"])
         self.ship = _j(c["ShipAddr"]) if "ShipAddr" in c else None
         self.email = _j(c["PrimaryEmailAddr"]) if "PrimaryEmailAddr" in c else None
+        self.bill_email = "" if self.email is None else ',"BillEmail":' + self.email
         self.taxable = c["Taxable"]
         self.tax_code = (c.get("DefaultTaxCodeRef") or {}).get("value")
         self.currency = c["CurrencyRef"]["value"]
@@ -197,11 +218,17 @@ class Renderer:
         self.sales_items = [_Item(gen, gen.items[iid]) for iid in co.SALES_ITEMS]
         # per sales item, home-currency and foreign: (service, taxable, line pieces by quantity draw),
         # every draw's pieces made up front (~550 lines)
-        self._line_tabs = tuple(
-            [(it.service, it.taxable, [None if d < first else it.line(foreign, d) for d in range(last + 1)])
+        # [foreign][customer taxable] → per item (service, line taxed, draw multiplier, draw offset, per
+        # quantity draw (amount in cents, text from Description to ClassRef's value, text from UnitPrice
+        # to the end of TaxCodeRef)); the draw is ``word * mult >> 32`` + offset: randint(1, 12) foreign,
+        # randint(2, 24) a service, randint(1, 40) goods
+        self._sale_tabs = tuple(tuple(
+            [(it.service, it.taxable and cust_taxable, mult, off,
+              [None if d < off else self._sale_piece(it.line(foreign, d), it.taxable and cust_taxable)
+               for d in range(off + mult)])
              for it in self.sales_items
-             for first, last in [(1, 12) if foreign else ((2, 24) if it.service else (1, 40))]]
-            for foreign in (False, True))
+             for mult, off in [(12, 1) if foreign else ((23, 2) if it.service else (40, 1))]]
+            for cust_taxable in (False, True)) for foreign in (False, True))
         self._customers: dict[int, _Customer] = {}
         self._amounts: dict[tuple, tuple] = {}  # (item, foreign, draw) → (amount, amount, price, qty texts)
         self._tax: dict[tuple, tuple[str, Decimal]] = {}
@@ -256,6 +283,11 @@ class Renderer:
         self._usd_vendor_pieces = [self._vendor(v) for v in self.usd_vendors]
         self._all_vendor_pieces = [self._vendor(v) for v in self.all_vendors]
 
+    @staticmethod
+    def _sale_piece(line: tuple, taxed: bool) -> tuple:
+        amount, head, tail_tax, tail_non, amount_c = line
+        return amount_c, head, tail_tax if taxed else tail_non
+
     # -- the kept sums of linked documents (``linksums.py``) ------------------------------------------
     def keep_sums_from_document(self, i: int, doc: dict) -> None:
         """Keep what payments and deposits copy from base document ``i`` given as its dict (the
@@ -296,6 +328,18 @@ class Renderer:
             return None
         text = fn(i)
         return None if text is None else text.encode()
+
+    def data(self, i: int) -> bytes:
+        """What the API serves for base document ``i``: ``bytes(i)``, else (no fast renderer: voided
+        documents) ``wire.encode`` of the generator's dict. The store's byte cache calls this directly
+        (one call a document less than through ``bytes``)."""
+        pos = i % CYCLE
+        fn = self._slot_builders[pos]
+        if fn is not None and (pos not in self._voidable or not self.g.is_voided(i)):
+            text = fn(i)
+            if text is not None:
+                return text.encode()
+        return encode(self.g.doc(i))
 
     # -- shared pieces -------------------------------------------------------------------------
     def _customer(self, c: dict) -> _Customer:
@@ -390,38 +434,46 @@ class Renderer:
             hit = self._amounts[key] = (amount, _m(amount), _n(price), _n(qty))
         return hit
 
-    def _sales_lines(self, key: int, cust: _Customer, n: int, txn_date: str, link: str, text: bool = True):
-        """``generator._sales_lines`` (+ the caller's ServiceDate fill and per-line LinkedTxn);
-        ``text=False`` makes the same draws and sums but no line texts (summaries)."""
+    def _sales_lines(self, key: int, cust: _Customer, n: int, txn_date: str, link: str) -> tuple[list, int, int]:
+        """``generator._sales_lines`` (+ the caller's ServiceDate fill and per-line LinkedTxn) →
+        (line texts, subtotal in cents, taxable amount in cents)."""
         nx = stream_words(self.rseed, LINES, key).__next__
-        foreign = cust.currency != "USD"
-        cust_taxable = cust.taxable
-        tab, classes = self._line_tabs[foreign], self.class_refs
+        tab, classes = self._sale_tabs[cust.currency != "USD"][cust.taxable], self.class_refs
         n_items, n_classes = len(tab), len(classes)
-        parts, subtotal, taxable = [], ZERO, 0
+        parts, subtotal, taxable = [], 0, 0
         service_date = None
         for n_ in range(n):
-            service, item_taxable, by_draw = tab[nx() * n_items >> 32]
-            if foreign:
-                draw = (nx() * 12 >> 32) + 1  # randint(1, 12)
-            elif not service:
-                draw = (nx() * 40 >> 32) + 1  # randint(1, 40)
-            else:
-                draw = (nx() * 23 >> 32) + 2  # randint(2, 24)
-            amount, head, tail_tax, tail_non, amount_c = by_draw[draw]
-            r = nx() * n_classes >> 32
+            service, taxed, mult, off, by_draw = tab[nx() * n_items >> 32]
+            amount_c, head, tail = by_draw[(nx() * mult >> 32) + off]
+            cls = classes[nx() * n_classes >> 32]
             if service and nx() < _P3:
-                if text:
-                    service_date = service_date or _SERVICE_DATE % txn_date
-                    parts.append(f'{_LINE_START[n_]}{head}{classes[r]}'
-                                 f'{tail_tax if item_taxable and cust_taxable else tail_non}{service_date}}}{link}}}')
-            elif text:
-                parts.append(f'{_LINE_START[n_]}{head}{classes[r]}'
-                             f'{tail_tax if item_taxable and cust_taxable else tail_non}}}{link}}}')
-            subtotal += amount
-            if item_taxable and cust_taxable:
+                if service_date is None:
+                    service_date = _SERVICE_DATE % txn_date
+                parts.append(f'{_LINE_START[n_]}{head}{cls}{tail}{service_date}}}{link}}}')
+            else:
+                parts.append(f'{_LINE_START[n_]}{head}{cls}{tail}}}{link}}}')
+            subtotal += amount_c
+            if taxed:
                 taxable += amount_c
         return parts, subtotal, taxable
+
+    def _sales_sums(self, key: int, cust: _Customer, n: int) -> tuple[int, int]:
+        """``_sales_lines``'s (subtotal, taxable) in cents from the same draws, without texts (the
+        summaries a payment or deposit copies)."""
+        nx = stream_words(self.rseed, LINES, key).__next__
+        tab = self._sale_tabs[cust.currency != "USD"][cust.taxable]
+        n_items = len(tab)
+        subtotal = taxable = 0
+        for _ in range(n):
+            service, taxed, mult, off, by_draw = tab[nx() * n_items >> 32]
+            amount_c = by_draw[(nx() * mult >> 32) + off][0]
+            nx()  # the class
+            if service:
+                nx()  # ServiceDate or not
+            subtotal += amount_c
+            if taxed:
+                taxable += amount_c
+        return subtotal, taxable
 
     def _tax_rates(self, code: str) -> tuple:
         """((n, 100 * d) with TaxPercent = n / d exactly, text of a tax line between its Amount and
@@ -436,39 +488,36 @@ class Renderer:
                 for rid in co_.tax_codes[code])
         return hit
 
-    def _tax_total(self, cust: _Customer, taxable: int) -> Decimal:
-        """``TotalTax`` of ``_tax_detail`` without its text (summaries of linked documents)."""
+    def _tax_total(self, cust: _Customer, taxable: int) -> int:
+        """``TotalTax`` of ``_tax_detail`` in cents, without its text (summaries of linked documents)."""
         code = cust.tax_code
         if not code or not cust.taxable:
-            return ZERO
+            return 0
         total = 0
         for n, d, _t in self._tax_codes.get(code) or self._tax_rates(code):
             total += (2 * taxable * n + d) // (2 * d)
-        return from_cents(total)
+        return total
 
-    def _tax_detail(self, cust: _Customer, taxable: int) -> tuple[str, Decimal]:
-        """``generator._tax_detail`` as text, from the taxable amount in cents: each tax line is
-        ``money(taxable * pct / 100)`` (ROUND_HALF_UP of a non-negative exact product: in cents
-        ``floor((2 * taxable * n + 100 d) / (200 d))`` for pct = n / d), in int arithmetic."""
+    def _tax_detail(self, cust: _Customer, taxable: int) -> tuple[str, int]:
+        """``generator._tax_detail`` as text and TotalTax in cents, from the taxable amount in cents:
+        each tax line is ``money(taxable * pct / 100)`` (ROUND_HALF_UP of a non-negative exact product:
+        in cents ``floor((2 * taxable * n + 100 d) / (200 d))`` for pct = n / d), in int arithmetic."""
         code = cust.tax_code
         if not code or not cust.taxable:
-            return '{"TotalTax":0}', ZERO
+            return '{"TotalTax":0}', 0
         key = (code, taxable)
         hit = self._tax.get(key)
         if hit is None:
             total = 0
-            tail = (f"{taxable // 100}.{taxable % 100:02d}" if taxable else "0") + "}}"
+            tail = _ct(taxable) + "}}"
             lines = []
             for n, d, mid in self._tax_codes.get(code) or self._tax_rates(code):
                 amt = (2 * taxable * n + d) // (2 * d)
                 total += amt
-                lines.append(f'{{"Amount":{f"{amt // 100}.{amt % 100:02d}" if amt else "0"}{mid}{tail}')
+                lines.append(f'{{"Amount":{_ct(amt)}{mid}{tail}')
             # TotalTax as _norm writes it: 12.30 -> 12.3, 12.00 -> 12
-            r = total % 100
-            total_t = (str(total // 100) if not r else f"{total // 100}.{r // 10}" if not r % 10
-                       else f"{total // 100}.{r:02d}")
-            hit = (f'{{"TxnTaxCodeRef":{{"value":"{code}"}},"TotalTax":{total_t},"TaxLine":[{",".join(lines)}]}}',
-                   from_cents(total))
+            hit = (f'{{"TxnTaxCodeRef":{{"value":"{code}"}},"TotalTax":{total // 100}{_CENTS_NORM[total % 100]},'
+                   f'"TaxLine":[{",".join(lines)}]}}', total)
             if len(self._tax) < 20_000:  # ~1/3 of large's invoices hit (one-line ones repeat); ~15 MB at most
                 self._tax[key] = hit
         return hit
@@ -543,19 +592,19 @@ class Renderer:
         if not text:
             summary = self._receipt_summary(i, entity, nx)
             if entity == "SalesReceipt" and k == 0:
-                self.sums.put_deposit_input(cycle, 2, *summary)
+                self.sums.put_deposit_input_cents(cycle, 2, *summary)
             return None, summary
         head, txn_date = self._head(i, nx)
         cust = self._pick_customer(nx, True)
         lines, subtotal, taxable = self._sales_lines(i, cust, self._n_lines(i), txn_date, "")
         custom = self._custom_fields(nx, i)
         dept = self.dept_refs[(nx() * len(self.dept_refs) >> 32)]
-        # subtotal, discount, total: sums and differences of cent amounts (already what _m rounds to)
-        lines.append(f'{{"Amount":{_text(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
-        discount = ZERO
+        # subtotal, discount, total in int cents (the discount: money(subtotal * 0.1), half up)
+        lines.append(f'{{"Amount":{_ct(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
+        discount = 0
         if entity == "SalesReceipt" and _hash01(i, self._salt + 162012) < 0.25:  # g._has_discount(i)
-            discount = money(subtotal * Decimal("0.1"))
-            lines.append(f'{{"Amount":{_text(discount)},"DetailType":"DiscountLineDetail","DiscountLineDetail":'
+            discount = (subtotal + 5) // 10
+            lines.append(f'{{"Amount":{_ct(discount)},"DetailType":"DiscountLineDetail","DiscountLineDetail":'
                          f'{{"PercentBased":true,"DiscountPercent":10,"DiscountAccountRef":{self.discount_ref}}}}}')
         tax, total_tax = self._tax_detail(cust, taxable)
         total = subtotal - discount + total_tax
@@ -566,7 +615,7 @@ class Renderer:
                ',"CustomerMemo":{"value":"Thank you for your business!"},"BillAddr":', cust.bill]
         if cust.ship is not None:
             out += [',"ShipAddr":', cust.ship]
-        total_t = _text(total)
+        total_t = _ct(total)
         out += [',"TotalAmt":', total_t, ',"ApplyTaxAfterDiscount":false,"PrintStatus":"NotSet"']
         if entity != "RefundReceipt":
             out.append(',"EmailStatus":"NotSet"')
@@ -588,28 +637,27 @@ class Renderer:
             else:
                 out += [',"DepositToAccountRef":', self.bank_refs["Check"]]
         out.append("}")
-        summary = (money(total), pm_text, ref_num, txn_date)
+        summary = (total, pm_text, ref_num, txn_date)
         if entity == "SalesReceipt" and k == 0:
-            self.sums.put_deposit_input(cycle, 2, *summary)
+            self.sums.put_deposit_input_cents(cycle, 2, *summary)
         return "".join(out), summary
 
     def _receipt_summary(self, i: int, entity: str, nx) -> tuple:
-        """``_receipt_parts``'s summary: the same draws in the same order, no text."""
-        g = self.g
+        """``_receipt_parts``'s summary (TotalAmt in cents, ...): the same draws in the same order, no text."""
         txn_date = self._txn_date(i, nx)
         cust = self._pick_customer(nx, True)
-        _lines, subtotal, taxable = self._sales_lines(i, cust, self._n_lines(i), txn_date, "", False)
+        subtotal, taxable = self._sales_sums(i, cust, self._n_lines(i))
         self._skip_custom_fields(nx)
         nx()  # the DepartmentRef draw
-        discount = ZERO
+        discount = 0
         if entity == "SalesReceipt" and _hash01(i, self._salt + 162012) < 0.25:  # g._has_discount(i)
-            discount = money(subtotal * Decimal("0.1"))
+            discount = (subtotal + 5) // 10
         total = subtotal - discount + self._tax_total(cust, taxable)
         if entity == "CreditMemo":
-            return money(total), None, None, txn_date
+            return total, None, None, txn_date
         method = ("1", "2", "3", "4")[(nx() * 4 >> 32)]
         ref_num = str(1000 + (nx() * 99000 >> 32)) if method == "2" else None
-        return money(total), self.pm_refs[method], ref_num, txn_date
+        return total, self.pm_refs[method], ref_num, txn_date
 
     def _estimate(self, i: int) -> str:
         """``generator._b_Estimate``."""
@@ -632,17 +680,17 @@ class Renderer:
                     '","TxnType":"Invoice"}]']
         else:
             out += [',"TxnStatus":"', ("Pending", "Pending", "Accepted", "Rejected")[(nx() * 4 >> 32)], '"']
-        # subtotal, total: sums of cent amounts (already what _m rounds to)
-        lines.append(f'{{"Amount":{_text(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
+        # subtotal, total: in int cents
+        lines.append(f'{{"Amount":{_ct(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
         tax, total_tax = self._tax_detail(cust, taxable)
         total = subtotal + total_tax
         out += [',"Line":[', ",".join(lines), '],"TxnTaxDetail":', tax, ',"CustomerRef":', cust.ref,
                 ',"CustomerMemo":{"value":"Thank you for your business!"},"BillAddr":', cust.bill]
         if cust.ship is not None:
             out += [',"ShipAddr":', cust.ship]
-        out += [',"TotalAmt":', _text(total)]
+        out += [',"TotalAmt":', _ct(total)]
         if cur != "USD":
-            out += [',"HomeTotalAmt":', _m(total * rate)]
+            out += [',"HomeTotalAmt":', _m(from_cents(total) * rate)]
         emailed = nx() < _P5
         out += [',"ApplyTaxAfterDiscount":false,"PrintStatus":"NotSet","EmailStatus":"',
                 "EmailSent" if emailed else "NotSet", '"']
@@ -764,25 +812,25 @@ class Renderer:
         g = self.g
         nx = stream_words(self.rseed, DOC, i).__next__
         head, txn_date = self._head(i, nx)
-        lines, total = [], ZERO
+        lines, total = [], 0  # amounts in int cents
         cycle = i // CYCLE
         for j, pay_i in enumerate(g._deposit_payments(cycle)):
             kind = "Payment" if j < 2 else "SalesReceipt"
-            linked = self.sums.deposit_input(cycle, j)
+            linked = self.sums.deposit_input_cents(cycle, j)
             if linked is None:
                 linked = (self._payment_parts if j < 2 else self._receipt_parts)(pay_i, False)[1]
             amt, pm_text, ref_num, p_date = linked
             total += amt
             check = f',"CheckNum":"{ref_num}"' if ref_num is not None else ""
-            lines.append(f'{{"Amount":{_m(amt)},"LinkedTxn":[{{"TxnId":"{100 + pay_i}","TxnType":"{kind}",'
+            lines.append(f'{{"Amount":{_ct(amt)},"LinkedTxn":[{{"TxnId":"{100 + pay_i}","TxnType":"{kind}",'
                          f'"TxnLineId":"0"}}],"DepositLineDetail":{{"PaymentMethodRef":{pm_text}{check}}}}}')
             txn_date = max(txn_date, p_date)
-        interest = money(Decimal(50 + (nx() * 3951 >> 32)) / 100)
+        interest = 50 + (nx() * 3951 >> 32)  # money(randint(50, 4000) / 100) in cents
         total += interest
-        lines.append(f'{{"Id":"1","LineNum":1,"Description":"Interest","Amount":{_m(interest)},"DetailType":'
+        lines.append(f'{{"Id":"1","LineNum":1,"Description":"Interest","Amount":{_ct(interest)},"DetailType":'
                      f'"DepositLineDetail","DepositLineDetail":{{"AccountRef":{self.interest_ref}}}}}')
         note = ',"PrivateNote":"Weekly deposit"' if nx() < _P3 else ""
-        return (f'{{"DepositToAccountRef":{self.checking_ref},"TotalAmt":{_m(total)},{head},"TxnDate":"{txn_date}",'
+        return (f'{{"DepositToAccountRef":{self.checking_ref},"TotalAmt":{_ct(total)},{head},"TxnDate":"{txn_date}",'
                 f'"CurrencyRef":{{"value":"USD","name":"United States Dollar"}}{note},"Line":[{",".join(lines)}]}}')
 
     def _bill_payment(self, i: int) -> str:
@@ -886,15 +934,17 @@ class Renderer:
         return self._invoice_parts(i)[0]
 
     def _invoice_parts(self, i: int, text: bool = True) -> tuple[str | None, tuple]:
-        """``generator._b_Invoice`` (not voided) → (JSON text, (TotalAmt, Balance, customer, TxnDate,
-        DocNumber)) — the fields a payment of the invoice copies; ``text=False``: (None, those
-        fields), from the draws they need only (a payment or deposit renders its invoice's sums)."""
+        """``generator._b_Invoice`` (not voided) → (JSON text, (TotalAmt in cents, Balance in cents,
+        customer, TxnDate, DocNumber)) — the fields a payment of the invoice copies; ``text=False``:
+        (None, those fields), from the kept sums or the draws they need only (a payment or deposit
+        renders its invoice's sums). Amounts are int cents: lines, tax lines and the paid part (the
+        total, money(total / 2) or its whole units) are cent amounts, so their sums are exact."""
         g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
         doc_number = str(1001 + cycle * self.n_invoice_slots + k)
         if not text and k < self.sums.inv_per:
-            known = self.sums.invoice(cycle, k)
+            known = self.sums.invoice_cents(cycle, k)
             if known is not None:
                 return None, known + (doc_number,)
         converted = k == 2 and g.estimate_converted(cycle)
@@ -907,94 +957,73 @@ class Renderer:
         if converted:
             cust = self._pick_customer(stream_words(self.rseed, DOC, est_i).__next__, False)  # its first draw
             key = est_i
-            link = f',"LinkedTxn":[{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}]'
         else:
             cust = self._pick_customer(nx, k < 2)
             key = i
-            link = ""
         # g.n_lines(key) (an invoice's or its estimate's: the same formula), _h inlined
         x = (key * 2654435761 + self._salt + 81006) & 0xFFFFFFFF
         x ^= x >> 16
         x = (x * 73244475) & 0xFFFFFFFF
         x ^= x >> 16
-        lines, subtotal, taxable = self._sales_lines(key, cust, 1 + int(x / 4294967296.0 * 5), txn_date, link, text)
-        cur = cust.currency
+        n_lines = 1 + int(x / 4294967296.0 * 5)
         paid_fully = False
         if k < 4:
-            # g._paid_fully(i), _h inlined (both paths below use it)
+            # g._paid_fully(i), _h inlined
             x = (i * 2654435761 + self._salt + 202515) & 0xFFFFFFFF
             x ^= x >> 16
             x = (x * 73244475) & 0xFFFFFFFF
             x ^= x >> 16
             paid_fully = x / 4294967296.0 < 0.8
+        foreign = cust.currency != "USD"
         if not text:
+            subtotal, taxable = self._sales_sums(key, cust, n_lines)
             total = subtotal + self._tax_total(cust, taxable)
-            paid = ZERO
-            if k < 4:
-                paid = total if paid_fully else g._partial(total, cur)
-            total_m, balance_m = total, total - paid  # already cents: see the text path
+            # g._partial: money(total / 2) (half up), foreign Decimal(int(total / 2)) (whole units)
+            paid = 0 if k >= 4 else total if paid_fully else total // 200 * 100 if foreign else (total + 1) // 2
             if k < self.sums.inv_per:
-                self.sums.put_invoice(cycle, k, total_m, balance_m, cust, txn_date)
-            return None, (total_m, balance_m, cust, txn_date, doc_number)
+                self.sums.put_invoice_cents(cycle, k, total, total - paid, cust, txn_date)
+            return None, (total, total - paid, cust, txn_date, doc_number)
+        link = f',"LinkedTxn":[{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}]' if converted else ""
+        lines, subtotal, taxable = self._sales_lines(key, cust, n_lines, txn_date, link)
         custom = self._custom_fields(nx, i)
-        dept = self._pick_dept(nx)
-        if cur != "USD":
-            rate = g.rate(cur, txn_date)
-            xrate = f',"ExchangeRate":{_n(rate)}'
-        else:
-            rate, xrate = ONE, ""
+        dept = self.dept_refs[nx() * len(self.dept_refs) >> 32]
         tax, total_tax = self._tax_detail(cust, taxable)
         total = subtotal + total_tax
-        paid = ZERO
-        linked = []
         if k < 4:
-            paid = total if paid_fully else g._partial(total, cur)
-            linked.append(f'{{"TxnId":"{100 + cycle * CYCLE + self.payment_pos[k]}","TxnType":"Payment"}}')
-        if converted:
-            linked.append(f'{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}')
-        # subtotal: a sum of cent amounts (at least one line), already what _m would round it to
-        lines.append(f'{{"Amount":{subtotal if subtotal else "0"},"DetailType":"SubTotalLineDetail",'
-                     '"SubTotalLineDetail":{}}')
-        foreign = cur != "USD"
-        out = [
-            '{"AllowIPNPayment":false,"AllowOnlinePayment":false,"AllowOnlineCreditCardPayment":false,'
-            '"AllowOnlineACHPayment":false,', head,
-            ',"CustomField":', custom,
-            ',"DocNumber":"', doc_number,
-            '","TxnDate":"', txn_date,
-            '","DepartmentRef":', dept,
-            ',"CurrencyRef":', cust.currency_ref, xrate,
-            ',"LinkedTxn":[', ",".join(linked),
-            '],"Line":[', ",".join(lines),
-            '],"TxnTaxDetail":', tax,
-            cust.invoice_tail, add_days(txn_date, cust.term_days),
-            # total and balance are already what money() would round them to: sums and differences of
-            # cent amounts (lines, tax lines, and the paid part: the total, money(half) or a whole number)
-            '","TotalAmt":', str(total) if (total_m := total) else "0",
-        ]
+            paid = total if paid_fully else total // 200 * 100 if foreign else (total + 1) // 2
+            linked = f'{{"TxnId":"{100 + cycle * CYCLE + self.payment_pos[k]}","TxnType":"Payment"}}'
+            if converted:
+                linked += f',{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}'
+        else:
+            paid, linked = 0, ""
+        balance = total - paid
         if foreign:
-            out += [',"HomeTotalAmt":', _m(total * rate)]
-        out += [',"ApplyTaxAfterDiscount":false,"PrintStatus":"',
-                "NeedToPrint" if nx() < _P3 else "NotSet",
-                '","EmailStatus":"', "EmailSent" if nx() < _P5 else "NotSet", '"']
-        if cust.email is not None:
-            out += [',"BillEmail":', cust.email]
-        balance_m = total - paid
-        out += [',"Balance":', str(balance_m) if balance_m else "0"]
-        if foreign:
-            out += [',"HomeBalance":', _m((total - paid) * rate)]
-        out.append("}")
+            rate = g.rate(cust.currency, txn_date)
+            xrate = f',"ExchangeRate":{_n(rate)}'
+            home_total = f',"HomeTotalAmt":{_m(from_cents(total) * rate)}'
+            home_balance = f',"HomeBalance":{_m(from_cents(balance) * rate)}'
+        else:
+            xrate = home_total = home_balance = ""
+        print_status = "NeedToPrint" if nx() < _P3 else "NotSet"
+        email_status = "EmailSent" if nx() < _P5 else "NotSet"
         if k < self.sums.inv_per:
-            self.sums.put_invoice(cycle, k, total_m, balance_m, cust, txn_date)
-        return "".join(out), (total_m, balance_m, cust, txn_date, doc_number)
+            self.sums.put_invoice_cents(cycle, k, total, balance, cust, txn_date)
+        return (f'{_INVOICE_START}{head},"CustomField":{custom},"DocNumber":"{doc_number}","TxnDate":"{txn_date}",'
+                f'"DepartmentRef":{dept},"CurrencyRef":{cust.currency_ref}{xrate},"LinkedTxn":[{linked}],"Line":['
+                f'{",".join(lines)},{{"Amount":{_ct(subtotal)},"DetailType":"SubTotalLineDetail",'
+                f'"SubTotalLineDetail":{{}}}}],"TxnTaxDetail":{tax}{cust.invoice_tail}'
+                f'{add_days(txn_date, cust.term_days)}","TotalAmt":{_ct(total)}{home_total},'
+                f'"ApplyTaxAfterDiscount":false,"PrintStatus":"{print_status}","EmailStatus":"{email_status}"'
+                f'{cust.bill_email},"Balance":{_ct(balance)}{home_balance}}}'), (total, balance, cust, txn_date,
+                                                                                doc_number)
 
     def _payment(self, i: int) -> str:
         return self._payment_parts(i)[0]
 
     def _payment_parts(self, i: int, text: bool = True) -> tuple[str | None, tuple]:
         """``generator._b_Payment``: pays invoice ordinal k of its cycle (never a voided one) →
-        (JSON text, (TotalAmt, PaymentMethodRef text, PaymentRefNum or None, TxnDate)); ``text=False``:
-        (None, those fields) from the draws only (what a deposit copies)."""
+        (JSON text, (TotalAmt in cents, PaymentMethodRef text, PaymentRefNum or None, TxnDate));
+        ``text=False``: (None, those fields) from the draws only (what a deposit copies)."""
         g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
@@ -1004,15 +1033,14 @@ class Renderer:
         inv_total, inv_balance, cust, inv_date, inv_doc = self._invoice_parts(inv_i, text=False)[1]
         inv_id = str(100 + inv_i)
         nx = stream_words(self.rseed, DOC, i).__next__
-        total = inv_total - inv_balance
+        total = inv_total - inv_balance  # cents
         if not text:
             txn_date = self._txn_date(i, nx)
             method = ("2", "2", "3", "4", "6")[(nx() * 5 >> 32)]
             ref_num = str(1000 + (nx() * 99000 >> 32)) if method == "2" else None
-            # total: the difference of two cent amounts, already what money() rounds it to
-            summary = (total, '{"value":"' + method + '"}', ref_num, max(txn_date, inv_date))
+            summary = (total, _PM_VALUE[method], ref_num, txn_date if txn_date > inv_date else inv_date)
             if k < 2:
-                self.sums.put_deposit_input(cycle, k, *summary)
+                self.sums.put_deposit_input_cents(cycle, k, *summary)
             return None, summary
         head, txn_date = self._head(i, nx)
         cur = cust.currency
@@ -1025,7 +1053,7 @@ class Renderer:
         if method == "2":
             ref_num = str(1000 + (nx() * 99000 >> 32))
             out += [',"PaymentRefNum":"', ref_num, '"']
-        total_t = str(total) if total else "0"  # _m(total): already cents
+        total_t = _ct(total)
         date = txn_date if txn_date > inv_date else inv_date  # max(txn_date, inv_date)
         out += [',"TotalAmt":', total_t, ',"UnappliedAmt":0,"ProcessPayment":false,', head,
                 ',"TxnDate":"', date, '","CurrencyRef":', cust.currency_ref]
@@ -1040,12 +1068,12 @@ class Renderer:
         out += [',"Line":[{"Amount":', total_t, ',"LinkedTxn":[{"TxnId":"', inv_id,
                 # _nv_text of digit strings (JSON-encoded as themselves in quotes)
                 '","TxnType":"Invoice"}],"LineEx":{"any":[', _NV_TXN_ID, inv_id, _NV_OPEN_BALANCE,
-                f"{inv_total:.2f}", _NV_REF_NUMBER, inv_doc, '"', _NV_C,
+                _c2(inv_total), _NV_REF_NUMBER, inv_doc, '"', _NV_C,
                 "]}}]"]
         if cur != "USD":
-            out += [',"HomeTotalAmt":', _m(total * rate)]
+            out += [',"HomeTotalAmt":', _m(from_cents(total) * rate)]
         out.append("}")
-        summary = (total, '{"value":"' + method + '"}', ref_num, date)
+        summary = (total, _PM_VALUE[method], ref_num, date)
         if k < 2:
-            self.sums.put_deposit_input(cycle, k, *summary)
+            self.sums.put_deposit_input_cents(cycle, k, *summary)
         return "".join(out), summary

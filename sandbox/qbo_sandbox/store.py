@@ -95,7 +95,9 @@ class Realm:
         self.created_order: dict[str, list[str]] = defaultdict(list)  # txn ids created via the API
         self.next_txn_id = ID_BASE + self.gen.N
         self._base_live: dict[str, array] = {}
-        self._base_bytes = lru_cache(maxsize=cache)(self._encode_base)
+        # bytes of base documents by index (large: rendered straight from the draws, no dict)
+        self._base_bytes = lru_cache(maxsize=cache)(self.renderer.data if self.renderer is not None
+                                                    else self._encode_base)
         self.balances_ready = threading.Event()
         self.persist_balances = size == "large"  # the pass takes minutes: saved for the next start
         self._link_sums_loaded = False
