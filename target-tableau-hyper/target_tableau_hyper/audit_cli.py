@@ -160,19 +160,8 @@ def cmd_run(engine: sa.Engine, args: argparse.Namespace) -> int:
 
 
 def cmd_record(engine: sa.Engine, args: argparse.Namespace) -> int:
-    rec = audit.records
     with engine.connect() as conn:
-        q = (
-            sa.select(
-                rec.c.run_id, rec.c.batch_id, rec.c.operation, rec.c.source_updated_at,
-                rec.c.sync_token, rec.c.line, audit.batches.c.committed_at, rec.c.record_key,
-            )
-            .join(audit.batches, audit.batches.c.batch_id == rec.c.batch_id)
-            .where(rec.c.stream == args.stream, rec.c.record_key.in_(_key_candidates(args.key)))
-            .order_by(rec.c.id.desc())
-            .limit(args.limit)
-        )
-        rows = [dict(r._mapping) for r in conn.execute(q)]
+        rows = audit.record_history(conn, args.stream, _key_candidates(args.key), args.limit)
     if not rows:
         print(f"no audit rows for stream {args.stream!r} key {args.key!r}", file=sys.stderr)
         return 1
@@ -203,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = audit.make_engine(_db_url(args))
     try:
         create_tables(engine, audit.metadata)
-        audit.add_missing_columns(engine)  # a DB no run of this version has opened yet
+        audit.migrate(engine)  # a DB no run of this version has opened yet
         return {"runs": cmd_runs, "run": cmd_run, "record": cmd_record}[args.command](engine, args)
     finally:
         engine.dispose()

@@ -103,7 +103,7 @@ def test_run_rows_found_by_batch_ranges_without_run_index(tmp_path):
                                  columns=(keys, ["insert"] * 4, [None] * 4, [None] * 4, [1, 2, 3, 4]))
     engine = logs[0].engine
     names = {ix["name"] for ix in sa.inspect(engine).get_indexes("audit_records")}
-    assert "ix_audit_records_run_stream" not in names and "ix_audit_records_stream_key" in names
+    assert "ix_audit_records_run_stream" not in names and "ix_audit_records_key" in names
     with engine.connect() as conn:
         for run_id in ("run-1", "run-2"):
             got = [r.record_key for r in conn.execute(audit.run_record_rows(conn, run_id, "t"))]

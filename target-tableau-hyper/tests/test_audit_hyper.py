@@ -21,9 +21,10 @@ def db_view(out) -> tuple[list[tuple], list[tuple]]:
                              .where(audit.run_streams.c.run_id == run.run_id)).scalar()
             runs.append((run.run_id, run.status, json.loads(run.streams), n, run.inserted, run.updated,
                          run.deleted, run.last_state, run.ended_at is not None))
+        rows = [r for run in runs for r in conn.execute(audit.run_record_rows(conn, run[0]))]
         records = [
             (r.run_id, r.batch_id, r.stream, r.record_key, r.operation, r.source_updated_at, r.sync_token, r.line)
-            for r in conn.execute(sa.select(audit.records).order_by(audit.records.c.id))
+            for r in sorted(rows, key=lambda r: r.id)
         ]
     engine.dispose()
     return runs, records

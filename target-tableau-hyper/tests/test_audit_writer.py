@@ -29,7 +29,7 @@ def test_state_waits_for_the_audit_rows_it_covers(run_target, monkeypatch):
     def check_state(self, state):
         with self.engine.connect() as conn:
             n = conn.execute(
-                sa.select(sa.func.count()).select_from(audit.records).where(audit.records.c.run_id == self.run_id)
+                sa.select(sa.func.count()).select_from(audit.run_record_rows(conn, self.run_id).subquery())
             ).scalar()
         seen.append((state["n"], n))
         record_state(self, state)
