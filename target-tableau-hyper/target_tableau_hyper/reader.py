@@ -154,7 +154,7 @@ class SingerInputReader(GenericSingerReader[str]):
         first = self.line_number + 1
         self.line_number += count
         self._n_fast += count
-        sink.add_run(data[pos : index.start(i + count)], first, count)
+        sink.add_run(memoryview(data)[pos : index.start(i + count)], first, count)
         if sink._batch_records_read >= sink.max_size:  # noqa: SLF001
             on_full(sink)
         self.on_tick()
