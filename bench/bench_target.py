@@ -105,16 +105,21 @@ def write_input(path: Path, ids: range, version: int = 0) -> int:
     return len(ids)
 
 
-def run_cli(input_path: Path, config: dict, workdir: Path, command: list[str] | None = None) -> dict:
+def run_cli(input_path: Path, config: dict, workdir: Path, command: list[str] | None = None,
+            package_root: str | None = None) -> dict:
     """Run a target with stdin from a file: wall time, CPU-seconds of the process and of the
-    hyperd it started and reaped (exact, from wait4), peak RSS of the target process (VmHWM)."""
+    hyperd it started and reaped (exact, from wait4), peak RSS of the target process (VmHWM).
+    `package_root`: run the target_tableau_hyper package of another checkout (PYTHONPATH)."""
     cfg = workdir / f"config-{time.monotonic_ns()}.json"
     cfg.write_text(json.dumps(config))
+    env = None
+    if package_root:
+        env = {**os.environ, "PYTHONPATH": package_root}
     peak = 0
     with input_path.open("rb") as stdin:
         start = time.perf_counter()
         proc = subprocess.Popen((command or TARGET) + ["--config", str(cfg)], stdin=stdin,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         err = []
         reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
         reader.start()
@@ -214,6 +219,10 @@ def main() -> None:
     parser.add_argument("--records", type=int, help="one size only (same as --sizes N)")
     parser.add_argument("--repeats", type=int, default=2, help="audit on/off runs, interleaved; best of each")
     parser.add_argument("--quick", action="store_true", help="skip the 1,000,000-row upsert part")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run the target-tableau-hyper package folder of another checkout (e.g. a"
+                             " `git worktree add /tmp/base REV`: /tmp/base/target-tableau-hyper), interleaved"
+                             " with ours, and print before -> after")
     args = parser.parse_args()
     sizes = [args.records] if args.records else [int(v) for v in args.sizes.split(",")]
     goal = 150_000
@@ -231,15 +240,24 @@ def main() -> None:
         print(f"machine load average before: {os.getloadavg()[0]:.1f}")
 
         # per size: audit on / off interleaved, best of each (the shared machine's load drifts)
-        results = {}
+        results, baseline = {}, {}
+        roots = [("ours", None)] + ([("base", args.baseline)] if args.baseline else [])
         for n in sizes:
-            runs_on, runs_off = [], []
+            runs = {(who, audit): [] for who, _ in roots for audit in ("on", "off")}
             for k in range(args.repeats):
-                runs_on.append(run_cli(inputs[n], {"output_dir": str(workdir / f"on{n}-{k}"),
-                                                   "batch_size_rows": 100_000}, workdir))
-                runs_off.append(run_cli(inputs[n], {"output_dir": str(workdir / f"off{n}-{k}"),
-                                                    "batch_size_rows": 100_000, "audit_enabled": False}, workdir))
-            results[n] = (min(runs_on, key=lambda r: r["wall"]), min(runs_off, key=lambda r: r["wall"]))
+                for who, root in roots:
+                    runs[who, "on"].append(run_cli(inputs[n], {"output_dir": str(workdir / f"{who}-on{n}-{k}"),
+                                                               "batch_size_rows": 100_000}, workdir, package_root=root))
+                    runs[who, "off"].append(run_cli(inputs[n], {"output_dir": str(workdir / f"{who}-off{n}-{k}"),
+                                                                "batch_size_rows": 100_000, "audit_enabled": False},
+                                                    workdir, package_root=root))
+            best = {key: min(v, key=lambda r: r["wall"]) for key, v in runs.items()}
+            results[n] = (best["ours", "on"], best["ours", "off"])
+            if args.baseline:
+                baseline[n] = (best["base", "on"], best["base", "off"])
+                # CPU-seconds move less with other jobs' load than wall: the median of the repeats
+                baseline[n] += tuple(sorted(r["cpu"] for r in runs[key])[len(runs[key]) // 2]
+                                     for key in (("base", "on"), ("base", "off"), ("ours", "on"), ("ours", "off")))
         sdk = run_cli(sdk_data, {}, workdir, NULL_TARGET)
         # fixed cost of a run (interpreter, imports, HyperProcess start, audit DB): SCHEMA only
         empty = workdir / "empty.singer"
@@ -258,6 +276,10 @@ def main() -> None:
             on, off = results[n]
             print(_row(f"ours {n // 1000:,}k, validation on, audit on", n, on))
             print(_row(f"ours {n // 1000:,}k, validation on, audit off", n, off))
+        for n in baseline:
+            b_on, b_off = baseline[n][:2]
+            print(_row(f"baseline {n // 1000:,}k, audit on", n, b_on))
+            print(_row(f"baseline {n // 1000:,}k, audit off", n, b_off))
         print(_row(f"SDK default null target ({n_sdk // 1000}k)", n_sdk, sdk))
         print(f"{'Hyper COPY from Parquet (engine)':40s} {copy:>10,.0f}")
         r_sdk = n_sdk / sdk["wall"]
@@ -272,8 +294,16 @@ def main() -> None:
                   f" {off['cpu'] / on['cpu']:.2f} per CPU-second; ours (audit on) / SDK default"
                   f" {r_on / r_sdk:.1f}x per wall second, {(n / on['cpu']) / (n_sdk / sdk['cpu']):.1f}x per CPU-second")
             print(f"{'':19s}steady rate (minus fixed cost): audit on {steady:,.0f}/s, audit off {steady_off:,.0f}/s")
-            print(f"{'':19s}goal >= {goal:,} records/s whole-process wall, validation + audit on (default config):"
-                  f" {'met' if r_on >= goal else 'NOT met'} ({r_on:,.0f}/s)")
+            print(f"{'':19s}goal >= {goal:,} records/s whole-process wall, validation on:"
+                  f" audit off {'met' if r_off >= goal else 'NOT met'} ({r_off:,.0f}/s),"
+                  f" audit on (default config) {'met' if r_on >= goal else 'NOT met'} ({r_on:,.0f}/s)")
+        for n in baseline:
+            b_on, b_off, cb_on, cb_off, co_on, co_off = baseline[n]
+            on, off = results[n]
+            print(f"{n:>9,} records, baseline -> ours (best wall; median CPU-s of {args.repeats}):"
+                  f" audit off {b_off['wall']:.2f} -> {off['wall']:.2f} s ({n / b_off['wall']:,.0f} -> {n / off['wall']:,.0f}/s),"
+                  f" {cb_off:.2f} -> {co_off:.2f} CPU-s; audit on {b_on['wall']:.2f} -> {on['wall']:.2f} s"
+                  f" ({n / b_on['wall']:,.0f} -> {n / on['wall']:,.0f}/s), {cb_on:.2f} -> {co_on:.2f} CPU-s")
         if len(sizes) > 1:
             a, b = sizes[0], sizes[-1]
             print(f"peak RSS: {a:,} records {results[a][0]['peak_rss_mb']:.0f} MB, {b:,} records"
