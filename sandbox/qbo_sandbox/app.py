@@ -19,6 +19,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from decimal import Decimal
+from operator import itemgetter
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from starlette.applications import Starlette
@@ -31,7 +32,7 @@ from .clock import SandboxClock
 from .generator import SLOT_POS
 from .mutations import MutationError, Mutator
 from .oauth import OAuthError, OAuthServer
-from .store import ALL_ENTITIES, NAME_ENTITIES, PATH_ENTITY, BaseRec, Store
+from .store import ALL_ENTITIES, NAME_ENTITIES, PATH_ENTITY, BaseRec, Store, base_recs
 from .webhooks import WebhookDispatcher
 from .wire import (auth_fault_body, decode, encode, fault_body, intuit_tid, parse_timestamp, qbo_time_ms,
                    throttle_json, throttle_xml)
@@ -96,15 +97,16 @@ class Sandbox:
         if size == "demo":  # large: computed when first needed (a full pass over every transaction)
             threading.Thread(target=self._warm, daemon=True).start()
 
-    def prefetch(self, realm, entity: str, rows) -> None:
-        """Generate the base documents of the next page in the background.
+    def prefetch(self, realm, entity: str, last, n: int) -> None:
+        """Generate the base documents of the next page (``n`` after ``last``: a page's last row or
+        base index) in the background.
 
         A client spends time between pages (parsing, writing); generating the next page's
         documents then turns a cold page into a warm one. One job per (realm, entity) at a time.
         """
-        from .store import BaseRec
-        last = rows[-1]
-        if not self.latency.prefetch or not isinstance(last, BaseRec) or entity not in SLOT_POS:
+        if isinstance(last, BaseRec):
+            last = last.i
+        if not self.latency.prefetch or not isinstance(last, int) or entity not in SLOT_POS:
             return
         key = (realm.id, entity)
         with self._prefetch_lock:
@@ -112,7 +114,7 @@ class Sandbox:
                 return
             self._prefetching.add(key)
 
-        def job(start_i=last.i, n=len(rows)):
+        def job(start_i=last, n=n):
             try:
                 arr = realm.base_live(entity)
                 pos = bisect.bisect_right(arr, start_i)
@@ -146,35 +148,53 @@ class Sandbox:
 # --------------------------------------------------------------------------------------------------
 # helpers
 
+class Page:
+    """A query page's body unjoined: ``head``, the documents' bytes (comma-separated on the wire)
+    and ``tail``. A 1000-row page is ~2.5 MB: the cached per-object bytes go to the socket in
+    joins of ``GROUP`` documents (~250 KB writes), with no Python step per document."""
+    __slots__ = ("head", "docs", "tail")
+    GROUP = 100
+
+    def __init__(self, head: bytes, docs: list[bytes], tail: bytes):
+        self.head, self.docs, self.tail = head, docs, tail
+
+    def size(self) -> int:
+        return len(self.head) + sum(map(len, self.docs)) + len(self.docs) - 1 + len(self.tail)
+
+    def chunks(self):
+        """The body in writes: head, groups of documents (from the second on, led by their comma), tail."""
+        docs, step = self.docs, self.GROUP
+        yield self.head
+        yield b",".join(docs[:step])
+        for k in range(step, len(docs), step):
+            yield b",".join([b"", *docs[k:k + step]])
+        yield self.tail
+
+    def join(self) -> bytes:
+        return b"".join((self.head, b",".join(self.docs), self.tail))
+
+
 class PartsResponse(Response):
-    """A body given as a list of byte strings, sent in ~256 KB writes without joining it first.
+    """A query ``Page`` sent in writes of ~256 KB without joining the page first."""
 
-    A 1000-row page is ~2.5 MB; joining it (and concatenating the envelope) costs more than
-    serving it, so the cached per-object bytes go to the socket as they are.
-    """
-
-    def __init__(self, parts: list[bytes], status_code: int = 200, headers: dict | None = None):
-        self.parts = parts
+    def __init__(self, page: Page, status_code: int = 200, headers: dict | None = None):
+        self.page = page
         super().__init__(None, status_code=status_code, media_type=JSON_CT, headers=headers)
-        self.headers["content-length"] = str(sum(len(p) for p in parts))
+        self.headers["content-length"] = str(page.size())
 
     async def __call__(self, scope, receive, send):
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        chunk, size = [], 0
-        for p in self.parts:
-            chunk.append(p)
-            size += len(p)
-            if size >= 262144:
-                await send({"type": "http.response.body", "body": b"".join(chunk), "more_body": True})
-                chunk, size = [], 0
-        await send({"type": "http.response.body", "body": b"".join(chunk), "more_body": False})
+        chunks = list(self.page.chunks())
+        for body in chunks[:-1]:
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": chunks[-1], "more_body": False})
 
 
 def _json(body, status: int = 200, headers: dict | None = None) -> Response:
     h = {"intuit_tid": intuit_tid()}
     if headers:
         h.update(headers)
-    if isinstance(body, list):
+    if isinstance(body, Page):
         return PartsResponse(body, status_code=status, headers=h)
     return Response(body, status_code=status, media_type=JSON_CT, headers=h)
 
@@ -340,7 +360,7 @@ async def _latency(sb: Sandbox, rows: int) -> None:
         await asyncio.sleep((sb.latency.base_ms + sb.latency.per_row_ms * rows) / 1000.0)
 
 
-def _query_response(sb: Sandbox, realm, text: str, as_parts: bool = False) -> tuple[bytes | list, int]:
+def _query_response(sb: Sandbox, realm, text: str, as_parts: bool = False) -> tuple[bytes | Page, int]:
     q = q_mod.parse(text)
     if q.entity in ("Account", "Customer", "Vendor"):
         realm.ensure_balances()
@@ -349,23 +369,30 @@ def _query_response(sb: Sandbox, realm, text: str, as_parts: bool = False) -> tu
     now = sb.clock.now()
     if res.count is not None:
         return encode({"QueryResponse": {"totalCount": res.count}, "time": qbo_time_ms(now)}), 0
-    rows = res.rows
-    if rows and len(rows) == q.max_results and not q.fields:
-        sb.prefetch(realm, q.entity, rows)
-    if not rows:
+    indices = res.base_indices
+    rows = res.rows if indices is None else None
+    n = len(indices) if indices is not None else len(rows)
+    if not n:
         return b'{"QueryResponse":{},"time":"' + qbo_time_ms(now).encode() + b'"}', 0
+    if n == q.max_results and not q.fields:
+        sb.prefetch(realm, q.entity, indices[-1] if indices is not None else rows[-1], n)
     if q.fields:
+        if indices is not None:
+            rows = base_recs(realm, indices)
         datas = [encode(_project(r.obj, q.fields)) for r in rows]
-    else:  # base rows straight from the byte cache (not through BaseRec.data: a call a row less)
-        base_bytes = realm._base_bytes
-        datas = [base_bytes(r.i) if r.__class__ is BaseRec else r.data for r in rows]
-    parts = [b'{"QueryResponse":{"' + q.entity.encode() + b'":[']
-    for d in datas:
-        parts.append(d)
-        parts.append(b",")
-    parts[-1] = (b'],"startPosition":' + str(res.start).encode() + b',"maxResults":' + str(len(rows)).encode()
-                 + b'},"time":"' + qbo_time_ms(now).encode() + b'"}')
-    return (parts if as_parts else b"".join(parts)), len(rows)
+    elif indices is not None:  # base documents straight from the byte cache, mapped in C
+        datas = list(map(realm._base_bytes, indices))
+    elif set(map(type, rows)) == {BaseRec}:
+        datas = list(map(realm._base_bytes, map(_REC_INDEX, rows)))
+    else:
+        datas = [r.data for r in rows]
+    page = Page(b'{"QueryResponse":{"' + q.entity.encode() + b'":[', datas,
+                b'],"startPosition":' + str(res.start).encode() + b',"maxResults":' + str(n).encode()
+                + b'},"time":"' + qbo_time_ms(now).encode() + b'"}')
+    return (page if as_parts else page.join()), n
+
+
+_REC_INDEX = itemgetter(1)  # BaseRec(realm, i)[1] == i
 
 
 def _project(obj: dict, fields: list[str]) -> dict:

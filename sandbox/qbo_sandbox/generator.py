@@ -106,6 +106,18 @@ def stream_words(rseed: int, kind: int, i: int):
     return iter(words[j:j + width])
 
 
+def stream_slice(rseed: int, kind: int, i: int) -> array:
+    """The words of stream ``kind`` of base document ``i`` as an array (``stream_words`` without the
+    iterator: a reader that indexes them can skip the draws it does not need)."""
+    cycle, pos = divmod(i, CYCLE)
+    b, j = divmod(cycle, BLOCK_CYCLES)
+    width = _WIDTHS[kind][pos]
+    key = (rseed, kind, pos, b)
+    words = _blocks.get(key) or _block(key, width)
+    j *= width
+    return words[j:j + width]
+
+
 class Rng(random.Random):
     """The ``random.Random`` API (random, randrange, randint, choice, uniform) over one stream's
     words (``stream_words``): the draws ``render.py`` makes inline, through the same formulas."""

@@ -156,7 +156,10 @@ class LinkSums:
         s = cycle * self.dep_per + j
         if self.dep_amount[s] != UNKNOWN:
             return
-        self.dep_method[s] = self.objects.id(pm_text)
+        # the ids of values already interned inlined (as put_invoice_cents)
+        k = self.objects.ids.get(pm_text)
+        self.dep_method[s] = self.objects.id(pm_text) if k is None else k
         self.dep_ref[s] = -1 if ref_num is None else int(ref_num)
-        self._dep_date[s] = self.dates.id(txn_date)
+        k = self.dates.ids.get(txn_date)
+        self._dep_date[s] = self.dates.id(txn_date) if k is None else k
         self.dep_amount[s] = amount

@@ -394,12 +394,23 @@ def validate_properties(q: Query, sample_keys: set[str]) -> None:
                              f"entity {q.entity}")
 
 
-@dataclass
 class Result:
-    entity: str
-    count: int | None = None
-    rows: list | None = None  # Rec-like objects with .obj/.data
-    start: int = 1
+    """A query's answer: ``count`` (COUNT(*)) or ``rows`` (Rec-like objects with .obj/.data) from
+    ``start``. A page of base documents only (the sync pattern's pages) is held as ``base_indices``
+    (a slice of the entity's index): its ``rows`` are made only if asked for."""
+    __slots__ = ("entity", "count", "_rows", "start", "base_indices", "_realm")
+
+    def __init__(self, entity: str, count: int | None = None, rows: list | None = None, start: int = 1,
+                 base_indices=None, realm=None):
+        self.entity, self.count, self._rows, self.start = entity, count, rows, start
+        self.base_indices, self._realm = base_indices, realm
+
+    @property
+    def rows(self) -> list | None:
+        if self._rows is None and self.base_indices is not None:
+            from .store import base_recs
+            self._rows = base_recs(self._realm, self.base_indices)
+        return self._rows
 
 
 def execute(realm: Realm, q: Query) -> Result:
@@ -503,12 +514,18 @@ def _page_base(realm, q, arr, lo, hi, excluded, changed) -> Result:
     total = n_base + len(changed)
     if q.count:
         return Result(q.entity, count=total)
-    from .store import BaseRec
+    from .store import BaseRec, base_recs
     rows = []
     want_start = q.start - 1
     want_end = min(total, want_start + q.max_results)
     e = want_start
-    if e < n_base:
+    if e < n_base and not excluded:  # no changed base document in the range: a slice of the index
+        stop = min(want_end, n_base)
+        if stop == want_end:  # base documents only
+            return Result(q.entity, start=q.start, base_indices=arr[lo + e:lo + stop], realm=realm)
+        rows = base_recs(realm, arr[lo + e:lo + stop])
+        e = stop
+    elif e < n_base:
         # map effective position e → raw position p skipping excluded positions
         p = lo + e
         ex_iter = iter(excluded)

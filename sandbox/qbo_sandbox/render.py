@@ -31,7 +31,7 @@ import math
 from decimal import ROUND_HALF_UP, Decimal
 
 from . import company as co
-from .generator import CYCLE, DOC, LINES, SLOT_ORD, SLOT_POS, SLOTS, WORD, _norm, _nv, stream_words
+from .generator import CYCLE, DOC, LINES, SLOT_ORD, SLOT_POS, SLOTS, WORD, _norm, _nv, stream_slice, stream_words
 from .linksums import LinkSums, cents, from_cents
 from .timefmt import _HOURS, _MMSS, _hour, add_days, local_date, timestamp
 from .wire import CENT, encode, money
@@ -229,6 +229,11 @@ class Renderer:
              for it in self.sales_items
              for mult, off in [(12, 1) if foreign else ((23, 2) if it.service else (40, 1))]]
             for cust_taxable in (False, True)) for foreign in (False, True))
+        # the same for summaries: (words a line reads: 4 a service (its ServiceDate draw) else 3, line
+        # taxed, multiplier, offset, amount in cents by quantity draw)
+        self._sum_tabs = tuple(tuple(
+            [(4 if service else 3, taxed, mult, off, [None if p is None else p[0] for p in by_draw])
+             for service, taxed, mult, off, by_draw in tab] for tab in tabs) for tabs in self._sale_tabs)
         self._customers: dict[int, _Customer] = {}
         self._amounts: dict[tuple, tuple] = {}  # (item, foreign, draw) → (amount, amount, price, qty texts)
         self._tax: dict[tuple, tuple[str, Decimal]] = {}
@@ -436,40 +441,44 @@ class Renderer:
 
     def _sales_lines(self, key: int, cust: _Customer, n: int, txn_date: str, link: str) -> tuple[list, int, int]:
         """``generator._sales_lines`` (+ the caller's ServiceDate fill and per-line LinkedTxn) →
-        (line texts, subtotal in cents, taxable amount in cents)."""
-        nx = stream_words(self.rseed, LINES, key).__next__
+        (line texts, subtotal in cents, taxable amount in cents). A line reads words item, quantity,
+        class and, a service, ServiceDate-or-not (indexed: ``below(n)`` = ``word * n >> 32``)."""
+        w = stream_slice(self.rseed, LINES, key)
         tab, classes = self._sale_tabs[cust.currency != "USD"][cust.taxable], self.class_refs
         n_items, n_classes = len(tab), len(classes)
-        parts, subtotal, taxable = [], 0, 0
+        parts, subtotal, taxable, p = [], 0, 0, 0
         service_date = None
         for n_ in range(n):
-            service, taxed, mult, off, by_draw = tab[nx() * n_items >> 32]
-            amount_c, head, tail = by_draw[(nx() * mult >> 32) + off]
-            cls = classes[nx() * n_classes >> 32]
-            if service and nx() < _P3:
-                if service_date is None:
-                    service_date = _SERVICE_DATE % txn_date
-                parts.append(f'{_LINE_START[n_]}{head}{cls}{tail}{service_date}}}{link}}}')
+            service, taxed, mult, off, by_draw = tab[w[p] * n_items >> 32]
+            amount_c, head, tail = by_draw[(w[p + 1] * mult >> 32) + off]
+            cls = classes[w[p + 2] * n_classes >> 32]
+            if service:
+                if w[p + 3] < _P3:
+                    if service_date is None:
+                        service_date = _SERVICE_DATE % txn_date
+                    parts.append(f'{_LINE_START[n_]}{head}{cls}{tail}{service_date}}}{link}}}')
+                else:
+                    parts.append(f'{_LINE_START[n_]}{head}{cls}{tail}}}{link}}}')
+                p += 4
             else:
                 parts.append(f'{_LINE_START[n_]}{head}{cls}{tail}}}{link}}}')
+                p += 3
             subtotal += amount_c
             if taxed:
                 taxable += amount_c
         return parts, subtotal, taxable
 
     def _sales_sums(self, key: int, cust: _Customer, n: int) -> tuple[int, int]:
-        """``_sales_lines``'s (subtotal, taxable) in cents from the same draws, without texts (the
-        summaries a payment or deposit copies)."""
-        nx = stream_words(self.rseed, LINES, key).__next__
-        tab = self._sale_tabs[cust.currency != "USD"][cust.taxable]
+        """``_sales_lines``'s (subtotal, taxable) in cents from the same words, without texts (the
+        summaries a payment or deposit copies): only the item and quantity words are read."""
+        w = stream_slice(self.rseed, LINES, key)
+        tab = self._sum_tabs[cust.currency != "USD"][cust.taxable]
         n_items = len(tab)
-        subtotal = taxable = 0
+        subtotal = taxable = p = 0
         for _ in range(n):
-            service, taxed, mult, off, by_draw = tab[nx() * n_items >> 32]
-            amount_c = by_draw[(nx() * mult >> 32) + off][0]
-            nx()  # the class
-            if service:
-                nx()  # ServiceDate or not
+            step, taxed, mult, off, amounts = tab[w[p] * n_items >> 32]
+            amount_c = amounts[(w[p + 1] * mult >> 32) + off]
+            p += step
             subtotal += amount_c
             if taxed:
                 taxable += amount_c
