@@ -194,3 +194,39 @@ def test_statement_pieces():
     assert audit._row_pieces(2500, 1024) == [1024, 1024, 256, 128, 64, 4]
     assert audit._row_pieces(1024, 1024) == [1024]
     assert sum(audit._row_pieces(100_000, 1024)) == 100_000
+
+
+def test_a_failed_batch_write_leaves_nothing_and_the_next_one_is_written(tmp_path, monkeypatch):
+    """The batches' own connection (kept with a larger page cache) is dropped after a failure:
+    the failed batch left no row, counter or batch entry; the next batch is written whole."""
+    log = audit.AuditLog(audit.default_url(str(tmp_path)), "run-f", output_dir=str(tmp_path))
+    log.register_stream("s", "s.hyper", '"Extract"."Extract"')
+    write = audit.AuditLog._insert_sqlite_values
+
+    def fail_midway(self, conn, batch_id, stream, columns):
+        write(self, conn, batch_id, stream, columns)  # rows inserted, then the transaction fails
+        raise OSError("disk full")
+
+    cols = (['["a"]', '["b"]'], ["insert", "insert"], [None, None], [None, None], [1, 2])
+    monkeypatch.setattr(audit.AuditLog, "_insert_sqlite_values", fail_midway)
+    try:
+        log.record_batch(batch_id="b1", stream="s", n_records=2, inserted=2, updated=0, deleted=0,
+                         first_line=1, last_line=2, columns=cols)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the failure was not raised")
+    monkeypatch.setattr(audit.AuditLog, "_insert_sqlite_values", write)
+    with log.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(audit.records)).scalar() == 0
+        assert conn.execute(sa.select(audit.batches)).all() == []
+        assert conn.execute(sa.select(audit.runs.c.inserted)).scalar() == 0
+    log.record_batch(batch_id="b2", stream="s", n_records=2, inserted=2, updated=0, deleted=0,
+                     first_line=1, last_line=2, columns=cols)
+    with log.engine.connect() as conn:
+        rows = conn.execute(audit.run_record_rows(conn, "run-f")).all()
+        assert [(r.batch_id, r.record_key) for r in rows] == [("b2", '["a"]'), ("b2", '["b"]')]
+        assert conn.execute(sa.select(audit.runs.c.inserted)).scalar() == 2
+    log.finish()
+    log.close()
+    assert log._batch_conn is None
