@@ -230,3 +230,17 @@ def test_a_failed_batch_write_leaves_nothing_and_the_next_one_is_written(tmp_pat
     log.finish()
     log.close()
     assert log._batch_conn is None
+
+
+def test_sql_view_shows_old_and_new_rows_filled_in(tmp_path):
+    url = _old_db(tmp_path)
+    log = _new_run(url, tmp_path)
+    with log.engine.connect() as conn:
+        view = conn.exec_driver_sql(
+            "SELECT id, run_id, batch_id, stream, record_key, operation, line FROM audit_records_full ORDER BY id").all()
+        through_code = [
+            r for run_id in (OLD_RUN, log.run_id) for r in conn.execute(audit.run_record_rows(conn, run_id))]
+        assert [tuple(v) for v in view] == sorted(
+            (r.id, r.run_id, r.batch_id, r.stream, r.record_key, r.operation, r.line) for r in through_code)
+        assert [v.batch_id for v in view] == ["b-legacy", "b-range", "b-range", "b-cust", "b-new", "b-new"]
+    log.close()
