@@ -106,6 +106,14 @@ def stream_words(rseed: int, kind: int, i: int):
     return iter(words[j:j + width])
 
 
+def stream_block(rseed: int, kind: int, pos: int, b: int) -> tuple[array, int]:
+    """(the words of block ``b`` of stream ``kind`` of slot ``pos``, its width): document j of the
+    block (cycle ``b * BLOCK_CYCLES + j``) reads ``words[j * width:(j + 1) * width]``."""
+    width = _WIDTHS[kind][pos]
+    key = (rseed, kind, pos, b)
+    return _blocks.get(key) or _block(key, width), width
+
+
 def stream_slice(rseed: int, kind: int, i: int) -> array:
     """The words of stream ``kind`` of base document ``i`` as an array (``stream_words`` without the
     iterator: a reader that indexes them can skip the draws it does not need)."""

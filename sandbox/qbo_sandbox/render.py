@@ -31,8 +31,9 @@ import math
 from decimal import ROUND_HALF_UP, Decimal
 
 from . import company as co
-from .generator import CYCLE, DOC, LINES, SLOT_ORD, SLOT_POS, SLOTS, WORD, _norm, _nv, stream_slice, stream_words
-from .linksums import LinkSums, cents, from_cents
+from .generator import (BLOCK_CYCLES, CYCLE, DOC, LINES, SLOT_ORD, SLOT_POS, SLOTS, WORD, _norm, _nv, stream_block,
+                        stream_slice, stream_words)
+from .linksums import UNKNOWN, LinkSums, cents, from_cents
 from .timefmt import _HOURS, _MMSS, _hour, add_days, local_date, timestamp
 from .wire import CENT, encode, money
 
@@ -128,7 +129,7 @@ _SERVICE_DATE = ',"ServiceDate":"%s"'
 
 class _Customer:
     __slots__ = ("id", "ref", "bill", "ship", "email", "taxable", "tax_code", "currency", "currency_ref", "term_ref",
-                 "term_days", "invoice_tail", "bill_email")
+                 "term_days", "invoice_tail", "bill_email", "tax_rates")
 
     def __init__(self, gen, c: dict):
         self.id = c["Id"]
@@ -351,6 +352,8 @@ class Renderer:
         p = self._customers.get(id(c))
         if p is None:
             p = self._customers[id(c)] = _Customer(self.g, c)
+            # the rates of its documents' tax lines (``_tax_rates``), none when they carry no tax
+            p.tax_rates = self._tax_rates(p.tax_code) if p.tax_code and p.taxable else ()
         return p
 
     def _pick_customer(self, nx, usd_only: bool) -> _Customer:
@@ -826,6 +829,9 @@ class Renderer:
         for j, pay_i in enumerate(g._deposit_payments(cycle)):
             kind = "Payment" if j < 2 else "SalesReceipt"
             linked = self.sums.deposit_input_cents(cycle, j)
+            if linked is None:  # a cold deposit: keep its block's inputs at once
+                self._keep_deposit_inputs(cycle)
+                linked = self.sums.deposit_input_cents(cycle, j)
             if linked is None:
                 linked = (self._payment_parts if j < 2 else self._receipt_parts)(pay_i, False)[1]
             amt, pm_text, ref_num, p_date = linked
@@ -841,6 +847,114 @@ class Renderer:
         note = ',"PrivateNote":"Weekly deposit"' if nx() < _P3 else ""
         return (f'{{"DepositToAccountRef":{self.checking_ref},"TotalAmt":{_ct(total)},{head},"TxnDate":"{txn_date}",'
                 f'"CurrencyRef":{{"value":"USD","name":"United States Dollar"}}{note},"Line":[{",".join(lines)}]}}')
+
+    def _keep_deposit_inputs(self, cycle: int) -> None:
+        """Keep (``LinkSums``) the deposit inputs — payments 0-1 (from their invoices 0-1) and sales
+        receipt 0 — of every cycle of ``cycle``'s block of ``BLOCK_CYCLES`` cycles whose inputs are not
+        kept yet: the draws and arithmetic of ``_invoice_parts`` / ``_payment_parts`` /
+        ``_receipt_summary`` with ``text=False``, read by index from whole word blocks (no call, iterator
+        or slice per document: a cold deposit re-draws five documents). Values already kept are used.
+        These documents have USD customers (invoices 0-1 and receipts pick from ``usd_customers``) and
+        are never voided or deleted."""
+        sums, rseed, g = self.sums, self.rseed, self.g
+        b = cycle // BLOCK_CYCLES
+        c0 = b * BLOCK_CYCLES
+        start, step, salt = self._start, self._step, self._salt
+        usd = self._usd_pieces
+        n_usd = len(usd)
+        inv_pos, pay_pos, rec_pos = self._invoice_pos, self.payment_pos, SLOT_POS["SalesReceipt"][0]
+        inv_doc = [stream_block(rseed, DOC, inv_pos[k], b) for k in (0, 1)]
+        inv_lines = [stream_block(rseed, LINES, inv_pos[k], b) for k in (0, 1)]
+        pay_doc = [stream_block(rseed, DOC, pay_pos[k], b) for k in (0, 1)]
+        rec_doc, rec_lines = stream_block(rseed, DOC, rec_pos, b), stream_block(rseed, LINES, rec_pos, b)
+        tabs = self._sum_tabs[False]
+        pm_refs = self.pm_refs
+        dep_known = sums.dep_amount  # UNKNOWN until kept (LinkSums: 3 inputs a cycle)
+        assert sums.dep_per == 3
+
+        def txn_date_at(i: int, w, p: int) -> tuple[str, int]:
+            """``_txn_date`` on words ``w`` from ``p`` → (TxnDate, the next word's index)."""
+            upd = int(start + (i + 1) * step)  # g.time_of(i)
+            if w[p] < _P2:
+                create = int(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
+                p += 2
+            else:
+                create = upd
+                p += 1
+            h = (create - (w[p] * 3 >> 32) * 86400) // 3600  # local_date, randint(0, 2) days back
+            return (_HOURS.get(h) or _hour(h))[2], p + 1
+
+        def sales_sums(cust: _Customer, n: int, w, p: int) -> tuple[int, int]:
+            """``_sales_sums`` on words ``w`` from ``p``."""
+            tab = tabs[cust.taxable]
+            n_items = len(tab)
+            subtotal = taxable = 0
+            for _ in range(n):
+                step_, taxed, mult, off, amounts = tab[w[p] * n_items >> 32]
+                amount_c = amounts[(w[p + 1] * mult >> 32) + off]
+                p += step_
+                subtotal += amount_c
+                if taxed:
+                    taxable += amount_c
+            return subtotal, taxable
+
+        def n_lines(i: int) -> int:  # 1 + int(_h(i, 2) * 5): invoices and sales receipts
+            x = (i * 2654435761 + salt + 81006) & 0xFFFFFFFF
+            x ^= x >> 16
+            x = (x * 73244475) & 0xFFFFFFFF
+            x ^= x >> 16
+            return 1 + int(x / 4294967296.0 * 5)
+
+        for c in range(c0, min(c0 + BLOCK_CYCLES, g.n_cycles)):
+            j = c - c0
+            base = c * CYCLE
+            for k in (0, 1):
+                if dep_known[c * 3 + k] != UNKNOWN:
+                    continue
+                inv = sums.invoice_cents(c, k)
+                if inv is None:  # _invoice_parts(i, text=False) of invoice k (< 2: not converted)
+                    i = base + inv_pos[k]
+                    w, width = inv_doc[k]
+                    txn_date, p = txn_date_at(i, w, j * width)
+                    cust = usd[w[p] * n_usd >> 32]
+                    w, width = inv_lines[k]
+                    subtotal, taxable = sales_sums(cust, n_lines(i), w, j * width)
+                    total = subtotal
+                    for n, d, _t in cust.tax_rates:  # _tax_total
+                        total += (2 * taxable * n + d) // (2 * d)
+                    x = (i * 2654435761 + salt + 202515) & 0xFFFFFFFF  # g._paid_fully(i)
+                    x ^= x >> 16
+                    x = (x * 73244475) & 0xFFFFFFFF
+                    x ^= x >> 16
+                    paid = total if x / 4294967296.0 < 0.8 else (total + 1) // 2  # USD: money(total / 2)
+                    sums.put_invoice_cents(c, k, total, total - paid, cust, txn_date)
+                    inv = (total, total - paid, cust, txn_date)
+                inv_total, inv_balance, _cust, inv_date = inv
+                # _payment_parts(i, text=False) of payment k
+                i = base + pay_pos[k]
+                w, width = pay_doc[k]
+                txn_date, p = txn_date_at(i, w, j * width)
+                method = ("2", "2", "3", "4", "6")[(w[p] * 5 >> 32)]
+                ref_num = str(1000 + (w[p + 1] * 99000 >> 32)) if method == "2" else None
+                sums.put_deposit_input_cents(c, k, inv_total - inv_balance, _PM_VALUE[method], ref_num,
+                                             txn_date if txn_date > inv_date else inv_date)
+            if dep_known[c * 3 + 2] == UNKNOWN:  # _receipt_summary of sales receipt 0
+                i = base + rec_pos
+                w, width = rec_doc
+                txn_date, p = txn_date_at(i, w, j * width)
+                cust = usd[w[p] * n_usd >> 32]
+                p += 1
+                lw, lwidth = rec_lines
+                subtotal, taxable = sales_sums(cust, n_lines(i), lw, j * lwidth)
+                p += 3 if w[p + 1] < _P5 else 2  # _skip_custom_fields: Work Order?, Sales Rep? (+ the rep)
+                p += 1  # the DepartmentRef draw
+                discount = (subtotal + 5) // 10 if _hash01(i, salt + 162012) < 0.25 else 0  # g._has_discount(i)
+                total = subtotal - discount
+                for n, d, _t in cust.tax_rates:  # _tax_total
+                    total += (2 * taxable * n + d) // (2 * d)
+                method = ("1", "2", "3", "4")[(w[p] * 4 >> 32)]
+                ref_num = str(1000 + (w[p + 1] * 99000 >> 32)) if method == "2" else None
+                sums.put_deposit_input_cents(c, 2, total, pm_refs[method], ref_num, txn_date)
 
     def _bill_payment(self, i: int) -> str:
         """``generator._b_BillPayment``: pays bill ordinal k of its cycle."""

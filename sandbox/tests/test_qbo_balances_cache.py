@@ -120,7 +120,7 @@ def test_a_fresh_realm_loads_the_saved_sums_before_any_pass(tmp_path, monkeypatc
     assert second.load_saved_link_sums() is True and second.load_saved_link_sums() is False  # once
     assert second.renderer.sums.arrays() == first.renderer.sums.arrays()
     drawn = []
-    for name in ("_invoice_parts", "_payment_parts", "_receipt_parts"):  # what a deposit would re-draw
+    for name in ("_invoice_parts", "_payment_parts", "_receipt_parts", "_keep_deposit_inputs"):  # re-draws
         monkeypatch.setattr(second.renderer, name, lambda *a, _n=name: drawn.append(_n))
     for i in range(40 * CYCLE, 60 * CYCLE):
         if SLOTS[i % CYCLE] == "Deposit":

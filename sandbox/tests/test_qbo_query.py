@@ -119,3 +119,27 @@ def test_other_lists_the_tap_reads(api):
     assert rows(api.query("select * from CustomerType"), "CustomerType")
     att = rows(api.query("select * from Attachable"), "Attachable")
     assert att and att[0]["AttachableRef"][0]["EntityRef"]["type"] == "Invoice"
+
+
+def test_sync_pages_follow_changes_and_projections(qbo_sandbox):
+    """Pages of the sync pattern (ORDERBY LastUpdatedTime): an untouched range is served from the
+    entity's index alone; once a document in it changes, it leaves its place (the page closes up) and
+    comes last, changed; projections of such pages carry the same values."""
+    realm = qbo_sandbox.realm_ids()[0]
+    api = qbo_sandbox.api(realm)
+    page = "SELECT {} FROM Invoice ORDERBY Metadata.LastUpdatedTime STARTPOSITION {} MAXRESULTS {}"
+    total = count(api, "SELECT COUNT(*) FROM Invoice")
+    before = rows(api.query(page.format("*", 11, 20)), "Invoice")
+    following = rows(api.query(page.format("*", 31, 1)), "Invoice")
+    assert len(before) == 20 and len(following) == 1
+    picked = rows(api.query(page.format("Id, DocNumber, TotalAmt", 11, 20)), "Invoice")
+    assert [(r["Id"], r["DocNumber"], r["TotalAmt"]) for r in picked] == [
+        (r["Id"], r["DocNumber"], r["TotalAmt"]) for r in before]
+    changed = before[4]
+    qbo_sandbox.control("POST", "/_sandbox/mutate", json={
+        "realm": realm, "entity": "Invoice", "op": "update", "id": changed["Id"], "data": {"PrivateNote": "moved"}})
+    after = rows(api.query(page.format("*", 11, 20)), "Invoice")
+    assert after == [r for r in before if r["Id"] != changed["Id"]] + following
+    assert count(api, "SELECT COUNT(*) FROM Invoice") == total
+    last = rows(api.query(page.format("*", total, 10)), "Invoice")
+    assert len(last) == 1 and last[0]["Id"] == changed["Id"] and last[0]["PrivateNote"] == "moved"

@@ -99,8 +99,9 @@ def test_sums_kept_from_the_balances_pass_dicts_give_the_same_bytes():
         if SLOTS[i % CYCLE] in ("Invoice", "Payment", "SalesReceipt") and not gen.is_deleted(i):
             renderer.keep_sums_from_document(i, gen.doc(i))
     drawn = []
-    real_lines = renderer._sales_lines
-    renderer._sales_lines = lambda *a, **kw: drawn.append(a) or real_lines(*a, **kw)
+    for name in ("_sales_lines", "_sales_sums", "_keep_deposit_inputs"):  # every way a sum is re-drawn
+        real = getattr(renderer, name)
+        setattr(renderer, name, lambda *a, _real=real, **kw: drawn.append(a) or _real(*a, **kw))
     checked = 0
     for i in range(gen.N):
         if SLOTS[i % CYCLE] in ("Payment", "Deposit") and not gen.is_voided(i):
@@ -109,3 +110,33 @@ def test_sums_kept_from_the_balances_pass_dicts_give_the_same_bytes():
                 assert data == encode(gen._build(i)), i
                 checked += 1
     assert drawn == [] and checked > 700  # every linked sum came from the kept dicts
+
+
+def test_deposit_inputs_kept_for_a_block_equal_the_per_document_summaries():
+    """A cold deposit keeps its whole block's inputs at once (``_keep_deposit_inputs``: invoices 0-1,
+    payments 0-1, sales receipt 0 of 64 cycles, read by index from the word blocks): the same values as
+    the per-document summaries (``_payment_parts`` / ``_receipt_parts`` with ``text=False``), also
+    where some were kept before (they are reused, not re-drawn) and for the last, partial block."""
+    from qbo_sandbox.generator import BLOCK_CYCLES, SLOT_POS
+    store = Store(1, "large", 42, as_of=AS_OF)
+    gen = store.realm(store.realms()[0]).gen
+    last_block = (gen.n_cycles - 1) // BLOCK_CYCLES
+    for block in (7, last_block):
+        cycles = range(block * BLOCK_CYCLES, min((block + 1) * BLOCK_CYCLES, gen.n_cycles))
+        reference, batch = Renderer(gen), Renderer(gen)
+        expected = {}
+        for c in cycles:
+            for j, i in enumerate((c * CYCLE + SLOT_POS["Payment"][0], c * CYCLE + SLOT_POS["Payment"][1],
+                                   c * CYCLE + SLOT_POS["SalesReceipt"][0])):
+                expected[c, j] = (reference._payment_parts if j < 2 else reference._receipt_parts)(i, False)[1]
+        for c in cycles[::5]:  # some invoices and deposit inputs kept before the block is filled
+            batch.bytes(c * CYCLE + SLOT_POS["Invoice"][1])
+            batch.bytes(c * CYCLE + SLOT_POS["SalesReceipt"][0])
+        batch._keep_deposit_inputs(cycles[len(cycles) // 2])
+        for (c, j), want in expected.items():
+            assert batch.sums.deposit_input_cents(c, j) == want, (c, j)
+            if j < 2:
+                (got, want_inv) = (batch.sums.invoice_cents(c, j), reference.sums.invoice_cents(c, j))
+                assert got[:2] + (got[2].id, got[3]) == want_inv[:2] + (want_inv[2].id, want_inv[3]), (c, j)
+        for i in (cycles[0] * CYCLE + SLOT_POS["Deposit"][0], cycles[-1] * CYCLE + SLOT_POS["Deposit"][0]):
+            assert Renderer(gen).bytes(i) == batch.bytes(i) == encode(gen._build(i)), i
