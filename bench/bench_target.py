@@ -1,6 +1,7 @@
 """Benchmark of target-tableau-hyper's load path, every number measured side by side in one run.
 
   .venv/bin/python bench/bench_target.py [--sizes 300000,1000000 | --records N] [--repeats 2] [--quick]
+                                         [--baseline /tmp/base/target-tableau-hyper]
 
 Prints, for each of
   - ours: Singer on stdin → .hyper via the CLI, validation on, audit on (SQLite) / audit off
@@ -16,8 +17,25 @@ size with the same batch size (memory bounded by the batch), and (without --quic
 changed rows into a 1,000,000-row table against the same batch into a table of the batch's size
 (time ∝ batch, not table). The machine is shared: ratios between lines of one run are what to
 compare, and the per-CPU-second figures move less with other jobs' load than the wall ones.
+--baseline DIR also runs another checkout's package (e.g. `git worktree add --detach /tmp/base REV`,
+DIR = /tmp/base/target-tableau-hyper, via PYTHONPATH) interleaved with ours and prints before -> after.
 
-Measured 2026-11-26 00:55 UTC (final code of this session; 2 vCPUs at load average 5.3-5.7 from
+Measured 2026-11-26 06:36-06:42 UTC (load-path work of this session: the reader's Arrow line index,
+one buffer per batch instead of runs + join, SQLAlchemy not imported with the audit off), --quick
+--repeats 3 --sizes 1000000 --baseline (c53fbcc, the session's start). The 2 shared cores were
+swamped by other helpers' jobs (load average 5.1 -> 9.6), so the wall figures say nothing (the SDK
+reference ran at 2,205/s); median CPU-s of target + hyperd per 1,000,000 records, before -> after:
+audit off 13.57 -> 12.93, audit on 20.39 -> 14.92 (audit on also includes another helper's cheaper
+SQLite audit insert); best wall audit off 16.1 -> 16.9 s, audit on 23.9 -> 16.1 s. Instructions of
+the target process (cachegrind, hyperd not counted; 100,000 records, batches of 25,000, audit off):
+fixed cost of a run 2.28 G -> 1.65 G (-27%: no SQLAlchemy), per record 43.0k -> 37.1k (-14%); ~25k
+of the 37k are Arrow's JSON parse. At this session's start, on a quiet machine (load 0.6-1.0), the
+starting code did 1M audit off in 7.39-8.63 s wall (115,800-135,300/s, 11.9-13.0 CPU-s, hyperd
+~3.8 s of it). Goal >= 150,000/s (1M, audit off, whole-process wall): NOT shown this session - it
+needs ~6.7 s, i.e. the quiet-machine 7.4 s minus ~0.7 s; expected savings ~0.3 s of start (serial)
+plus ~0.6 CPU-s, so at best borderline; not measured on a quiet machine.
+
+Earlier: measured 2026-11-26 00:55 UTC (final code of that session; 2 vCPUs at load average 5.3-5.7 from
 other helpers' jobs — the SDK reference ran at 3,496/s against 6,195/s on 2026-11-25's quieter
 machine; --quick --repeats 2), records/s = records / whole-process wall:
                                           records/s    rec/CPU-s   wall s   CPU s    RSS MB
