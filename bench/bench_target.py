@@ -30,8 +30,8 @@ SQLite audit insert); best wall audit off 16.1 -> 16.9 s, audit on 23.9 -> 16.1 
 the target process (cachegrind, hyperd not counted; 100,000 records, batches of 25,000, audit off):
 fixed cost of a run 2.28 G -> 1.65 G (-27%: no SQLAlchemy), per record 43.0k -> 37.1k (-14%); ~25k
 of the 37k are Arrow's JSON parse. A second interleaved set at 06:50 UTC (1M, audit off, 3 runs
-each, load 1.9 -> 5.1): median CPU-s 13.79 -> 12.59 (-9%), best wall 12.8 -> 11.8 s. At this session's start, on a quiet machine (load 0.6-1.0), the
-starting code did 1M audit off in 7.39-8.63 s wall (115,800-135,300/s, 11.9-13.0 CPU-s, hyperd
+each, load 1.9 -> 5.1): median CPU-s 13.79 -> 12.59 (-9%), best wall 12.8 -> 11.8 s. At this
+session's start, on a quiet machine (load 0.6-1.0), the starting code did 1M audit off in 7.39-8.63 s wall (115,800-135,300/s, 11.9-13.0 CPU-s, hyperd
 ~3.8 s of it). Goal >= 150,000/s (1M, audit off, whole-process wall): NOT shown this session - it
 needs ~6.7 s, i.e. the quiet-machine 7.4 s minus ~0.7 s; expected savings ~0.3 s of start (serial)
 plus ~0.6 CPU-s, so at best borderline; not measured on a quiet machine.
