@@ -6,6 +6,8 @@ first sales receipt. Recomputing those means re-drawing the linked documents (th
 lines and tax: ~100,000 instructions an invoice), so whenever the renderer has computed them — serving the linked
 document itself, or as a summary — it keeps them here, and the linking document reads them back.
 
+Amounts are int cents (``*_cents`` methods; the Decimal ones convert). A cold deposit fills its whole
+64-cycle block's inputs at once (``Renderer._keep_deposit_inputs``): the arrays are the memo.
 Memory is fixed per realm: a few int arrays sized by the number of cycles (~2 MB for ``large``);
 no Python object per document. The values are the same whichever path computed them, so what is
 served never depends on what was served before (``tests/test_qbo_render.py``, golden digests).

@@ -15,8 +15,14 @@ the words of its streams (``generator.stream_words``: slices of Mersenne Twister
 per 64 consecutive cycles of a slot, so a page of one entity seeds ~16 generators per kind, not
 one or two per document).
 
+Amounts that are sums of cent amounts (lines, tax lines, totals, balances, what payments and deposits
+copy) are kept as int cents and written from a table (``_ct``): no Decimal arithmetic or formatting on
+the hot path. A cold deposit keeps the inputs of its whole 64-cycle block at once
+(``_keep_deposit_inputs``), reading the words of whole blocks by index.
+
 Contract: ``Renderer(gen).bytes(i) == wire.encode(gen.doc(i))`` for every base index, or ``None``
-when the document has no fast renderer (voided documents): the caller then encodes the dict.
+when the document has no fast renderer (voided documents): the caller then encodes the dict;
+``Renderer.data(i)`` is what the API serves (``bytes(i)`` or that encoding): the store's byte cache.
 ``tests/test_qbo_render.py`` checks the equality for every demo document and a large sample (with
 and without kept sums), ``tests/test_qbo_golden_bytes.py`` pins digests of both; any change to a
 builder in ``generator.py`` must be mirrored here (the tests fail otherwise).
