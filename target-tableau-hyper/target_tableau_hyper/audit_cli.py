@@ -192,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     engine = audit.make_engine(_db_url(args))
     try:
         create_tables(engine, audit.metadata)
-        audit.migrate(engine)  # a DB no run of this version has opened yet
+        # a DB no run of this version has opened: only the columns the queries read; index
+        # changes are left to runs (building one on a big DB would hold its write lock for long)
+        audit.add_missing_columns(engine)
         return {"runs": cmd_runs, "run": cmd_run, "record": cmd_record}[args.command](engine, args)
     finally:
         engine.dispose()

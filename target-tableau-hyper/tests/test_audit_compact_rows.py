@@ -71,10 +71,10 @@ def test_old_sqlite_db_is_migrated_in_place_and_read_with_new_rows(tmp_path):
     assert _indexes(engine, "audit_records") == {"ix_audit_records_key"}
     assert "ix_audit_batches_first_record_id" in _indexes(engine, "audit_batches")
     with engine.connect() as conn:
-        # the new rows are compact: run, batch and stream come from their batch's id range
+        # the new rows hold their run, batch and stream: SQL on audit_records keeps its meaning
         raw = conn.execute(sa.select(audit.records).where(audit.records.c.id > 4)).all()
         assert [(r.run_id, r.batch_id, r.stream, r.record_key) for r in raw] == [
-            ("", "", "", '["r1","1"]'), ("", "", "", '["r1","2"]')]
+            (log.run_id, "b-new", "invoices", '["r1","1"]'), (log.run_id, "b-new", "invoices", '["r1","2"]')]
         history = audit.record_history(conn, "invoices", ['["r1","1"]'], 50)
         assert [(h["run_id"], h["batch_id"], h["operation"], h["line"]) for h in history] == [
             (log.run_id, "b-new", "update", 2),
@@ -122,20 +122,29 @@ def _history_sql(conn: sa.Connection) -> str:
     return statement
 
 
-def test_audit_command_migrates_an_old_db_and_answers(tmp_path, capsys):
+def test_audit_command_reads_an_old_db_as_it_is_and_answers(tmp_path, capsys):
     url = _old_db(tmp_path)
     assert audit_main(["--db", url, "--json", "record", "--stream", "invoices", "--key", "r1,1"]) == 0
     history = json.loads(capsys.readouterr().out)
     assert [(h["run_id"], h["batch_id"], h["operation"]) for h in history] == [
         (OLD_RUN, "b-range", "superseded"), (OLD_RUN, "b-legacy", "insert")]
     engine = audit.make_engine(url)
-    assert _indexes(engine, "audit_records") == {"ix_audit_records_key"}
+    # a read leaves the indexes to runs (no index build under the DB's write lock)
+    assert "ix_audit_records_key" not in _indexes(engine, "audit_records")
     engine.dispose()
-    # then a run of this version adds compact rows; the command finds both kinds
+    # then a run of this version adds rows; the command finds both kinds
     _new_run(url, tmp_path).close()
     assert audit_main(["--db", url, "--json", "record", "--stream", "invoices", "--key", '["r1","2"]']) == 0
     history = json.loads(capsys.readouterr().out)
     assert [(h["batch_id"], h["operation"]) for h in history] == [("b-new", "delete"), ("b-range", "insert")]
+
+
+def test_audit_command_answers_on_a_read_only_old_db(tmp_path, capsys):
+    url = _old_db(tmp_path)
+    read_only = f"sqlite:///file:{tmp_path / 'audit.sqlite'}?mode=ro&uri=true"
+    assert audit_main(["--db", read_only, "--json", "record", "--stream", "invoices", "--key", "r1,1"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert [(h["batch_id"], h["operation"]) for h in history] == [("b-range", "superseded"), ("b-legacy", "insert")]
 
 
 def test_two_runs_migrating_an_old_db_at_once_both_succeed(tmp_path):
@@ -208,6 +217,9 @@ def test_a_failed_batch_write_leaves_nothing_and_the_next_one_is_written(tmp_pat
         raise OSError("disk full")
 
     cols = (['["a"]', '["b"]'], ["insert", "insert"], [None, None], [None, None], [1, 2])
+    log.record_batch(batch_id="b0", stream="s", n_records=0, inserted=0, updated=0, deleted=0,
+                     first_line=0, last_line=0, columns=([], [], [], [], []))
+    before = log._batch_conn.connection.driver_connection
     monkeypatch.setattr(audit.AuditLog, "_insert_sqlite_values", fail_midway)
     try:
         log.record_batch(batch_id="b1", stream="s", n_records=2, inserted=2, updated=0, deleted=0,
@@ -219,10 +231,11 @@ def test_a_failed_batch_write_leaves_nothing_and_the_next_one_is_written(tmp_pat
     monkeypatch.setattr(audit.AuditLog, "_insert_sqlite_values", write)
     with log.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(audit.records)).scalar() == 0
-        assert conn.execute(sa.select(audit.batches)).all() == []
+        assert [b.batch_id for b in conn.execute(sa.select(audit.batches))] == ["b0"]
         assert conn.execute(sa.select(audit.runs.c.inserted)).scalar() == 0
     log.record_batch(batch_id="b2", stream="s", n_records=2, inserted=2, updated=0, deleted=0,
                      first_line=1, last_line=2, columns=cols)
+    assert log._batch_conn.connection.driver_connection is not before  # a new DBAPI connection
     with log.engine.connect() as conn:
         rows = conn.execute(audit.run_record_rows(conn, "run-f")).all()
         assert [(r.batch_id, r.record_key) for r in rows] == [("b2", '["a"]'), ("b2", '["b"]')]
