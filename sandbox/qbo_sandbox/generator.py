@@ -97,13 +97,7 @@ def _block(key: tuple, width: int) -> array:
 
 def stream_words(rseed: int, kind: int, i: int):
     """Iterator over the words of stream ``kind`` (DOC or LINES) of base document ``i``."""
-    cycle, pos = divmod(i, CYCLE)
-    b, j = divmod(cycle, BLOCK_CYCLES)
-    width = _WIDTHS[kind][pos]
-    key = (rseed, kind, pos, b)
-    words = _blocks.get(key) or _block(key, width)
-    j *= width
-    return iter(words[j:j + width])
+    return iter(stream_slice(rseed, kind, i))
 
 
 def stream_block(rseed: int, kind: int, pos: int, b: int) -> tuple[array, int]:
