@@ -9,16 +9,13 @@ import asyncio
 import base64
 import bisect
 from concurrent.futures import ThreadPoolExecutor
-import datetime as dt
 import html
 import random
 import re
 import socket
 import struct
 import threading
-import time
 from collections import defaultdict, deque
-from decimal import Decimal
 from operator import itemgetter
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 

@@ -16,7 +16,6 @@ exchange rates, so ``HomeTotalAmt`` is exact.
 """
 from __future__ import annotations
 
-import datetime as dt
 import random
 import sys
 from array import array
@@ -26,7 +25,7 @@ from functools import lru_cache
 from . import company as co
 from .company import ref, CURRENCIES, header
 from .timefmt import add_days, local_date
-from .wire import money, PACIFIC, qbo_timestamp
+from .wire import money
 
 ZERO = Decimal("0")
 

@@ -128,13 +128,8 @@ class LinkSums:
     # -- deposit inputs (payments 0-1 and sales receipt 0 of a cycle) ------------------------------
     def deposit_input(self, cycle: int, j: int):
         """(amount, PaymentMethodRef text, PaymentRefNum or None, TxnDate) or None."""
-        s = cycle * self.dep_per + j
-        amount = self.dep_amount[s]
-        if amount == UNKNOWN:
-            return None
-        ref = self.dep_ref[s]
-        return (from_cents(amount), self.objects.values[self.dep_method[s]], None if ref < 0 else str(ref),
-                self.dates.values[self.dep_date_id(s)])
+        kept = self.deposit_input_cents(cycle, j)
+        return None if kept is None else (from_cents(kept[0]), *kept[1:])
 
     def deposit_input_cents(self, cycle: int, j: int):
         """(amount in cents, PaymentMethodRef text, PaymentRefNum or None, TxnDate) or None."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from .store import ACTIVE_FILTERED, ALL_ENTITIES, Realm
-from .generator import ID_BASE, SLOT_POS
+from .generator import SLOT_POS
 from .wire import parse_timestamp
 
 MAX_PAGE = 1000
@@ -466,7 +466,7 @@ def _fast_path(realm: Realm, q: Query) -> Result | None:
             elif op == "=":
                 return None
     except ValueError:
-        raise QueryError(f"QueryValidationError: Invalid date/time value in query")
+        raise QueryError("QueryValidationError: Invalid date/time value in query")
     entity = q.entity
     arr = realm.base_live(entity)
     # time_of is increasing in i, so bisect on the index array by time.

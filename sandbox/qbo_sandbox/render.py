@@ -40,7 +40,7 @@ from . import company as co
 from .generator import (BLOCK_CYCLES, CYCLE, DOC, LINES, SLOT_ORD, SLOT_POS, SLOTS, WORD, _norm, _nv, stream_block,
                         stream_slice, stream_words)
 from .linksums import UNKNOWN, LinkSums, cents, from_cents
-from .timefmt import _HOURS, _MMSS, _hour, add_days, local_date, timestamp
+from .timefmt import _HOURS, _MMSS, _hour, add_days
 from .wire import CENT, encode, money
 
 ONE = Decimal(1)
@@ -212,6 +212,21 @@ class _PurchaseItem:
         self.cost = item["PurchaseCost"]
         self.desc = _j(item["PurchaseDesc"])
         self.ref = _j(gen.item_refs[item["Id"]])
+
+
+def _line_sums(tab, n: int, w, p: int) -> tuple[int, int]:
+    """(subtotal, taxable) in cents of ``n`` sales lines drawn from words ``w`` from ``p``: only the
+    item and quantity words are read (``tab``: a ``Renderer._sum_tabs`` entry)."""
+    n_items = len(tab)
+    subtotal = taxable = 0
+    for _ in range(n):
+        step, taxed, mult, off, amounts = tab[w[p] * n_items >> 32]
+        amount_c = amounts[(w[p + 1] * mult >> 32) + off]
+        p += step
+        subtotal += amount_c
+        if taxed:
+            taxable += amount_c
+    return subtotal, taxable
 
 
 class Renderer:
@@ -482,18 +497,8 @@ class Renderer:
     def _sales_sums(self, key: int, cust: _Customer, n: int) -> tuple[int, int]:
         """``_sales_lines``'s (subtotal, taxable) in cents from the same words, without texts (the
         summaries a payment or deposit copies): only the item and quantity words are read."""
-        w = stream_slice(self.rseed, LINES, key)
-        tab = self._sum_tabs[cust.currency != "USD"][cust.taxable]
-        n_items = len(tab)
-        subtotal = taxable = p = 0
-        for _ in range(n):
-            step, taxed, mult, off, amounts = tab[w[p] * n_items >> 32]
-            amount_c = amounts[(w[p + 1] * mult >> 32) + off]
-            p += step
-            subtotal += amount_c
-            if taxed:
-                taxable += amount_c
-        return subtotal, taxable
+        return _line_sums(self._sum_tabs[cust.currency != "USD"][cust.taxable], n,
+                          stream_slice(self.rseed, LINES, key), 0)
 
     def _tax_rates(self, code: str) -> tuple:
         """((n, 100 * d) with TaxPercent = n / d exactly, text of a tax line between its Amount and
@@ -737,7 +742,6 @@ class Renderer:
 
     def _journal_entry(self, i: int) -> str:
         """``generator._b_JournalEntry``."""
-        g = self.g
         cycle = i // CYCLE
         nx = stream_words(self.rseed, DOC, i).__next__
         head, txn_date = self._head(i, nx)
@@ -895,20 +899,6 @@ class Renderer:
             h = (create - (w[p] * 3 >> 32) * 86400) // 3600  # local_date, randint(0, 2) days back
             return (_HOURS.get(h) or _hour(h))[2], p + 1
 
-        def sales_sums(cust: _Customer, n: int, w, p: int) -> tuple[int, int]:
-            """``_sales_sums`` on words ``w`` from ``p``."""
-            tab = tabs[cust.taxable]
-            n_items = len(tab)
-            subtotal = taxable = 0
-            for _ in range(n):
-                step_, taxed, mult, off, amounts = tab[w[p] * n_items >> 32]
-                amount_c = amounts[(w[p + 1] * mult >> 32) + off]
-                p += step_
-                subtotal += amount_c
-                if taxed:
-                    taxable += amount_c
-            return subtotal, taxable
-
         def n_lines(i: int) -> int:  # 1 + int(_h(i, 2) * 5): invoices and sales receipts
             x = (i * 2654435761 + salt + 81006) & 0xFFFFFFFF
             x ^= x >> 16
@@ -929,7 +919,7 @@ class Renderer:
                     txn_date, p = txn_date_at(i, w, j * width)
                     cust = usd[w[p] * n_usd >> 32]
                     w, width = inv_lines[k]
-                    subtotal, taxable = sales_sums(cust, n_lines(i), w, j * width)
+                    subtotal, taxable = _line_sums(tabs[cust.taxable], n_lines(i), w, j * width)
                     total = subtotal
                     for n, d, _t in cust.tax_rates:  # _tax_total
                         total += (2 * taxable * n + d) // (2 * d)
@@ -956,7 +946,7 @@ class Renderer:
                 cust = usd[w[p] * n_usd >> 32]
                 p += 1
                 lw, lwidth = rec_lines
-                subtotal, taxable = sales_sums(cust, n_lines(i), lw, j * lwidth)
+                subtotal, taxable = _line_sums(tabs[cust.taxable], n_lines(i), lw, j * lwidth)
                 p += 3 if w[p + 1] < _P5 else 2  # _skip_custom_fields: Work Order?, Sales Rep? (+ the rep)
                 p += 1  # the DepartmentRef draw
                 discount = (subtotal + 5) // 10 if _hash01(i, salt + 162012) < 0.25 else 0  # g._has_discount(i)
@@ -1040,7 +1030,6 @@ class Renderer:
 
     def _purchase(self, i: int) -> str:
         """``generator._b_Purchase`` (not voided)."""
-        g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
         nx = stream_words(self.rseed, DOC, i).__next__

@@ -20,14 +20,11 @@ of cached bytes.
 """
 from __future__ import annotations
 
-import bisect
-import copy
 import gc
 import hashlib
 import threading
 from array import array
 from collections import defaultdict
-from decimal import Decimal
 from functools import lru_cache, partial
 from itertools import repeat
 from operator import itemgetter
@@ -36,7 +33,7 @@ from typing import Callable, Iterator
 from . import company as co
 from .render import Renderer
 from .generator import TxnGenerator, TXN_ENTITIES, CYCLES, ID_BASE, SLOT_POS, CYCLE
-from .wire import encode, money
+from .wire import encode
 
 DAY = 86400
 NAME_ENTITIES = ("Account", "Class", "Department", "Term", "PaymentMethod", "TaxAgency", "TaxRate", "TaxCode",

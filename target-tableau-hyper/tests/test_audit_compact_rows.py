@@ -140,7 +140,7 @@ def test_audit_command_reads_an_old_db_as_it_is_and_answers(tmp_path, capsys):
 
 
 def test_audit_command_answers_on_a_read_only_old_db(tmp_path, capsys):
-    url = _old_db(tmp_path)
+    _old_db(tmp_path)
     read_only = f"sqlite:///file:{tmp_path / 'audit.sqlite'}?mode=ro&uri=true"
     assert audit_main(["--db", read_only, "--json", "record", "--stream", "invoices", "--key", "r1,1"]) == 0
     history = json.loads(capsys.readouterr().out)
