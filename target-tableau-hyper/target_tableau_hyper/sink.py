@@ -152,6 +152,12 @@ class HyperSink(BatchSink):
         self._seq -= 1
         self.add_row(self.model.convert(record, None), self._seq)
 
+    def process_batch_files(self, encoding: t.Any, files: t.Sequence[str]) -> None:
+        """Records of a Singer BATCH message (files written by the tap)."""
+        from target_tableau_hyper.batch_files import process_batch_files
+
+        process_batch_files(self, encoding, files)
+
     def process_batch(self, context: dict) -> None:
         """Hand the batch to the target's loader thread (FIFO); STATE waits for it."""
         current, self._batch = self._batch, Batch(self.model)
