@@ -148,7 +148,12 @@ class Sandbox:
 class Page:
     """A query page's body unjoined: ``head``, the documents' bytes (comma-separated on the wire)
     and ``tail``. A 1000-row page is ~2.5 MB: the cached per-object bytes go to the socket in
-    joins of ``GROUP`` documents (~250 KB writes), with no Python step per document."""
+    joins of ``GROUP`` documents (~250 KB writes), with no Python step per document.
+
+    The head goes out with the first group and the tail with the last: sent as its own ~80-byte
+    write after ~2.5 MB, the tail waited ~40 ms (the client's delayed-ACK timer, both processes
+    idle: strace of the server) for 16-25 of 100 cached pages read by ``http.client``; joined to the
+    last group, 0 of 300."""
     __slots__ = ("head", "docs", "tail")
     GROUP = 100
 
@@ -159,13 +164,20 @@ class Page:
         return len(self.head) + sum(map(len, self.docs)) + len(self.docs) - 1 + len(self.tail)
 
     def chunks(self):
-        """The body in writes: head, groups of documents (from the second on, led by their comma), tail."""
-        docs, step = self.docs, self.GROUP
-        yield self.head
-        yield b",".join(docs[:step])
-        for k in range(step, len(docs), step):
-            yield b",".join([b"", *docs[k:k + step]])
-        yield self.tail
+        """The body in writes: groups of documents (from the second on, led by their comma), the
+        head joined to the first and the tail to the last (no tiny write of its own)."""
+        docs, step, n = self.docs, self.GROUP, len(self.docs)
+        if not n:
+            yield self.head + self.tail
+        for k in range(0, n, step):
+            group = docs[k:k + step]
+            if k:
+                group.insert(0, b"")
+            else:
+                group[0] = self.head + group[0]
+            if k + step >= n:
+                group[-1] += self.tail
+            yield b",".join(group)
 
     def join(self) -> bytes:
         return b"".join((self.head, b",".join(self.docs), self.tail))

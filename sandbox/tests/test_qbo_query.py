@@ -143,3 +143,18 @@ def test_sync_pages_follow_changes_and_projections(qbo_sandbox):
     assert count(api, "SELECT COUNT(*) FROM Invoice") == total
     last = rows(api.query(page.format("*", total, 10)), "Invoice")
     assert len(last) == 1 and last[0]["Id"] == changed["Id"] and last[0]["PrivateNote"] == "moved"
+
+
+@pytest.mark.parametrize("n", [1, 99, 100, 101, 250])
+def test_page_writes_are_the_page_with_no_tiny_head_or_tail_write(n):
+    """A page goes to the socket in groups of ``Page.GROUP`` documents whose concatenation is the
+    page's bytes; the head and the tail ride with the first and last group (a tail written alone
+    after megabytes could wait on the client's delayed ACK)."""
+    from qbo_sandbox.app import Page
+    docs = [b'{"Id":"%d"}' % i for i in range(n)]
+    page = Page(b'{"QueryResponse":{"Invoice":[', docs, b'],"maxResults":%d}}' % n)
+    writes = list(page.chunks())
+    assert b"".join(writes) == page.join() == b'{"QueryResponse":{"Invoice":[' + b",".join(docs) + b'],"maxResults":%d}}' % n
+    assert len(page.join()) == page.size()
+    assert len(writes) == -(-n // Page.GROUP)
+    assert writes[0].startswith(page.head + docs[0]) and writes[-1].endswith(docs[-1] + page.tail)
