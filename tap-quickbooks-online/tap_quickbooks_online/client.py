@@ -37,7 +37,7 @@ from tap_quickbooks_online.errors import (
     parse_fault,
     redact,
 )
-from tap_quickbooks_online.fast_records import FastRecordWriter, QboRow
+from tap_quickbooks_online.fast_records import ENCODER, FastRecordWriter, QboRow
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -347,6 +347,8 @@ class QuickBooksStream(RESTStream):
             writer.enabled = writer.enabled and self._tap.fast_output
             writer.rows_usable = writer.rows_usable and writer.enabled
             writer.conform_dicts = self.conform_dict_records
+            output = self._tap.batch_output
+            writer.batch = output.writer_for(self.name) if output is not None else None
             self._fast_writer = writer
         return writer
 
@@ -355,8 +357,31 @@ class QuickBooksStream(RESTStream):
         if writer.enabled:
             writer.write(record)
             self.state_manager.is_flushed = False
+        elif self._tap.batch_output is not None:
+            # the SDK's record path (stream maps, flattening): each mapped RECORD's `record`
+            # goes to its output stream's batch file, encoded as the RECORD message would be
+            output = self._tap.batch_output
+            for message in self._generate_record_messages(materialize(record)):
+                line = bytearray()
+                ENCODER.encode_into(message.record, line, -1)
+                line += b"\n"
+                output.write(message.stream, line, 1)
+            self.state_manager.is_flushed = False
         else:
             super()._write_record_message(materialize(record))
+
+    def get_batch_config(self, config: t.Mapping) -> t.Any:
+        """The raw `batch_config` setting (checked by the tap; see `batch_output`), or None."""
+        return config.get("batch_config") or None
+
+    def _sync_batches(self, batch_config: t.Any, context: Context | None = None) -> None:
+        """Batch mode (`batch_config` set): the usual record loop, the fast writer sending the
+        records to batch files (`batch_output`) instead of stdout; BATCH messages are written as
+        files close, always before the STATE messages that cover their records. (The SDK's own
+        batch path would re-read records without the fast writer, its conformance and the line
+        streams.)"""
+        for _ in self._sync_records(context=context):
+            pass
 
     def _write_schema_message(self) -> None:
         self._fast_writer = None  # selection/maps are final now: recompile on first record

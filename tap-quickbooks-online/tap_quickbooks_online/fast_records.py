@@ -105,6 +105,9 @@ class SingerOutput:
         self.pending = bytearray()
         #: the stdout the pending bytes are for
         self.destination: t.Any = None
+        #: called before every STATE message (batch mode: the open batch files are closed and
+        #: announced first, so a state never covers records still in an unannounced file)
+        self.before_state: t.Callable[[], None] | None = None
 
     def buffer(self) -> bytearray:
         """The pending bytes, to append to (then call `maybe_flush`)."""
@@ -188,6 +191,8 @@ class SingerBytesWriter(GenericSingerWriter[bytes, "Message"]):
         return ENCODER.encode(message.to_dict())
 
     def write_message(self, message: Message) -> None:
+        if message.type == SingerMessageType.STATE and OUTPUT.before_state is not None:
+            OUTPUT.before_state()
         line = bytearray(self.format_message(message))
         line += b"\n"
         OUTPUT.append(line)
@@ -536,6 +541,9 @@ class FastRecordWriter:
         self._dict_row_decoder: msgspec.json.Decoder | None = None
         self._page_decoders: dict[str, RowPageDecoder] = {}
         self._schema: dict = {}
+        #: batch mode (`batch_output.BatchOutput.writer_for`): records go to a batch file as
+        #: JSON lines (the `record` of the RECORD message, same bytes) instead of stdout
+        self.batch: t.Callable[[bytes | bytearray, int], None] | None = None
 
     def page_decoder(self, entity: str) -> RowPageDecoder | None:
         """Decoder of `entity` query pages into this stream's compiled rows (None: dicts)."""
@@ -626,6 +634,9 @@ class FastRecordWriter:
         """`write` for every record of a page: one time stamp, one encoder call."""
         if int(time.time()) != self._suffix_second:
             self._time_suffix()
+        if self.batch is not None:
+            self._write_page_to_batch(records)
+            return
         name, version, stamp = self._stream_name, self._version, self._stamp
         if self.rows_usable and all(issubclass(kind, QboRow)
                                     for kind in set(map(type, records))):
@@ -638,6 +649,16 @@ class FastRecordWriter:
                          for record in records]
         OUTPUT.append(ENCODER.encode_lines(envelopes))
 
+    def _write_page_to_batch(self, records: t.Sequence[t.Any]) -> None:
+        """`write_page` in batch mode: the records (projected as for RECORD messages) as JSON
+        lines, one encoder call."""
+        if not records:
+            return
+        if not (self.rows_usable and all(issubclass(kind, QboRow)
+                                         for kind in set(map(type, records)))):
+            records = [self.project(record) for record in records]
+        self.batch(ENCODER.encode_lines(records), len(records))
+
     def encode(self, record: t.Any) -> bytearray:
         line = bytearray(self._prefix)
         ENCODER.encode_into(self.project(record), line, -1)
@@ -647,6 +668,12 @@ class FastRecordWriter:
     def write(self, record: t.Any) -> None:
         if isinstance(record, dict) or not self.rows_usable and isinstance(record, QboRow):
             record = self.project(record)
+        if self.batch is not None:
+            line = bytearray()
+            ENCODER.encode_into(record, line, -1)
+            line += b"\n"
+            self.batch(line, 1)
+            return
         second = int(time.time())
         suffix = self._suffix if second == self._suffix_second else self._time_suffix()
         output = OUTPUT

@@ -17,11 +17,11 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_quickbooks_online import timeutil
+from tap_quickbooks_online import batch_output, timeutil
 from tap_quickbooks_online.batch import BatchQueryCache
 from tap_quickbooks_online.cdc import CdcCache
 from tap_quickbooks_online.client import API_HOSTS, ThreadLocalSessions, value
-from tap_quickbooks_online.fast_records import SingerBytesWriter, flush_stdout
+from tap_quickbooks_online.fast_records import OUTPUT, SingerBytesWriter, flush_stdout
 from tap_quickbooks_online.prefetch import close_page_scheduler
 from tap_quickbooks_online.rate_limit import (
     QBO_MAX_CONCURRENCY,
@@ -82,6 +82,31 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property("report_window_months", th.IntegerType(minimum=1), default=12,
                 description="Months per report request window."),
     th.Property("user_agent", th.StringType, description="User-Agent header for API calls."),
+    # Singer BATCH messages (the SDK's `batch` capability; not QBO's /batch endpoint)
+    th.Property("batch_config", th.ObjectType(
+        th.Property("encoding", th.ObjectType(
+            th.Property("format", th.StringType, allowed_values=list(batch_output.FORMATS),
+                        description="Format of the batch files: `jsonl` (one record per line, "
+                                    "exact decimals)."),
+            th.Property("compression", th.StringType,
+                        allowed_values=list(batch_output.COMPRESSIONS),
+                        description="`none` (default; fastest on one machine) or `gzip`."),
+        )),
+        th.Property("storage", th.ObjectType(
+            th.Property("root", th.StringType,
+                        description="Local directory (path or file:// URL) of the batch files, "
+                                    "read by the target on the same machine (default "
+                                    "`$MELTANO_PROJECT_ROOT/.meltano/run/tap-quickbooks-online/"
+                                    "batches`)."),
+            th.Property("prefix", th.StringType, description="File name prefix."),
+        )),
+        th.Property("batch_size", th.IntegerType(minimum=1),
+                    description="Most records per file (default "
+                                f"{batch_output.DEFAULT_BATCH_SIZE:,}); every STATE message "
+                                "also closes the open files."),
+    ), description="Send records as Singer BATCH messages: JSONL files (one per stream and "
+                   "`batch_size` records) instead of RECORD messages. The target deletes each "
+                   "file once its records are committed."),
     *WEBHOOK_SETTINGS.wrapped.values(),
 ).to_dict()
 
@@ -107,6 +132,8 @@ class TapQuickBooksOnline(Tap):
         self.request_counts: dict[str, int] = {}
         self._sessions = ThreadLocalSessions()
         self._lock = threading.Lock()
+        #: batch mode's files (`batch_config` set), during `sync_all`
+        self.batch_output: batch_output.BatchOutput | None = None
         super().__init__(*args, **kwargs)
 
     # ---- settings ------------------------------------------------------------------------
@@ -145,6 +172,7 @@ class TapQuickBooksOnline(Tap):
             value = config.get(key)
             if value and not str(value).startswith(("http://", "https://")):
                 errors.append(f"{key}: must start with http:// or https://")
+        errors.extend(batch_output.config_errors(config.get("batch_config")))
         return errors
 
     @property
@@ -245,9 +273,24 @@ class TapQuickBooksOnline(Tap):
 
     # ---- runs ---------------------------------------------------------------------------
     def sync_all(self) -> None:
+        raw_batch = self.config.get("batch_config")
+        if raw_batch:
+            self.batch_output = batch_output.BatchOutput(self.name, raw_batch, self.write_message)
+            OUTPUT.before_state = self.batch_output.close_all
+            self.logger.info("batch mode: records go to %s files under %s, %d records a file",
+                             self.batch_output.compression == "gzip" and "gzipped JSONL"
+                             or "JSONL", self.batch_output.root, self.batch_output.batch_size)
+        succeeded = False
         try:
             super().sync_all()
+            if self.batch_output is not None:
+                self.batch_output.close_all()  # files no STATE followed (e.g. report streams)
+            succeeded = True
         finally:
+            if self.batch_output is not None:
+                OUTPUT.before_state = None
+                if not succeeded:
+                    self.batch_output.discard()
             close_page_scheduler(self)  # pages still being fetched ahead are not needed
             flush_stdout()
             self._sessions.close()
