@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 
+import typing as t
+
+#: what an input line number stands for when it is not a line of the input itself: the records
+#: of a BATCH message's files are numbered as lines after it (batch_files.py sets this while a
+#: run reads such files): line number → e.g. "line 7 of batch file /x/y.jsonl", or None
+line_source: t.Callable[[int], str | None] | None = None
+
+
 class InputError(Exception):
     """Bad Singer input (malformed line, record violating its schema, missing key…).
 
@@ -24,7 +32,8 @@ class InputError(Exception):
         self.field = field
         where = []
         if line is not None:
-            where.append(f"line {line}")
+            source = line_source(line) if line_source is not None else None
+            where.append(f"line {line} ({source})" if source else f"line {line}")
         if stream is not None:
             where.append(f"stream '{stream}'")
         if field is not None:
