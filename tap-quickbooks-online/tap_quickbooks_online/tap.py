@@ -91,7 +91,7 @@ CONFIG_SCHEMA = th.PropertiesList(
             th.Property("compression", th.StringType,
                         allowed_values=list(batch_output.COMPRESSIONS),
                         description="`none` (default; fastest on one machine) or `gzip`."),
-        )),
+        ), description="Format and compression of the batch files."),
         th.Property("storage", th.ObjectType(
             th.Property("root", th.StringType,
                         description="Local directory (path or file:// URL) of the batch files, "
@@ -99,7 +99,7 @@ CONFIG_SCHEMA = th.PropertiesList(
                                     "`$MELTANO_PROJECT_ROOT/.meltano/run/tap-quickbooks-online/"
                                     "batches`)."),
             th.Property("prefix", th.StringType, description="File name prefix."),
-        )),
+        ), description="Where the batch files are written."),
         th.Property("batch_size", th.IntegerType(minimum=1),
                     description="Most records per file (default "
                                 f"{batch_output.DEFAULT_BATCH_SIZE:,}); every STATE message "
