@@ -122,6 +122,8 @@ from e2e_support import MELTANO, MeltanoProject, _copy_project, failure_lines, s
 SDK_DEFAULT_DIR = ROOT / "bench" / "sdk_default"
 VARIANTS = {
     "ours": ("tap-quickbooks-online", "target-tableau-hyper"),
+    # ours in batch mode: records as JSONL files + Singer BATCH messages (meltano.yml)
+    "batch": ("tap-quickbooks-online--batch", "target-tableau-hyper"),
     "sdk": ("tap-quickbooks-online--sdk-default", "target-tableau-hyper--sdk-default"),
 }
 GOAL_RECORDS_PER_SECOND = 50_000
@@ -206,6 +208,9 @@ def make_project(template: Path, dest: Path, select: list[str]) -> MeltanoProjec
     extractors = project["plugins"]["extractors"]
     loaders = project["plugins"]["loaders"]
     next(p for p in extractors if p["name"] == "tap-quickbooks-online")["select"] = list(select)
+    for plugin in extractors:  # the batch-mode extractor (inherits the venv): same selection
+        if plugin["name"] == "tap-quickbooks-online--batch":
+            plugin["select"] = list(select)
     # An inherited plugin shares its parent's virtualenv and settings; only the executable differs.
     extractors.append({"name": "tap-quickbooks-online--sdk-default", "inherit_from": "tap-quickbooks-online",
                        "executable": str(tap_exe), "select": list(select)})
@@ -522,10 +527,22 @@ def report(results: dict[str, RunResult], args: argparse.Namespace, streams: lis
             by_cpu = (f"{ours.steady_per_cpu_second / sdk.steady_per_cpu_second:.1f}x"
                       if ours.steady_per_cpu_second and sdk.steady_per_cpu_second else "n/a")
             print(f"ratio beyond the fixed cost: {by_wall} by wall, {by_cpu} per CPU-second")
-    if "ours" in results:
-        rate = results["ours"].rate
-        print(f"goal >= {GOAL_RECORDS_PER_SECOND:,} records/s end to end: "
-              f"{'met' if rate >= GOAL_RECORDS_PER_SECOND else 'NOT met'} ({rate:,.0f}) in this run")
+    if "ours" in results and "batch" in results:
+        ours, batch = results["ours"], results["batch"]
+        if {s: i for s, (_, i) in ours.per_stream.items()} != \
+                {s: i for s, (_, i) in batch.per_stream.items()}:
+            print("WARNING: RECORD and BATCH mode loaded different rows per stream")
+        print(f"ratio batch / RECORD mode: {batch.rate / ours.rate:.2f}x by wall, "
+              f"{batch.per_cpu_second / ours.per_cpu_second:.2f}x per CPU-second"
+              if ours.rate and ours.per_cpu_second else "ratio batch / RECORD mode: n/a")
+        if ours.steady_rate and batch.steady_rate:
+            print(f"ratio beyond the fixed cost, batch / RECORD mode: "
+                  f"{batch.steady_rate / ours.steady_rate:.2f}x by wall")
+    for name in ("ours", "batch"):
+        if name in results:
+            rate = results[name].rate
+            print(f"goal >= {GOAL_RECORDS_PER_SECOND:,} records/s end to end, {name}: "
+                  f"{'met' if rate >= GOAL_RECORDS_PER_SECOND else 'NOT met'} ({rate:,.0f}) in this run")
     if args.verbose:
         for name, r in results.items():
             print(f"{name} per stream (records received, rows inserted):")
@@ -540,7 +557,9 @@ def main() -> None:
                         help="fraction of the large company's history to read (1 = all of it; default 0.05)")
     parser.add_argument("--entities", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
                         help="comma-separated entity streams (default all), each with its line stream")
-    parser.add_argument("--only", choices=sorted(VARIANTS), help="run one variant only")
+    parser.add_argument("--only", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                        help=f"comma-separated variants to run, in this order (default all: "
+                             f"{','.join(VARIANTS)}), e.g. --only ours,batch")
     parser.add_argument("--fixed-cost", action="store_true",
                         help="also time each pipeline with nothing to read (start-up cost) and print "
                              "the rates beyond it")
@@ -556,6 +575,8 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 < args.scale <= 1:
         parser.error("--scale must be in (0, 1]")
+    if args.only and set(args.only) - set(VARIANTS):
+        parser.error(f"--only: unknown variant(s) {sorted(set(args.only) - set(VARIANTS))}")
     select, streams = selection(args.entities)
     template = installed_template()
     workdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
@@ -573,16 +594,18 @@ def main() -> None:
                       flush=True)
                 print(f"  {warm_page_cache(template, workdir, select, sb, start_date):.0f} s", flush=True)
             results = {}
-            for variant in ([args.only] if args.only else ["ours", "sdk"]):
+            for variant in (args.only or list(VARIANTS)):
                 print(f"running {variant}: meltano run {' '.join(VARIANTS[variant])} …", flush=True)
                 results[variant] = measure(variant, template, workdir, args, select, sb, start_date)
         report(results, args, streams, start_date)
-        if "ours" in results and "sdk" in results:
-            differing = differing_tables(results["ours"].output_dir, results["sdk"].output_dir)
+        names = list(results)
+        for other in names[1:]:
+            differing = differing_tables(results[names[0]].output_dir, results[other].output_dir)
             if differing:
-                print(f"WARNING: .hyper tables differ between the variants: {differing}")
+                print(f"WARNING: .hyper tables differ between {names[0]} and {other}: {differing}")
             else:
-                print("every .hyper table is identical in both variants (rows compared with EXCEPT ALL)")
+                print(f"every .hyper table is identical in {names[0]} and {other} "
+                      "(rows compared with EXCEPT ALL)")
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
