@@ -47,6 +47,11 @@ ONE = Decimal(1)
 ZERO = Decimal(0)
 
 
+#: ``int(t)`` of a non-negative float: the same int, without ``int``'s type call (~600 instructions,
+#: several a document); ``int(h * n)`` of a hash ``h = x / 2**32`` is ``x * n >> 32`` (the product is exact)
+_floor = math.floor
+
+
 def _p(x: float) -> int:
     """The word bound of ``random() < x``: ``word * 2**-32 < x`` exactly when ``word < ceil(x * 2**32)``
     (scaling by a power of two is exact), so a draw compares ints and makes no float."""
@@ -54,6 +59,7 @@ def _p(x: float) -> int:
 
 
 _P2, _P3, _P4, _P5, _P6 = (_p(x) for x in (0.2, 0.3, 0.4, 0.5, 0.6))
+_P_003, _P_08 = _p(0.03), _p(0.8)  # _hash01(...) < 0.03 / 0.8 as int comparisons of the hash
 
 
 def _hash01(i: int, salted: int) -> float:
@@ -267,10 +273,12 @@ class Renderer:
         self.n_invoice_slots = len(SLOT_POS["Invoice"])
         self.payment_pos = SLOT_POS["Payment"]
         self._invoice_pos = SLOT_POS["Invoice"]
+        self._est_pos = SLOT_POS["Estimate"][0]
         # invoices 0-4 of a cycle are paid by its payments 0-4; deposit inputs: payments 0-1, receipt 0
         self.sums = LinkSums(gen.n_cycles, len(SLOT_POS["Payment"]), 3)
         self.ar_refs = {cur: _j(gen.acct[co.A_AR[cur]]) for cur in co.A_AR}
         self.purchase_items = [_PurchaseItem(gen, gen.items[iid]) for iid in co.PURCHASE_ITEMS]
+        self._purchase_cents = ([None] * len(self.purchase_items), [None] * len(self.purchase_items))
         self.expense_accounts = [(_j(gen.acct[a]), _j(c.account_names[a].split(":")[-1]))
                                  for a in co.EXPENSE_ACCOUNTS]
         self.all_vendors = c.active_vendors
@@ -390,7 +398,7 @@ class Renderer:
     def _n_lines(self, i: int) -> int:
         """``gen.n_lines(i)`` for any base document but an invoice (``_invoice_parts`` has its own)."""
         base, mult = self._n_lines_rule[i % CYCLE]
-        return base + int(_hash01(i, self._salt + 81006) * mult) if mult else base
+        return base + _floor(_hash01(i, self._salt + 81006) * mult) if mult else base
 
     def _pick_dept(self, nx) -> str:
         """``dept_refs[below(len(dept_refs))]``."""
@@ -405,9 +413,9 @@ class Renderer:
         """(``"domain":…,"MetaData":{…}`` text, TxnDate) — ``generator._head`` (``time_of``,
         the draws and ``timefmt`` inlined: same values)."""
         step = self._step
-        upd = int(self._start + (i + 1) * step)
+        upd = _floor(self._start + (i + 1) * step)
         if nx() < _P2:
-            create = int(upd - (0.1 + (1.0 - 0.1) * (nx() * WORD)) * step)  # uniform(0.1, 1.0)
+            create = _floor(upd - (0.1 + (1.0 - 0.1) * (nx() * WORD)) * step)  # uniform(0.1, 1.0)
             sync = "1"
         else:
             create, sync = upd, "0"
@@ -445,8 +453,8 @@ class Renderer:
     def _txn_date(self, i: int, nx) -> str:
         """The TxnDate ``_head`` draws, without the header text (summaries of linked documents)."""
         step = self._step
-        upd = int(self._start + (i + 1) * step)  # g.time_of(i)
-        create = int(upd - (0.1 + (1.0 - 0.1) * (nx() * WORD)) * step) if nx() < _P2 else upd
+        upd = _floor(self._start + (i + 1) * step)  # g.time_of(i)
+        create = _floor(upd - (0.1 + (1.0 - 0.1) * (nx() * WORD)) * step) if nx() < _P2 else upd
         back = nx() * 3 >> 32  # randint(0, 2)
         h = (create - back * 86400) // 3600  # local_date
         return (_HOURS.get(h) or _hour(h))[2]
@@ -889,9 +897,9 @@ class Renderer:
 
         def txn_date_at(i: int, w, p: int) -> tuple[str, int]:
             """``_txn_date`` on words ``w`` from ``p`` → (TxnDate, the next word's index)."""
-            upd = int(start + (i + 1) * step)  # g.time_of(i)
+            upd = _floor(start + (i + 1) * step)  # g.time_of(i)
             if w[p] < _P2:
-                create = int(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
+                create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
                 p += 2
             else:
                 create = upd
@@ -904,7 +912,7 @@ class Renderer:
             x ^= x >> 16
             x = (x * 73244475) & 0xFFFFFFFF
             x ^= x >> 16
-            return 1 + int(x / 4294967296.0 * 5)
+            return 1 + (x * 5 >> 32)
 
         for c in range(c0, min(c0 + BLOCK_CYCLES, g.n_cycles)):
             j = c - c0
@@ -957,23 +965,124 @@ class Renderer:
                 ref_num = str(1000 + (w[p + 1] * 99000 >> 32)) if method == "2" else None
                 sums.put_deposit_input_cents(c, 2, total, pm_refs[method], ref_num, txn_date)
 
+    def _keep_invoice_sums(self, cycle: int) -> None:
+        """Keep (``LinkSums``) what payments copy from invoices 0-3 (``sums.inv_per``: one a payment)
+        of ``cycle`` and of the following cycles of its block of ``BLOCK_CYCLES`` cycles whose sums
+        are not kept yet: the draws and arithmetic of ``_invoice_parts(i, text=False)`` read by index
+        from whole word blocks (no call, iterator or slice per invoice). Forward only: a page reads
+        cycles in increasing order, so the cycles before ``cycle`` were served by the page before (or
+        are left to the page that reads them). Invoices 0-3 are never voided (only ordinal 4 is)."""
+        sums, rseed, g = self.sums, self.rseed, self.g
+        b = cycle // BLOCK_CYCLES
+        c0 = b * BLOCK_CYCLES
+        start, step, salt = self._start, self._step, self._salt
+        usd, every = self._usd_pieces, self._all_pieces
+        n_usd, n_all = len(usd), len(every)
+        inv_pos = self._invoice_pos
+        est_pos = SLOT_POS["Estimate"][0]
+        inv_per = sums.inv_per
+        assert inv_per <= 4  # paid invoices: never ordinal 4 (voidable, unpaid)
+        docs = [stream_block(rseed, DOC, inv_pos[k], b) for k in range(inv_per)]
+        lines = [stream_block(rseed, LINES, inv_pos[k], b) for k in range(inv_per)]
+        est_doc, est_lines = stream_block(rseed, DOC, est_pos, b), stream_block(rseed, LINES, est_pos, b)
+        sum_tabs = self._sum_tabs
+        totals, balances, custs, dates = sums.inv_total, sums.inv_balance, sums.inv_cust, sums.inv_date
+        cust_ids, date_ids = sums.objects.ids, sums.dates.ids
+        # _hash01 thresholds as ints (x / 2**32 < t exactly when x < _p(t)): deleted, converted, paid fully
+        p_deleted, p_converted, p_paid = _p(0.03), _p(0.5), _p(0.8)
+        s_deleted, s_converted, s_lines, s_paid = salt + 40503, salt + 121509, salt + 81006, salt + 202515
+        for c in range(cycle, min(c0 + BLOCK_CYCLES, g.n_cycles)):
+            j = c - c0
+            base = c * CYCLE
+            est_i = base + est_pos
+            for k in range(inv_per):
+                s = c * inv_per + k
+                if totals[s] != UNKNOWN:
+                    continue
+                i = base + inv_pos[k]
+                w, width = docs[k]
+                p = j * width
+                # _txn_date
+                upd = _floor(start + (i + 1) * step)  # g.time_of(i)
+                if w[p] < _P2:
+                    create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
+                    p += 2
+                else:
+                    create = upd
+                    p += 1
+                hr = (create - (w[p] * 3 >> 32) * 86400) // 3600  # local_date, randint(0, 2) days back
+                txn_date = (_HOURS.get(hr) or _hour(hr))[2]
+                converted = False
+                if k == 2:  # g.estimate_converted(c): not deleted (_h(est_i, 1) >= 0.03), _h(est_i, 3) < 0.5
+                    x = (est_i * 2654435761 + s_deleted) & 0xFFFFFFFF
+                    x ^= x >> 16
+                    x = (x * 73244475) & 0xFFFFFFFF
+                    if x ^ (x >> 16) >= p_deleted:
+                        x = (est_i * 2654435761 + s_converted) & 0xFFFFFFFF
+                        x ^= x >> 16
+                        x = (x * 73244475) & 0xFFFFFFFF
+                        converted = x ^ (x >> 16) < p_converted
+                if converted:
+                    ew, ewidth = est_doc
+                    cust = every[ew[j * ewidth] * n_all >> 32]  # the estimate stream's first word
+                    key = est_i
+                    lw, lwidth = est_lines
+                else:
+                    cust = (usd[w[p + 1] * n_usd >> 32] if k < 2 else every[w[p + 1] * n_all >> 32])
+                    key = i
+                    lw, lwidth = lines[k]
+                foreign = cust.currency != "USD"
+                x = (key * 2654435761 + s_lines) & 0xFFFFFFFF  # g.n_lines(key): 1 + int(_h(key, 2) * 5)
+                x ^= x >> 16
+                x = (x * 73244475) & 0xFFFFFFFF
+                x ^= x >> 16
+                # _line_sums inlined
+                tab = sum_tabs[foreign][cust.taxable]
+                n_items = len(tab)
+                q = j * lwidth
+                subtotal = taxable = 0
+                for _ in range(1 + (x * 5 >> 32)):
+                    lstep, taxed, mult, off, amounts = tab[lw[q] * n_items >> 32]
+                    amount_c = amounts[(lw[q + 1] * mult >> 32) + off]
+                    q += lstep
+                    subtotal += amount_c
+                    if taxed:
+                        taxable += amount_c
+                total = subtotal
+                for n, d, _t in cust.tax_rates:  # _tax_total
+                    total += (2 * taxable * n + d) // (2 * d)
+                x = (i * 2654435761 + s_paid) & 0xFFFFFFFF  # g._paid_fully(i)
+                x ^= x >> 16
+                x = (x * 73244475) & 0xFFFFFFFF
+                if x ^ (x >> 16) < p_paid:
+                    paid = total
+                else:  # g._partial: money(total / 2) (half up), foreign whole units
+                    paid = total // 200 * 100 if foreign else (total + 1) // 2
+                # sums.put_invoice_cents(c, k, total, total - paid, cust, txn_date) inlined; total last
+                balances[s] = total - paid
+                v = cust_ids.get(cust)
+                custs[s] = sums.objects.id(cust) if v is None else v
+                v = date_ids.get(txn_date)
+                dates[s] = sums.dates.id(txn_date) if v is None else v
+                totals[s] = total
+
     def _bill_payment(self, i: int) -> str:
         """``generator._b_BillPayment``: pays bill ordinal k of its cycle."""
         g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
         bill_i = g.index_of("Bill", cycle, k)
-        bill_total, bill_balance, vend, bill_date = self._bill_parts(bill_i, text=False)[1]
+        bill_total, bill_balance, vend, bill_date = self._bill_sums(bill_i)
         nx = stream_words(self.rseed, DOC, i).__next__
         head, txn_date = self._head(i, nx)
-        total = bill_total - bill_balance
+        total = bill_total - bill_balance  # int cents
         cur = vend.currency
         check = g._bp_is_check(i)
         if check:
             pay = f'"PayType":"Check","CheckPayment":{{"BankAccountRef":{self.checking_ref},"PrintStatus":"NotSet"}}'
         else:
             pay = f'"PayType":"CreditCard","CreditCardPayment":{{"CCAccountRef":{self.bank_refs["CreditCard"]}}}'
-        total_t = _text(total)  # the difference of two cent amounts
+        total_t = _ct(total)  # _text of the difference of two cent amounts
         out = ['{"VendorRef":', vend.ref, ",", pay, ',"TotalAmt":', total_t, ",", head]
         if check:
             out += [',"DocNumber":"', str(5000 + cycle * 2 + k), '"']
@@ -981,10 +1090,50 @@ class Renderer:
         if cur != "USD":
             rate = g.rate(cur, bill_date)
             out += [',"ExchangeRate":', _n(rate), ',"APAccountRef":', self.ap_refs[cur], ',"HomeTotalAmt":',
-                    _m(total * rate)]
+                    _m(from_cents(total) * rate)]
         out += [',"Line":[{"Amount":', total_t, ',"LinkedTxn":[{"TxnId":"', str(100 + bill_i),
                 '","TxnType":"Bill"}]}]}']
         return "".join(out)
+
+    def _bill_sums(self, i: int) -> tuple[int, int, _Vendor, str]:
+        """``_bill_parts(i, text=False)`` in int cents → (TotalAmt, Balance, vendor, TxnDate): the same
+        draws in the same order (``_expense_lines``'), no text and no Decimal (what a bill payment
+        copies). Every line amount is a cent amount: an item's ``money(cost * qty)`` (from a table),
+        ``money((2000 + d) / 100)`` = 2000 + d cents, or, foreign, whole units."""
+        cycle, pos = divmod(i, CYCLE)
+        k = SLOT_ORD[pos]
+        nx = stream_words(self.rseed, DOC, i).__next__
+        txn_date = self._txn_date(i, nx)
+        vend = self._pick_vendor(nx, False)
+        foreign = vend.currency != "USD"
+        n_items = len(self.purchase_items)
+        total = 0
+        for _ in range(self._n_lines(i)):
+            if nx() < _P4:  # item based: item, quantity draw (5 + below(196)), class
+                item_n = nx() * n_items >> 32
+                total += (self._purchase_cents[foreign][item_n] or self._purchase_table(foreign, item_n))[
+                    nx() * 196 >> 32]
+                nx()
+            else:  # account based: account, amount, customer (1 in 5, then a customer draw), class
+                nx()
+                total += (20 + (nx() * 3981 >> 32)) * 100 if foreign else 2000 + (nx() * 398001 >> 32)
+                if nx() < _P2:
+                    nx()
+                nx()
+        paid = 0
+        if k < 2:  # paid in full 85 in 100, else g._partial: whole units foreign, money(total / 2)
+            paid = (total if _hash01(i, self._salt + 202515) < 0.85 else
+                    total // 200 * 100 if foreign else (total + 1) // 2)
+        return total, total - paid, vend, txn_date
+
+    def _purchase_table(self, foreign: bool, item_n: int) -> list[int]:
+        """Cents of ``money(cost * qty)`` of purchase item ``item_n`` for quantities 5..200 (a bill's
+        item line; the cost in whole units, at least 1, when foreign): made on first use."""
+        cost = self.purchase_items[item_n].cost
+        if foreign:
+            cost = cost.to_integral_value() or ONE
+        table = self._purchase_cents[foreign][item_n] = [cents(money(cost * Decimal(q))) for q in range(5, 201)]
+        return table
 
     def _bill(self, i: int) -> str:
         return self._bill_parts(i)[0]
@@ -1054,29 +1203,104 @@ class Renderer:
         return "".join(out)
 
     def _invoice(self, i: int) -> str:
-        return self._invoice_parts(i)[0]
+        """``generator._b_Invoice`` (not voided) as JSON text: the draws and int-cent sums of
+        ``_invoice_parts`` with the text, the small helpers inlined (hashes compared as ints,
+        ``estimate_converted``, the customer pick, custom fields, cents texts): a page is 1000 of these."""
+        cycle, pos = divmod(i, CYCLE)
+        k = SLOT_ORD[pos]
+        salt = self._salt
+        converted = False
+        if k == 2:  # g.estimate_converted(cycle): the estimate not deleted (_h(e, 1) >= 0.03), _h(e, 3) < 0.5
+            est_i = cycle * CYCLE + self._est_pos
+            x = (est_i * 2654435761 + salt + 40503) & 0xFFFFFFFF
+            x ^= x >> 16
+            x = (x * 73244475) & 0xFFFFFFFF
+            if x ^ (x >> 16) >= _P_003:
+                x = (est_i * 2654435761 + salt + 121509) & 0xFFFFFFFF
+                x ^= x >> 16
+                x = (x * 73244475) & 0xFFFFFFFF
+                converted = x ^ (x >> 16) < _P5
+        rseed = self.rseed
+        nx = stream_words(rseed, DOC, i).__next__
+        head, txn_date = self._head(i, nx)
+        if converted:
+            pieces = self._all_pieces
+            cust = pieces[stream_slice(rseed, DOC, est_i)[0] * len(pieces) >> 32]  # the estimate's first word
+            key = est_i
+            link = f',"LinkedTxn":[{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}]'
+        else:
+            pieces = self._usd_pieces if k < 2 else self._all_pieces
+            cust = pieces[nx() * len(pieces) >> 32]
+            key = i
+            link = ""
+        # g.n_lines(key) (an invoice's or its estimate's: the same formula), _h inlined
+        x = (key * 2654435761 + salt + 81006) & 0xFFFFFFFF
+        x ^= x >> 16
+        x = (x * 73244475) & 0xFFFFFFFF
+        x ^= x >> 16
+        lines, subtotal, taxable = self._sales_lines(key, cust, 1 + (x * 5 >> 32), txn_date, link)
+        # _custom_fields: Work Order # (a number 3 in 5), Sales Rep (1 in 2)
+        wo = f',"StringValue":"WO-{10000 + i // 7}"}}' if nx() < _P6 else "}"
+        custom = (f'{_CF_WORK_ORDER}{wo}{_CF_SALES_REP[nx() * 4 >> 32]}]' if nx() < _P5 else
+                  f'{_CF_WORK_ORDER}{wo}]')
+        dept = self.dept_refs[nx() * len(self.dept_refs) >> 32]
+        tax, total_tax = self._tax_detail(cust, taxable)
+        total = subtotal + total_tax
+        foreign = cust.currency != "USD"
+        if k < 4:
+            x = (i * 2654435761 + salt + 202515) & 0xFFFFFFFF  # g._paid_fully(i)
+            x ^= x >> 16
+            x = (x * 73244475) & 0xFFFFFFFF
+            # g._partial: money(total / 2) (half up), foreign Decimal(int(total / 2)) (whole units)
+            paid = total if x ^ (x >> 16) < _P_08 else total // 200 * 100 if foreign else (total + 1) // 2
+            linked = f'{{"TxnId":"{100 + cycle * CYCLE + self.payment_pos[k]}","TxnType":"Payment"}}'
+            if converted:
+                linked += f',{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}'
+        else:
+            paid, linked = 0, ""
+        balance = total - paid
+        if foreign:
+            rate = self.g.rate(cust.currency, txn_date)
+            xrate = f',"ExchangeRate":{_n(rate)}'
+            home_total = f',"HomeTotalAmt":{_m(from_cents(total) * rate)}'
+            home_balance = f',"HomeBalance":{_m(from_cents(balance) * rate)}'
+        else:
+            xrate = home_total = home_balance = ""
+        print_status = "NeedToPrint" if nx() < _P3 else "NotSet"
+        email_status = "EmailSent" if nx() < _P5 else "NotSet"
+        if k < self.sums.inv_per:
+            self.sums.put_invoice_cents(cycle, k, total, balance, cust, txn_date)
+        # amounts as _ct writes them (subtotal and total are > 0: every line amount is)
+        return (f'{_INVOICE_START}{head},"CustomField":{custom},"DocNumber":"{1001 + cycle * self.n_invoice_slots + k}",'
+                f'"TxnDate":"{txn_date}","DepartmentRef":{dept},"CurrencyRef":{cust.currency_ref}{xrate},'
+                f'"LinkedTxn":[{linked}],"Line":[{",".join(lines)},{{"Amount":{subtotal // 100}{_CENTS[subtotal % 100]},'
+                f'"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}],"TxnTaxDetail":{tax}'
+                f'{cust.invoice_tail}{add_days(txn_date, cust.term_days)}","TotalAmt":{total // 100}'
+                f'{_CENTS[total % 100]}{home_total},"ApplyTaxAfterDiscount":false,"PrintStatus":"{print_status}",'
+                f'"EmailStatus":"{email_status}"{cust.bill_email},"Balance":'
+                f'{f"{balance // 100}{_CENTS[balance % 100]}" if balance else "0"}{home_balance}}}')
 
-    def _invoice_parts(self, i: int, text: bool = True) -> tuple[str | None, tuple]:
-        """``generator._b_Invoice`` (not voided) → (JSON text, (TotalAmt in cents, Balance in cents,
-        customer, TxnDate, DocNumber)) — the fields a payment of the invoice copies; ``text=False``:
-        (None, those fields), from the kept sums or the draws they need only (a payment or deposit
-        renders its invoice's sums). Amounts are int cents: lines, tax lines and the paid part (the
-        total, money(total / 2) or its whole units) are cent amounts, so their sums are exact."""
+    def _invoice_parts(self, i: int, text: bool = False) -> tuple[str | None, tuple]:
+        """``generator._b_Invoice``'s fields a payment of the invoice copies → (None, (TotalAmt in
+        cents, Balance in cents, customer, TxnDate, DocNumber)), from the kept sums or the draws they
+        need only; ``text=True``: (``_invoice(i)``'s text, those fields). Amounts are int cents: lines,
+        tax lines and the paid part (the total, money(total / 2) or its whole units) are cent amounts,
+        so their sums are exact."""
         g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
         doc_number = str(1001 + cycle * self.n_invoice_slots + k)
-        if not text and k < self.sums.inv_per:
+        if text:
+            data = self._invoice(i)
+            return data, self._invoice_parts(i)[1]
+        if k < self.sums.inv_per:
             known = self.sums.invoice_cents(cycle, k)
             if known is not None:
                 return None, known + (doc_number,)
         converted = k == 2 and g.estimate_converted(cycle)
         est_i = g.index_of("Estimate", cycle, 0) if converted else -1
         nx = stream_words(self.rseed, DOC, i).__next__
-        if text:
-            head, txn_date = self._head(i, nx)
-        else:
-            txn_date = self._txn_date(i, nx)
+        txn_date = self._txn_date(i, nx)
         if converted:
             cust = self._pick_customer(stream_words(self.rseed, DOC, est_i).__next__, False)  # its first draw
             key = est_i
@@ -1088,7 +1312,7 @@ class Renderer:
         x ^= x >> 16
         x = (x * 73244475) & 0xFFFFFFFF
         x ^= x >> 16
-        n_lines = 1 + int(x / 4294967296.0 * 5)
+        n_lines = 1 + (x * 5 >> 32)
         paid_fully = False
         if k < 4:
             # g._paid_fully(i), _h inlined
@@ -1098,47 +1322,13 @@ class Renderer:
             x ^= x >> 16
             paid_fully = x / 4294967296.0 < 0.8
         foreign = cust.currency != "USD"
-        if not text:
-            subtotal, taxable = self._sales_sums(key, cust, n_lines)
-            total = subtotal + self._tax_total(cust, taxable)
-            # g._partial: money(total / 2) (half up), foreign Decimal(int(total / 2)) (whole units)
-            paid = 0 if k >= 4 else total if paid_fully else total // 200 * 100 if foreign else (total + 1) // 2
-            if k < self.sums.inv_per:
-                self.sums.put_invoice_cents(cycle, k, total, total - paid, cust, txn_date)
-            return None, (total, total - paid, cust, txn_date, doc_number)
-        link = f',"LinkedTxn":[{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}]' if converted else ""
-        lines, subtotal, taxable = self._sales_lines(key, cust, n_lines, txn_date, link)
-        custom = self._custom_fields(nx, i)
-        dept = self.dept_refs[nx() * len(self.dept_refs) >> 32]
-        tax, total_tax = self._tax_detail(cust, taxable)
-        total = subtotal + total_tax
-        if k < 4:
-            paid = total if paid_fully else total // 200 * 100 if foreign else (total + 1) // 2
-            linked = f'{{"TxnId":"{100 + cycle * CYCLE + self.payment_pos[k]}","TxnType":"Payment"}}'
-            if converted:
-                linked += f',{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}'
-        else:
-            paid, linked = 0, ""
-        balance = total - paid
-        if foreign:
-            rate = g.rate(cust.currency, txn_date)
-            xrate = f',"ExchangeRate":{_n(rate)}'
-            home_total = f',"HomeTotalAmt":{_m(from_cents(total) * rate)}'
-            home_balance = f',"HomeBalance":{_m(from_cents(balance) * rate)}'
-        else:
-            xrate = home_total = home_balance = ""
-        print_status = "NeedToPrint" if nx() < _P3 else "NotSet"
-        email_status = "EmailSent" if nx() < _P5 else "NotSet"
+        subtotal, taxable = self._sales_sums(key, cust, n_lines)
+        total = subtotal + self._tax_total(cust, taxable)
+        # g._partial: money(total / 2) (half up), foreign Decimal(int(total / 2)) (whole units)
+        paid = 0 if k >= 4 else total if paid_fully else total // 200 * 100 if foreign else (total + 1) // 2
         if k < self.sums.inv_per:
-            self.sums.put_invoice_cents(cycle, k, total, balance, cust, txn_date)
-        return (f'{_INVOICE_START}{head},"CustomField":{custom},"DocNumber":"{doc_number}","TxnDate":"{txn_date}",'
-                f'"DepartmentRef":{dept},"CurrencyRef":{cust.currency_ref}{xrate},"LinkedTxn":[{linked}],"Line":['
-                f'{",".join(lines)},{{"Amount":{_ct(subtotal)},"DetailType":"SubTotalLineDetail",'
-                f'"SubTotalLineDetail":{{}}}}],"TxnTaxDetail":{tax}{cust.invoice_tail}'
-                f'{add_days(txn_date, cust.term_days)}","TotalAmt":{_ct(total)}{home_total},'
-                f'"ApplyTaxAfterDiscount":false,"PrintStatus":"{print_status}","EmailStatus":"{email_status}"'
-                f'{cust.bill_email},"Balance":{_ct(balance)}{home_balance}}}'), (total, balance, cust, txn_date,
-                                                                                doc_number)
+            self.sums.put_invoice_cents(cycle, k, total, total - paid, cust, txn_date)
+        return None, (total, total - paid, cust, txn_date, doc_number)
 
     def _payment(self, i: int) -> str:
         return self._payment_parts(i)[0]
@@ -1153,7 +1343,12 @@ class Renderer:
         inv_i = cycle * CYCLE + self._invoice_pos[k]  # g.index_of("Invoice", cycle, k)
         if k == 4 and g.is_voided(inv_i):  # only an invoice of ordinal 4 is ever voided
             return None
-        inv_total, inv_balance, cust, inv_date, inv_doc = self._invoice_parts(inv_i, text=False)[1]
+        known = self.sums.invoice_cents(cycle, k)
+        if known is None:  # a cold payment: keep the sums of its block's invoices at once
+            self._keep_invoice_sums(cycle)
+            known = self.sums.invoice_cents(cycle, k)
+        inv_total, inv_balance, cust, inv_date = known
+        inv_doc = str(1001 + cycle * self.n_invoice_slots + k)
         inv_id = str(100 + inv_i)
         nx = stream_words(self.rseed, DOC, i).__next__
         total = inv_total - inv_balance  # cents

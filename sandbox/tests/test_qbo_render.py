@@ -99,7 +99,7 @@ def test_sums_kept_from_the_balances_pass_dicts_give_the_same_bytes():
         if SLOTS[i % CYCLE] in ("Invoice", "Payment", "SalesReceipt") and not gen.is_deleted(i):
             renderer.keep_sums_from_document(i, gen.doc(i))
     drawn = []
-    for name in ("_sales_lines", "_sales_sums", "_keep_deposit_inputs"):  # every way a sum is re-drawn
+    for name in ("_sales_lines", "_sales_sums", "_keep_deposit_inputs", "_keep_invoice_sums"):  # every re-draw
         real = getattr(renderer, name)
         setattr(renderer, name, lambda *a, _real=real, **kw: drawn.append(a) or _real(*a, **kw))
     checked = 0
@@ -140,3 +140,56 @@ def test_deposit_inputs_kept_for_a_block_equal_the_per_document_summaries():
                 assert got[:2] + (got[2].id, got[3]) == want_inv[:2] + (want_inv[2].id, want_inv[3]), (c, j)
         for i in (cycles[0] * CYCLE + SLOT_POS["Deposit"][0], cycles[-1] * CYCLE + SLOT_POS["Deposit"][0]):
             assert Renderer(gen).bytes(i) == batch.bytes(i) == encode(gen._build(i)), i
+
+
+def test_invoice_sums_kept_for_a_block_equal_the_per_document_summaries():
+    """A cold payment keeps the sums of its block's invoices from its cycle on at once
+    (``_keep_invoice_sums``: invoices 0-3, converted estimates and foreign customers included, read by
+    index from the word blocks): the same values as ``_invoice_parts(i, text=False)``, also where
+    some were kept before, for the last partial block; cycles before the first one stay unknown."""
+    from qbo_sandbox.generator import BLOCK_CYCLES, SLOT_POS
+    store = Store(1, "large", 42, as_of=AS_OF)
+    gen = store.realm(store.realms()[0]).gen
+    last_block = (gen.n_cycles - 1) // BLOCK_CYCLES
+    kinds = set()
+    for block in (7, last_block):
+        cycles = range(block * BLOCK_CYCLES, min((block + 1) * BLOCK_CYCLES, gen.n_cycles))
+        first = cycles[len(cycles) // 3]
+        reference, batch = Renderer(gen), Renderer(gen)
+        for c in cycles[::5]:  # some invoices kept before the block is filled
+            batch.bytes(c * CYCLE + SLOT_POS["Invoice"][2])
+        batch._keep_invoice_sums(first)
+        for c in cycles:
+            for k, pos in enumerate(SLOT_POS["Invoice"][:batch.sums.inv_per]):  # the paid ones: 0-3
+                i = c * CYCLE + pos
+                got = batch.sums.invoice_cents(c, k)
+                if c < first and not (k == 2 and (c - cycles[0]) % 5 == 0):
+                    assert got is None, (c, k)
+                    continue
+                want = reference._invoice_parts(i, False)[1][:4]
+                assert got[:2] + (got[2].id, got[3]) == want[:2] + (want[2].id, want[3]), (c, k)
+                kinds.add((k == 2 and gen.estimate_converted(c), got[2].currency != "USD", got[1] > 0))
+        for c in (first, cycles[-1]):
+            for pos in SLOT_POS["Payment"]:
+                i = c * CYCLE + pos
+                assert Renderer(gen).bytes(i) == batch.bytes(i) == encode(gen._build(i)), i
+    assert len(kinds) >= 6  # converted or not, home or foreign currency, paid in full or not
+
+
+def test_bill_sums_in_cents_equal_the_bill_summaries():
+    """What a bill payment copies (``_bill_sums``: int cents, no Decimal) equals ``_bill_parts(i,
+    text=False)`` for bills paid in full or in part, home and foreign currency, item and account lines."""
+    from decimal import Decimal
+    from qbo_sandbox.generator import SLOT_POS
+    store = Store(1, "large", 42, as_of=AS_OF)
+    gen = store.realm(store.realms()[0]).gen
+    renderer = Renderer(gen)
+    kinds = set()
+    for c in list(range(0, 300)) + list(range(gen.n_cycles - 50, gen.n_cycles)):
+        for pos in SLOT_POS["Bill"]:
+            i = c * CYCLE + pos
+            total, balance, vend, date = renderer._bill_sums(i)
+            want = renderer._bill_parts(i, False)[1]
+            assert (Decimal(total) / 100, Decimal(balance) / 100, vend, date) == want, i
+            kinds.add((vend.currency != "USD", 0 < balance < total))
+    assert len(kinds) == 4
