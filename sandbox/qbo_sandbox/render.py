@@ -274,6 +274,7 @@ class Renderer:
         self.payment_pos = SLOT_POS["Payment"]
         self._invoice_pos = SLOT_POS["Invoice"]
         self._est_pos = SLOT_POS["Estimate"][0]
+        self._deposit_pos = SLOT_POS["Deposit"][0]
         # invoices 0-4 of a cycle are paid by its payments 0-4; deposit inputs: payments 0-1, receipt 0
         self.sums = LinkSums(gen.n_cycles, len(SLOT_POS["Payment"]), 3)
         self.ar_refs = {cur: _j(gen.acct[co.A_AR[cur]]) for cur in co.A_AR}
@@ -895,75 +896,142 @@ class Renderer:
         dep_known = sums.dep_amount  # UNKNOWN until kept (LinkSums: 3 inputs a cycle)
         assert sums.dep_per == 3
 
-        def txn_date_at(i: int, w, p: int) -> tuple[str, int]:
-            """``_txn_date`` on words ``w`` from ``p`` → (TxnDate, the next word's index)."""
-            upd = _floor(start + (i + 1) * step)  # g.time_of(i)
-            if w[p] < _P2:
-                create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
-                p += 2
-            else:
-                create = upd
-                p += 1
-            h = (create - (w[p] * 3 >> 32) * 86400) // 3600  # local_date, randint(0, 2) days back
-            return (_HOURS.get(h) or _hour(h))[2], p + 1
+        # the LinkSums arrays and interning tables, written inline (the amount, the "known" marker, last)
+        inv_total, inv_balance, inv_cust, inv_date = sums.inv_total, sums.inv_balance, sums.inv_cust, sums.inv_date
+        dep_method, dep_ref, dep_date = sums.dep_method, sums.dep_ref, sums._dep_date
+        ids, date_ids, date_values = sums.objects.ids, sums.dates.ids, sums.dates.values
+        inv_per = sums.inv_per
+        s_lines, s_paid, s_discount = salt + 81006, salt + 202515, salt + 162012
+        p_paid, p_discount = _P_08, _p(0.25)
+        pm_ids = {}  # PaymentMethodRef text -> interned id
 
-        def n_lines(i: int) -> int:  # 1 + int(_h(i, 2) * 5): invoices and sales receipts
-            x = (i * 2654435761 + salt + 81006) & 0xFFFFFFFF
-            x ^= x >> 16
-            x = (x * 73244475) & 0xFFFFFFFF
-            x ^= x >> 16
-            return 1 + (x * 5 >> 32)
+        def pm_id(text: str) -> int:
+            v = pm_ids.get(text)
+            if v is None:
+                v = pm_ids[text] = sums.objects.id(text)
+            return v
 
         for c in range(c0, min(c0 + BLOCK_CYCLES, g.n_cycles)):
             j = c - c0
             base = c * CYCLE
             for k in (0, 1):
-                if dep_known[c * 3 + k] != UNKNOWN:
+                sd = c * 3 + k
+                if dep_known[sd] != UNKNOWN:
                     continue
-                inv = sums.invoice_cents(c, k)
-                if inv is None:  # _invoice_parts(i, text=False) of invoice k (< 2: not converted)
+                si = c * inv_per + k
+                if inv_total[si] == UNKNOWN:  # _invoice_parts(i, text=False) of invoice k (< 2: not converted)
                     i = base + inv_pos[k]
                     w, width = inv_doc[k]
-                    txn_date, p = txn_date_at(i, w, j * width)
-                    cust = usd[w[p] * n_usd >> 32]
-                    w, width = inv_lines[k]
-                    subtotal, taxable = _line_sums(tabs[cust.taxable], n_lines(i), w, j * width)
-                    total = subtotal
-                    for n, d, _t in cust.tax_rates:  # _tax_total
-                        total += (2 * taxable * n + d) // (2 * d)
-                    x = (i * 2654435761 + salt + 202515) & 0xFFFFFFFF  # g._paid_fully(i)
+                    p = j * width
+                    upd = _floor(start + (i + 1) * step)  # _txn_date: g.time_of(i), edited?, days back
+                    if w[p] < _P2:
+                        create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
+                        p += 2
+                    else:
+                        create = upd
+                        p += 1
+                    hr = (create - (w[p] * 3 >> 32) * 86400) // 3600
+                    date = (_HOURS.get(hr) or _hour(hr))[2]
+                    cust = usd[w[p + 1] * n_usd >> 32]
+                    x = (i * 2654435761 + s_lines) & 0xFFFFFFFF  # n_lines: 1 + int(_h(i, 2) * 5)
                     x ^= x >> 16
                     x = (x * 73244475) & 0xFFFFFFFF
                     x ^= x >> 16
-                    paid = total if x / 4294967296.0 < 0.8 else (total + 1) // 2  # USD: money(total / 2)
-                    sums.put_invoice_cents(c, k, total, total - paid, cust, txn_date)
-                    inv = (total, total - paid, cust, txn_date)
-                inv_total, inv_balance, _cust, inv_date = inv
+                    lw, lwidth = inv_lines[k]
+                    q = j * lwidth
+                    tab = tabs[cust.taxable]
+                    n_items = len(tab)
+                    subtotal = taxable = 0
+                    for _ in range(1 + (x * 5 >> 32)):  # _line_sums
+                        lstep, taxed, mult, off, amounts = tab[lw[q] * n_items >> 32]
+                        amount_c = amounts[(lw[q + 1] * mult >> 32) + off]
+                        q += lstep
+                        subtotal += amount_c
+                        if taxed:
+                            taxable += amount_c
+                    total = subtotal
+                    for n, d, _t in cust.tax_rates:  # _tax_total
+                        total += (2 * taxable * n + d) // (2 * d)
+                    x = (i * 2654435761 + s_paid) & 0xFFFFFFFF  # g._paid_fully(i)
+                    x ^= x >> 16
+                    x = (x * 73244475) & 0xFFFFFFFF
+                    balance = 0 if x ^ (x >> 16) < p_paid else total - (total + 1) // 2  # USD: money(total / 2)
+                    inv_balance[si] = balance  # put_invoice_cents
+                    v = ids.get(cust)
+                    inv_cust[si] = sums.objects.id(cust) if v is None else v
+                    v = date_ids.get(date)
+                    inv_date[si] = sums.dates.id(date) if v is None else v
+                    inv_total[si] = total
+                    inv_paid, inv_day = total - balance, date
+                else:
+                    inv_paid, inv_day = inv_total[si] - inv_balance[si], date_values[inv_date[si]]
                 # _payment_parts(i, text=False) of payment k
                 i = base + pay_pos[k]
                 w, width = pay_doc[k]
-                txn_date, p = txn_date_at(i, w, j * width)
-                method = ("2", "2", "3", "4", "6")[(w[p] * 5 >> 32)]
-                ref_num = str(1000 + (w[p + 1] * 99000 >> 32)) if method == "2" else None
-                sums.put_deposit_input_cents(c, k, inv_total - inv_balance, _PM_VALUE[method], ref_num,
-                                             txn_date if txn_date > inv_date else inv_date)
-            if dep_known[c * 3 + 2] == UNKNOWN:  # _receipt_summary of sales receipt 0
+                p = j * width
+                upd = _floor(start + (i + 1) * step)
+                if w[p] < _P2:
+                    create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
+                    p += 2
+                else:
+                    create = upd
+                    p += 1
+                hr = (create - (w[p] * 3 >> 32) * 86400) // 3600
+                date = (_HOURS.get(hr) or _hour(hr))[2]
+                method = ("2", "2", "3", "4", "6")[(w[p + 1] * 5 >> 32)]
+                dep_method[sd] = pm_id(_PM_VALUE[method])  # put_deposit_input_cents
+                dep_ref[sd] = 1000 + (w[p + 2] * 99000 >> 32) if method == "2" else -1
+                if inv_day > date:
+                    date = inv_day
+                v = date_ids.get(date)
+                dep_date[sd] = sums.dates.id(date) if v is None else v
+                dep_known[sd] = inv_paid
+            sd = c * 3 + 2
+            if dep_known[sd] == UNKNOWN:  # _receipt_summary of sales receipt 0
                 i = base + rec_pos
                 w, width = rec_doc
-                txn_date, p = txn_date_at(i, w, j * width)
-                cust = usd[w[p] * n_usd >> 32]
-                p += 1
+                p = j * width
+                upd = _floor(start + (i + 1) * step)
+                if w[p] < _P2:
+                    create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
+                    p += 2
+                else:
+                    create = upd
+                    p += 1
+                hr = (create - (w[p] * 3 >> 32) * 86400) // 3600
+                date = (_HOURS.get(hr) or _hour(hr))[2]
+                cust = usd[w[p + 1] * n_usd >> 32]
+                p += 2
+                x = (i * 2654435761 + s_lines) & 0xFFFFFFFF  # n_lines
+                x ^= x >> 16
+                x = (x * 73244475) & 0xFFFFFFFF
+                x ^= x >> 16
                 lw, lwidth = rec_lines
-                subtotal, taxable = _line_sums(tabs[cust.taxable], n_lines(i), lw, j * lwidth)
+                q = j * lwidth
+                tab = tabs[cust.taxable]
+                n_items = len(tab)
+                subtotal = taxable = 0
+                for _ in range(1 + (x * 5 >> 32)):  # _line_sums
+                    lstep, taxed, mult, off, amounts = tab[lw[q] * n_items >> 32]
+                    amount_c = amounts[(lw[q + 1] * mult >> 32) + off]
+                    q += lstep
+                    subtotal += amount_c
+                    if taxed:
+                        taxable += amount_c
                 p += 3 if w[p + 1] < _P5 else 2  # _skip_custom_fields: Work Order?, Sales Rep? (+ the rep)
                 p += 1  # the DepartmentRef draw
-                discount = (subtotal + 5) // 10 if _hash01(i, salt + 162012) < 0.25 else 0  # g._has_discount(i)
-                total = subtotal - discount
+                x = (i * 2654435761 + s_discount) & 0xFFFFFFFF  # g._has_discount(i): _h(i, 4) < 0.25
+                x ^= x >> 16
+                x = (x * 73244475) & 0xFFFFFFFF
+                total = subtotal - ((subtotal + 5) // 10 if x ^ (x >> 16) < p_discount else 0)
                 for n, d, _t in cust.tax_rates:  # _tax_total
                     total += (2 * taxable * n + d) // (2 * d)
                 method = ("1", "2", "3", "4")[(w[p] * 4 >> 32)]
-                ref_num = str(1000 + (w[p + 1] * 99000 >> 32)) if method == "2" else None
-                sums.put_deposit_input_cents(c, 2, total, pm_refs[method], ref_num, txn_date)
+                dep_method[sd] = pm_id(pm_refs[method])
+                dep_ref[sd] = 1000 + (w[p + 1] * 99000 >> 32) if method == "2" else -1
+                v = date_ids.get(date)
+                dep_date[sd] = sums.dates.id(date) if v is None else v
+                dep_known[sd] = total
 
     def _keep_invoice_sums(self, cycle: int) -> None:
         """Keep (``LinkSums``) what payments copy from invoices 0-3 (``sums.inv_per``: one a payment)
@@ -1330,68 +1398,79 @@ class Renderer:
             self.sums.put_invoice_cents(cycle, k, total, total - paid, cust, txn_date)
         return None, (total, total - paid, cust, txn_date, doc_number)
 
-    def _payment(self, i: int) -> str:
-        return self._payment_parts(i)[0]
+    def _payment(self, i: int) -> str | None:
+        """``generator._b_Payment`` as JSON text: pays invoice ordinal k of its cycle (its sums kept in
+        ``LinkSums``, a block's at once when cold); one f-string, cents texts inlined."""
+        cycle, pos = divmod(i, CYCLE)
+        k = SLOT_ORD[pos]
+        inv_i = cycle * CYCLE + self._invoice_pos[k]  # g.index_of("Invoice", cycle, k)
+        if k == 4 and self.g.is_voided(inv_i):  # only an invoice of ordinal 4 is ever voided
+            return None
+        sums = self.sums
+        known = sums.invoice_cents(cycle, k)
+        if known is None:  # a cold payment: keep the sums of its block's invoices at once
+            self._keep_invoice_sums(cycle)
+            known = sums.invoice_cents(cycle, k)
+        inv_total, inv_balance, cust, inv_date = known
+        total = inv_total - inv_balance  # cents
+        nx = stream_words(self.rseed, DOC, i).__next__
+        head, txn_date = self._head(i, nx)
+        cur = cust.currency
+        to_undeposited = k < 2 and cur == "USD"
+        method = ("2", "2", "3", "4", "6")[(nx() * 5 >> 32)]
+        if method == "2":
+            ref_num = str(1000 + (nx() * 99000 >> 32))
+            ref_t = f',"PaymentRefNum":"{ref_num}"'
+        else:
+            ref_num, ref_t = None, ""
+        total_t = f"{total // 100}{_CENTS[total % 100]}" if total else "0"  # _ct(total)
+        date = txn_date if txn_date > inv_date else inv_date  # max(txn_date, inv_date)
+        if cur == "USD":
+            fx = home = ""
+        else:
+            rate = self.g.rate(cur, inv_date)
+            fx = f',"ExchangeRate":{_n(rate)},"ARAccountRef":{self.ar_refs[cur]}'
+            home = f',"HomeTotalAmt":{_m(from_cents(total) * rate)}'
+        if to_undeposited and cycle < self.g.n_cycles:
+            linked = f'[{{"TxnId":"{100 + cycle * CYCLE + self._deposit_pos}","TxnType":"Deposit"}}]'
+        else:
+            linked = "[]"
+        if k < 2:
+            sums.put_deposit_input_cents(cycle, k, total, _PM_VALUE[method], ref_num, date)
+        inv_id = 100 + inv_i
+        # the LineEx values are _nv_text of digit strings (JSON-encoded as themselves in quotes)
+        return (f'{{"CustomerRef":{cust.ref},"DepositToAccountRef":{{"value":"'
+                f'{co.A_UNDEPOSITED if to_undeposited else co.A_CHECKING}"}},"PaymentMethodRef":{{"value":"{method}"}}'
+                f'{ref_t},"TotalAmt":{total_t},"UnappliedAmt":0,"ProcessPayment":false,{head},"TxnDate":"{date}",'
+                f'"CurrencyRef":{cust.currency_ref}{fx},"LinkedTxn":{linked},"Line":[{{"Amount":{total_t},'
+                f'"LinkedTxn":[{{"TxnId":"{inv_id}","TxnType":"Invoice"}}],"LineEx":{{"any":[{_NV_TXN_ID}{inv_id}'
+                f'{_NV_OPEN_BALANCE}{inv_total // 100}{_CENTS[inv_total % 100]}{_NV_REF_NUMBER}'
+                f'{1001 + cycle * self.n_invoice_slots + k}"{_NV_C}]}}}}]{home}}}')
 
-    def _payment_parts(self, i: int, text: bool = True) -> tuple[str | None, tuple]:
-        """``generator._b_Payment``: pays invoice ordinal k of its cycle (never a voided one) →
-        (JSON text, (TotalAmt in cents, PaymentMethodRef text, PaymentRefNum or None, TxnDate));
-        ``text=False``: (None, those fields) from the draws only (what a deposit copies)."""
+    def _payment_parts(self, i: int, text: bool = False) -> tuple[str | None, tuple] | None:
+        """``generator._b_Payment``'s fields a deposit copies → (None, (TotalAmt in cents,
+        PaymentMethodRef text, PaymentRefNum or None, TxnDate)) from the draws only; ``text=True``:
+        (``_payment(i)``'s text, those fields)."""
         g = self.g
         cycle, k = divmod(i, CYCLE)
         k = SLOT_ORD[k]
         inv_i = cycle * CYCLE + self._invoice_pos[k]  # g.index_of("Invoice", cycle, k)
         if k == 4 and g.is_voided(inv_i):  # only an invoice of ordinal 4 is ever voided
             return None
+        if text:
+            data = self._payment(i)
+            return data, self._payment_parts(i)[1]
         known = self.sums.invoice_cents(cycle, k)
         if known is None:  # a cold payment: keep the sums of its block's invoices at once
             self._keep_invoice_sums(cycle)
             known = self.sums.invoice_cents(cycle, k)
         inv_total, inv_balance, cust, inv_date = known
-        inv_doc = str(1001 + cycle * self.n_invoice_slots + k)
-        inv_id = str(100 + inv_i)
         nx = stream_words(self.rseed, DOC, i).__next__
         total = inv_total - inv_balance  # cents
-        if not text:
-            txn_date = self._txn_date(i, nx)
-            method = ("2", "2", "3", "4", "6")[(nx() * 5 >> 32)]
-            ref_num = str(1000 + (nx() * 99000 >> 32)) if method == "2" else None
-            summary = (total, _PM_VALUE[method], ref_num, txn_date if txn_date > inv_date else inv_date)
-            if k < 2:
-                self.sums.put_deposit_input_cents(cycle, k, *summary)
-            return None, summary
-        head, txn_date = self._head(i, nx)
-        cur = cust.currency
-        to_undeposited = k < 2 and cur == "USD"
+        txn_date = self._txn_date(i, nx)
         method = ("2", "2", "3", "4", "6")[(nx() * 5 >> 32)]
-        out = ['{"CustomerRef":', cust.ref, ',"DepositToAccountRef":{"value":"',
-               co.A_UNDEPOSITED if to_undeposited else co.A_CHECKING, '"},"PaymentMethodRef":{"value":"', method,
-               '"}']
-        ref_num = None
-        if method == "2":
-            ref_num = str(1000 + (nx() * 99000 >> 32))
-            out += [',"PaymentRefNum":"', ref_num, '"']
-        total_t = _ct(total)
-        date = txn_date if txn_date > inv_date else inv_date  # max(txn_date, inv_date)
-        out += [',"TotalAmt":', total_t, ',"UnappliedAmt":0,"ProcessPayment":false,', head,
-                ',"TxnDate":"', date, '","CurrencyRef":', cust.currency_ref]
-        if cur != "USD":
-            rate = g.rate(cur, inv_date)
-            out += [',"ExchangeRate":', _n(rate), ',"ARAccountRef":', self.ar_refs[cur]]
-        if to_undeposited and cycle < g.n_cycles:
-            out += [',"LinkedTxn":[{"TxnId":"', str(100 + g.index_of("Deposit", cycle, 0)),
-                    '","TxnType":"Deposit"}]']
-        else:
-            out.append(',"LinkedTxn":[]')
-        out += [',"Line":[{"Amount":', total_t, ',"LinkedTxn":[{"TxnId":"', inv_id,
-                # _nv_text of digit strings (JSON-encoded as themselves in quotes)
-                '","TxnType":"Invoice"}],"LineEx":{"any":[', _NV_TXN_ID, inv_id, _NV_OPEN_BALANCE,
-                _c2(inv_total), _NV_REF_NUMBER, inv_doc, '"', _NV_C,
-                "]}}]"]
-        if cur != "USD":
-            out += [',"HomeTotalAmt":', _m(from_cents(total) * rate)]
-        out.append("}")
-        summary = (total, _PM_VALUE[method], ref_num, date)
+        ref_num = str(1000 + (nx() * 99000 >> 32)) if method == "2" else None
+        summary = (total, _PM_VALUE[method], ref_num, txn_date if txn_date > inv_date else inv_date)
         if k < 2:
             self.sums.put_deposit_input_cents(cycle, k, *summary)
-        return "".join(out), summary
+        return None, summary
