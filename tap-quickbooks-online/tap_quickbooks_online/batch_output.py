@@ -37,7 +37,7 @@ from singer_sdk.helpers._batch import BaseBatchFileEncoding, SDKBatchMessage
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 100_000
+DEFAULT_BATCH_SIZE = 20_000
 FORMATS = ("jsonl",)
 COMPRESSIONS = ("gzip", "none")
 #: zlib level of gzip files: level 1 compresses JSON ~6x at a fraction of level 9's CPU
