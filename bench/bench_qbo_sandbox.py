@@ -269,6 +269,15 @@ def env(**values):
                 os.environ[k] = v
 
 
+def tree_env(sandbox_path: str | None) -> dict:
+    """Environment of a server of another tree's ``sandbox/`` (``--baseline``): its directory first on
+    the path, and GLIBC_TUNABLES as the caller has it (empty if unset), i.e. without the malloc setting
+    this tree's ``QboSandboxServer`` adds (trees before it started their servers without it)."""
+    if not sandbox_path:
+        return {}
+    return {"PYTHONPATH": sandbox_path, "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", "")}
+
+
 #: servers of the uncached scenarios start with the disk cache off (``QBO_SANDBOX_CACHE_DIR=""``), so
 #: nothing saved by an earlier start (the balances pass, the sums payments and deposits copy) is used
 NO_CACHE = {"QBO_SANDBOX_CACHE_DIR": ""}
@@ -355,7 +364,7 @@ def invoice_scenarios(pages: int) -> tuple[dict, dict]:
 def invoice_first_read(pages: int, sandbox_path: str | None = None) -> tuple[float, float]:
     """The first ``pages`` Invoice pages of a fresh server (after the COUNT that builds the index):
     the "first read" of ``invoice_scenarios``, on another tree's ``qbo_sandbox`` too (``--baseline``)."""
-    with env(**({"PYTHONPATH": sandbox_path} if sandbox_path else {})), large_server() as sb:
+    with env(**tree_env(sandbox_path)), large_server() as sb:
         client, meter = no_prefetch(sb)
         client.query("SELECT COUNT(*) FROM Invoice")
         return meter.run(lambda: fetch_pages(client, "Invoice", 0, pages), pages)
@@ -370,7 +379,7 @@ def entity_cold(entity: str, pages: int, sandbox_path: str | None = None) -> tup
     before; the groups are far apart (no shared cycles). The group with the least server CPU per
     page is reported (other processes on a shared machine only ever add to it). ``sandbox_path``:
     run another tree's ``qbo_sandbox`` (its ``sandbox/`` directory first on the server's path)."""
-    with env(**({"PYTHONPATH": sandbox_path} if sandbox_path else {})), large_server() as sb:
+    with env(**tree_env(sandbox_path)), large_server() as sb:
         client, meter = no_prefetch(sb)
         client.query(f"SELECT COUNT(*) FROM {entity}")  # builds the entity's index: not a page's cost
         runs = [meter.run(lambda g=g: fetch_pages(client, entity, g, pages), pages) for g in GROUP_PAGES]
