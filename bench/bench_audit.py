@@ -60,6 +60,8 @@ def _columns(shape: str, start: int, n: int, version: int):
 
 
 def measure(records: int, batch: int, shape: str) -> dict:
+    import itertools
+
     from target_tableau_hyper import audit
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,21 +73,50 @@ def measure(records: int, batch: int, shape: str) -> dict:
             (v, b, _columns(shape, b, min(batch, records - b), v))
             for v in range(passes) for b in range(0, records, batch)
         ]
-        cpu = wall = 0.0
+        # breakdown (CPU of this thread): the rows' INSERT statements (Python values + SQLite),
+        # the rest of record_batch (counters, transaction, commit = WAL write), the checkpoint
+        parts = {"statements": 0.0, "counters_commit": 0.0, "checkpoint": 0.0}
+        insert_values = log._insert_sqlite_values
+
+        def timed_insert(*args, **kwargs):  # noqa: ANN002, ANN003
+            c = time.thread_time()
+            try:
+                return insert_values(*args, **kwargs)
+            finally:
+                parts["statements"] += time.thread_time() - c
+
+        log._insert_sqlite_values = timed_insert
+        cpu = wall = python_values = 0.0
         for i, (v, b, cols) in enumerate(prepared):
             n = len(cols[0])
             c0, w0 = time.thread_time(), time.perf_counter()
+            before = parts["statements"]
             log.record_batch(batch_id=f"{i:032x}", stream=stream, n_records=n, inserted=n, updated=0, deleted=0,
                              first_line=cols[4][0], last_line=cols[4][-1], columns=cols)
+            c1 = time.thread_time()
+            parts["counters_commit"] += c1 - c0 - (parts["statements"] - before)
             with log.engine.connect() as conn:  # as the target's writer thread does after each batch
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            parts["checkpoint"] += time.thread_time() - c1
             cpu += time.thread_time() - c0
             wall += time.perf_counter() - w0
+            # the Python side of the statements alone (outside the timings above): the varying
+            # columns as Python lists (Arrow to_pylist) and flattened into the bound tuples
+            c2 = time.thread_time()
+            varying = [c.to_pylist() if hasattr(c, "to_pylist") else c
+                       for c in cols if not audit._constant_value(c)[0]]
+            flat = list(itertools.chain.from_iterable(zip(*varying)))
+            width = len(varying)
+            for s in range(0, n, audit.SQLITE_ROWS_PER_STATEMENT):
+                tuple(flat[s * width:(s + audit.SQLITE_ROWS_PER_STATEMENT) * width])
+            python_values += time.thread_time() - c2
         log.finish()
         log.close()
         total = records * passes
         size = sum(p.stat().st_size for p in Path(tmp).glob("audit.sqlite*"))
-        return {"cpu_us": cpu / total * 1e6, "wall_us": wall / total * 1e6, "bytes": size / total}
+        return {"cpu_us": cpu / total * 1e6, "wall_us": wall / total * 1e6, "bytes": size / total,
+                **{f"{k}_us": x / total * 1e6 for k, x in parts.items()},
+                "python_values_us": python_values / total * 1e6}
 
 
 def _child(args: argparse.Namespace, package_dir: str | None) -> dict:
@@ -126,6 +157,11 @@ def main() -> None:
         each = ", ".join(f"{r['cpu_us']:.2f}" for r in runs)
         print(f"  {label:6s} CPU {best[label]:.2f} us/record [{each}]"
               f"  wall {min(r['wall_us'] for r in runs):.2f} us/record  DB {runs[0]['bytes']:.0f} B/record")
+        top = min(runs, key=lambda r: r["cpu_us"])
+        if "statements_us" in top:
+            print(f"         of which: INSERT statements {top['statements_us']:.2f} (their Python values alone"
+                  f" {top['python_values_us']:.2f}, the rest binding + SQLite), counters + commit"
+                  f" {top['counters_commit_us']:.2f}, checkpoint {top['checkpoint_us']:.2f} us/record")
     if "other" in best:
         print(f"  this / other CPU per record: {best['this'] / best['other']:.2f}")
 
