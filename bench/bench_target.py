@@ -56,8 +56,9 @@ Tried this session, rejected (measured):
     SQLite -280 instructions a row, the check and per-statement tuples +470: net +190 (cachegrind,
     writer, 300k);
   - the writer thread at nice 10 (critical-path threads first): paired runs at load 3-7 went both
-    ways (see README), not adopted: unmeasurable here, and a niced thread holding the GIL can
-    stall the reader;
+    ways (18.2/19.0/15.7 vs 19.1/20.2/20.7 s, then 13.8/8.8 vs 11.3/8.6 s), and at load 5.5-8.7
+    37.4 and 25.7 s against 22.1-25.7 s: on a loaded machine the niced writer starves (and a
+    niced thread holding the GIL stalls the reader): rejected;
   - a GIL-free stand-in of the same CPU (sha256 for 0.3 s a batch) instead of the SQLite write:
     within the noise of the real writer, so no evidence that moving the writer to another
     process (no GIL) would pay for its extra CPU on 2 cores.
