@@ -62,10 +62,14 @@ Tried this session, rejected (measured):
   - a GIL-free stand-in of the same CPU (sha256 for 0.3 s a batch) instead of the SQLite write:
     within the noise of the real writer, so no evidence that moving the writer to another
     process (no GIL) would pay for its extra CPU on 2 cores.
-What would meet it needs a design decision (not taken here): per-batch columnar storage of the
-record rows (one row per batch, `audit_records` a view, a key table as the index: ~5k instead of
-~14k instructions a record; rows no longer a table, which a reviewer required) or the per-record
-trail in Hyper (bulk COPY ~0.2 us/row; the issue asks for SQLite by default).
+  - (sketch, plain sqlite3, cachegrind 300k) one row per batch holding its columns as JSON arrays
+    plus a key table (record_key, batch, pos) indexed on the key, filled by json_each: 10.5k
+    instructions a record against 9.6k for today's rows: the key-index entry per record (~4.5k)
+    plus getting each key into SQLite (JSON or a bind, 1-2k) is the floor of any SQLite layout
+    that indexes every record.
+What would meet it needs a design decision (not taken here): no B-tree entry per record in SQLite
+(e.g. the per-record trail and its key lookups in Hyper, bulk COPY ~0.2 us/row, while SQLite keeps
+runs and batches; the issue asks for SQLite by default and a reviewer for per-record table rows).
 
 Measured 2026-11-26 06:36-06:42 UTC (load-path work of this session: the reader's Arrow line index,
 one buffer per batch instead of runs + join, SQLAlchemy not imported with the audit off), --quick
