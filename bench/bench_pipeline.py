@@ -105,16 +105,16 @@ Three earlier runs of ours vs batch the same morning (load 5-7) gave batch / REC
 (files of 100,000 records: the target starts on a file only once it is announced, so tap and
 target overlapped less), 1.51x (files of 20,000, batch first) and, at ``--scale 0.05 --entities
 invoices,bills``, 0.90x (37,533 records: the fixed cost dominates). Wall numbers move with the
-machine's load; the CPU per record is the steady signal: batch mode takes Meltano's relay (~12 µs
-a record) off the path, ~4 µs of the tap's RECORD envelopes and ~5 µs of the target's line
-indexing, i.e. ~57-61 instead of ~78-84 µs per record in all. Its fixed cost is 1-3 CPU-s higher
+machine's load; the CPU per record is the steady signal (three runs at scale 0.2): batch mode takes
+Meltano's relay (11-13 µs a record) off the path, 0-6 µs of the tap (RECORD envelopes, the pipe)
+and 5-11 µs of the target (line indexing of stdin), i.e. 55-61 instead of 78-85 µs per record. Its fixed cost is 1-3 CPU-s higher
 (Meltano's own handling of the inherited extractor, seen with nothing to read: Meltano 5.3 vs 4.5
 CPU-s). Peak memory: Meltano 108 MB instead of ~300 (it relays a few lines), the target +80 MB
 (a 4 MiB read chunk wrapped, and batches built from whole chunks).
 
 The >= 50,000 records/s end-to-end goal is NOT met in either mode, and cannot be on this machine:
-at ~57 µs of CPU per record (batch mode), 2 cores cap the pipeline near 35,000 records/s beyond
-the fixed cost even with the machine to itself, and the target's ~38 µs (JSON parse of nested
+at 55-61 µs of CPU per record (batch mode), 2 cores cap the pipeline near 33,000-36,000 records/s
+beyond the fixed cost even with the machine to itself, and the target's ~38 µs (JSON parse of nested
 records, flattening, validation, staging) alone allows ~26,000/s per core. The earlier analysis
 of RECORD mode follows.
 
