@@ -339,16 +339,24 @@ class Batch:
     def _audit_keys_vectorized(self, table: pa.Table, keys: list[str]) -> t.Any:
         """JSON array text of each row's key, built by Arrow (string/integer keys) in one
         element-wise join (`["` a `","` b `",` c `]`); strings are escaped only when one holds a
-        quote or backslash (measured ~2x less CPU than joining part by part)."""
+        quote or backslash (measured ~2x less CPU than joining part by part). A key column with
+        the same value on every row (e.g. `realm_id`) is written into the literal text between
+        the pieces (encoded by msgspec, as the per-record path does): Arrow's join costs ~2x per
+        array piece what it does per literal (0.19 -> 0.11 us a record for a line stream's keys)."""
         if not keys:
             return ["[]"] * self.n
+        columns = [table.column(k) for k in keys]
+        constants = [_constant_key(col) for col in columns]
+        if all(c is not None for c in constants):
+            constants[-1] = None  # at least one array piece: the result stays one value per row
         pieces: list[t.Any] = []
         pending = "["  # literal text before the next key value
-        for i, k in enumerate(keys):
-            col = table.column(k)
+        for i, (col, constant) in enumerate(zip(columns, constants)):
             if i:
                 pending += ","
-            if pa.types.is_string(col.type):
+            if constant is not None:
+                pending += constant
+            elif pa.types.is_string(col.type):
                 special = _special_bytes(col)
                 if special:
                     if special == _CONTROL_FOUND:
@@ -404,6 +412,18 @@ class Batch:
 _SPECIAL = re.compile(rb'[\x00-\x1f"\\]')
 _CONTROL = re.compile(rb"[\x00-\x1f]")
 _CONTROL_FOUND = 2
+
+
+def _constant_key(column: t.Any) -> str | None:
+    """The JSON text (msgspec) of a string or integer key column's value when every row holds
+    that same non-null value, else None. First vs last settles most varying columns at once."""
+    n = len(column)
+    if n < 2 or column.null_count or not (pa.types.is_string(column.type) or pa.types.is_integer(column.type)):
+        return None
+    first = column[0].as_py()
+    if column[n - 1].as_py() != first or not pc.all(pc.equal(column, first)).as_py():
+        return None
+    return _json.encode(first).decode()
 
 
 def _special_bytes(column: t.Any) -> int:

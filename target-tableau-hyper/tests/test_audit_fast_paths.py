@@ -66,6 +66,12 @@ def test_arrow_audit_keys_equal_msgspec_encoding():
         ({"c": pa.array([0, 5]), "a": ["r1", "r2"]}, ["c", "a"]),
         ({"c": pa.array([0, 5]), "d": pa.array([1, 2])}, ["c", "d"]),
         ({"a": ["x", "z"]}, ["a"]),
+        # key columns with one value on every row are written into the literal text
+        ({"a": ["9130"] * 3, "b": ["1", "2", "3"], "c": pa.array([0, 1, 0])}, ["a", "b", "c"]),
+        ({"a": ['x"\\y'] * 3, "c": pa.array([7, 7, 7]), "b": ["1", 'q"', "3"]}, ["a", "c", "b"]),
+        ({"a": ["é\n✓"] * 2, "b": ["1", "2"]}, ["a", "b"]),  # constant control character: msgspec's text
+        ({"a": ["r"] * 3, "c": pa.array([-4, -4, -4])}, ["a", "c"]),  # all constant: one row each still
+        ({"c": pa.array([5, 5]), "a": ["x", "y"]}, ["c", "a"]),
     ]
     for cols, keys in cases:
         whole = pa.table(cols)
