@@ -23,8 +23,10 @@ DIR = /tmp/base/target-tableau-hyper, via PYTHONPATH) interleaved with ours and 
 Audit-on speed, 2026-11-26 09:11-10:50 UTC (issue #4: >= 150,000/s with the audit on). Reference,
 quiet machine (load 0.2-1.4), 09:11 UTC, --quick --repeats 3 --sizes 1000000: audit off 171,399/s
 (5.8 s wall, 9.5 CPU-s target + hyperd) - the goal is met with the audit off; audit on (default)
-113,235/s (8.8 s, 14.5 CPU-s) - NOT met. No load-path or audit code changed since (nothing tried
-paid off, below), so these stay the numbers; bench_audit.py --breakdown was added. The rest of the
+113,235/s (8.8 s, 14.5 CPU-s) - NOT met. Changed since: only the audit keys built while staging
+(a key column with one value on every row, realm_id, written into the literal text of Arrow's join:
+0.17-0.21 -> 0.14-0.15 us/record, -500 instructions/record by cachegrind, ~-0.05 CPU-s per 1M);
+bench_audit.py --breakdown was added; nothing else tried paid off (below). The rest of the
 session ran at load 2-8 (other helpers' pipelines): wall A/B runs moved by +-50% between identical
 runs (audit on 8.6-20.7 s), so only CPU and instruction counts are quoted.
 Where the audit's time goes (1M records, batches of 100,000 unless said):
