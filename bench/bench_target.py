@@ -29,6 +29,11 @@ quiet machine (load 0.2-1.4), 09:11 UTC, --quick --repeats 3 --sizes 1000000: au
 bench_audit.py --breakdown was added; nothing else tried paid off (below). The rest of the
 session ran at load 2-8 (other helpers' pipelines): wall A/B runs moved by +-50% between identical
 runs (audit on 8.6-20.7 s), so only CPU and instruction counts are quoted.
+Side by side, 10:06-10:08 UTC (load 3.1-5.1), --quick --repeats 2 --sizes 1000000 --baseline (d5f3483,
+the session's start), best wall / median CPU-s, baseline -> this code: audit on 11.37 -> 13.68 s,
+17.89 -> 16.69 CPU-s; audit off 6.77 -> 8.37 s, 11.27 -> 11.77 CPU-s. The audit-off path is the same
+code in both (the audit keys are not built with the audit off), so its 1.6 s and 0.5 CPU-s gap is
+the machine's noise: the ~0.05 CPU-s of this session's change is far below it.
 Where the audit's time goes (1M records, batches of 100,000 unless said):
   - perf (per thread, load ~4): audit writer thread 2.46 CPU-s, audit DB open 0.2, audit keys on
     the staging thread ~0.25-0.3 (Arrow binary_join_element_wise 0.23-0.32 us/record, its scalar
