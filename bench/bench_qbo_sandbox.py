@@ -27,9 +27,82 @@ Target: >= 20 uncached 1000-row pages per second of one core. ``--pages N`` (Inv
 only), ``--repeat N`` (every entity's uncached scenario N times,
 least CPU kept), ``--baseline DIR`` (another tree's ``sandbox/``, e.g. ``git archive COMMIT sandbox |
 tar -x -C DIR``: its server and this tree's run alternately, side by side, every uncached entity and the
-Invoice first read). Uncached scenarios start
+Invoice first read; the other tree's servers get GLIBC_TUNABLES as the caller has it, i.e. without
+the malloc setting this tree's ``QboSandboxServer`` adds). Uncached scenarios start
 their servers with the disk cache off (``QBO_SANDBOX_CACHE_DIR=""``); CPU time is read in ns from
 ``/proc/<pid>/task/*/schedstat``.
+
+Measured 2026-11-26 (issue #2, fifth session, 09:14-10:10 UTC), before = commit d5f3483's sandbox (the tree the
+session started from) -> after; same bytes throughout (golden digests unchanged).
+
+The wall gap (wall pages/s far below 1 / server CPU: Bill 31 ms of CPU a page at 16.7 pages/s, a cached
+Invoice page 3.6 ms of CPU at 53 pages/s) was neither CPU: timing cached pages one by one, 16-25 of 100 took
+~45 ms instead of ~5 with both processes idle. strace of the server: the groups of 100 documents were accepted
+by ``sendto`` at once, then the ~80-byte tail (``],"startPosition":...}``) went out as its own write, and the
+client's next request arrived 40.8 ms later: the client's delayed-ACK timer (TCP_NODELAY was already on: asyncio
+sets it on the server's sockets, ``http.client`` on its own; a larger client SO_RCVBUF made it worse, 75 of 100).
+``app.Page.chunks`` now joins the head to the first group and the tail to the last: 0 stalls in 300 cached pages;
+an uncached page's wall is now its server CPU + ~1-2 ms (the client reading 2.5 MB: ~2.5 ms of client CPU).
+The tap's client (requests, ``stream=True`` + ``response.content``) was not hit by the stall, but it reads a page
+in 10 KB pieces: ~9.7 ms of client CPU per 2.5 MB page against ~2.5-3 for ``http.client`` and ~4.9 for
+``b"".join(response.iter_content(1 << 20))`` (load ~7): a change for the tap, not made here.
+
+Server system time: an uncached invoice page faulted ~970 4 KB pages (its ~2.5 MB of new bytes kept in the byte
+cache), ~3-6 ms of system time a page. ``QboSandboxServer`` (subprocess mode: this bench and the tap's benches)
+starts the server with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` (malloc on transparent huge pages; THP is in
+``madvise`` mode here) unless GLIBC_TUNABLES is set: ~100-120 faults a page. System time, same tree with and
+without, alternately (ms a page): pages 3-14 of a fresh server Invoice 0.0/0.8/2.5/3.3 vs 4.2/4.2/3.3/5.8,
+Payment 0.8/0.8 vs 3.3/1.7; but the first read (pages 0-19 of a fresh server, where every huge page is zeroed on
+first touch) 1.0-8.0 vs 3.5-6.5 over five pairs: no clear gain there. RSS after 20 pages 114 -> 117 MB.
+
+Renderer (same bytes): a cold payment keeps the sums of the invoices 0-3 of its block from its cycle on at once
+(``Renderer._keep_invoice_sums``, read by index from the word blocks, forward only: a page reads cycles in
+order, so nothing is drawn that no page of this read needs); the invoice text path on its own (``_invoice``:
+estimate_converted, the hashes as int comparisons, customer pick, custom fields, cents texts inlined;
+``_invoice_parts`` is the summary); a bill payment's bill summary in int cents (``_bill_sums``, per-item cents
+tables); a cold deposit's block inputs with txn dates, line counts, line sums and the LinkSums writes inlined;
+a payment as one f-string; ``int(float)`` -> ``math.floor`` (``int``'s type call is ~600 instructions) and
+``int(h * n)`` of a hash -> ``x * n >> 32`` (exact). Server instructions per served document (callgrind, the whole
+server, instrumentation on only while the pages are fetched: ``valgrind --tool=callgrind --instr-atstart=no``,
+``callgrind_control -i on PID`` / ``-i off`` around them; large, seed 42, cache off, prefetch off, fresh server,
+the entity's COUNT first; pages 4 then 3, i.e. nothing they link to computed before), before -> after:
+
+    Invoice                      124.6k -> 117.1k   1.06x    Payment (cold)   120.6k ->  99.7k   1.21x
+    Invoice first read, 0-9      118.5k -> 110.8k   1.07x    BillPayment      119.0k ->  98.7k   1.21x
+    Deposit (cold)               259.3k -> 231.7k   1.12x
+    only the int(float) change (~1%): Estimate 119.6k -> 118.5k, Bill 119.7k -> 118.6k, SalesReceipt 125.6k ->
+    124.5k, Purchase 102.9k -> 101.9k, PurchaseOrder 100.8k -> 99.9k, CreditMemo 97.9k -> 96.9k, RefundReceipt
+    100.8k -> 99.8k, JournalEntry 85.9k -> 84.9k, VendorCredit 87.6k -> 86.5k, TimeActivity 43.9k -> 43.3k,
+    Transfer 43.5k -> 42.9k.
+
+Where an invoice's ~117k instructions go now (callgrind by C function; py-spy by Python line): no single hot
+spot left: the eval loop ~27%, object alloc/free ~10%, the word blocks (seeding, ``getrandbits`` and the two
+big-int <-> bytes conversions of ``randbytes``: ~150k a block, ~48 blocks a 1000-invoice page) ~6%, 2-digit
+int multiplies and shifts of the draws ~5%; by function ``_invoice`` itself ~38%, ``_sales_lines`` ~17%,
+``_head`` ~10% (~2 us), ``_tax_detail`` ~8%, ``stream_words`` ~0.8 us a call.
+
+HTTP runs of this bench, ``--no-balances --repeat 3 --baseline`` (baseline = d5f3483's sandbox, alternately;
+best of 9 groups of 3 pages), server CPU ms/page (pages per CPU-second) before -> after, at load 5-6.5 (other
+helpers' suites; the same code moved up to 1.4x between runs, e.g. Purchase 26.2 vs 38.2 ms):
+- 09:48 UTC: Invoice 38.1 (26.2) -> 27.9 (35.9); Payment 34.7 (28.9) -> 32.1 (31.1); Deposit 43.4 (23.0) -> 36.7
+  (27.2); BillPayment 25.8 (38.8) -> 23.7 (42.2); Estimate 42.1 -> 30.3; SalesReceipt 37.5 -> 33.4; Bill 42.4 ->
+  39.4; every other entity 0.99-1.13x; Invoice first read (20 pages) 33.8 (29.6) -> 35.0 (28.6); cached Invoice
+  page 93.6 pages/s wall (before this session's fix: 53.2 at load 0.2).
+- 10:05 UTC: Invoice 38.7 (25.8) -> 30.5 (32.8); Payment 42.2 (23.7) -> 27.3 (36.6); Deposit 45.5 (22.0) -> 36.7
+  (27.2); BillPayment 30.2 (33.1) -> 17.9 (55.8); SalesReceipt 52.1 (19.2) -> 44.5 (22.5); RefundReceipt 35.6 ->
+  26.1; Bill 43.5 (23.0) -> 41.1 (24.4); unchanged code 0.73x (Purchase) to 1.11x; Invoice first read 37.1 (27.0)
+  -> 43.8 (22.8) 0.85x (against 1.07x fewer instructions: load), incremental 44.8 ms (22.3); cached 127.4
+  pages/s wall.
+So at that load, this tree: every uncached entity >= 22 pages per CPU-second in both runs (Invoice 33-36,
+Payment 31-37, Deposit 27, BillPayment 42-56), the Invoice incremental scenario (one run of 10 pages, not a best
+of) 18.8 and 22.3. The <= 36 ms (>= 27/CPU-s) aim: met in both runs by Invoice (27.9-30.5 ms), Payment
+(27.3-32.1), BillPayment, Estimate (30.3-33.4), RefundReceipt, CreditMemo, PurchaseOrder, JournalEntry,
+VendorCredit, TimeActivity, Transfer; Deposit 36.7 in both (at the line); NOT by Bill (39.4-41.1 ms; its code 1%
+fewer instructions), SalesReceipt (33.4-44.5) and Purchase (26.2-38.2) in one run, nor by the Invoice first read (35.0-43.8 alternating) and incremental (44.8-53.2) in both runs. Not measured on a quiet
+machine (none was quiet during this session after 09:15). Wall pages/s of the same runs, this tree (before:
+the brief's quiet 09:12 run of d5f3483 at load 0.4): Invoice uncached 28.9-30.1 (17.3), Payment 20.6-35.8 (13.4),
+Deposit 25.3-26.1 (22.6), BillPayment 26.5-53.1 (14.8), Bill 18.9-24.0 (16.7), cached Invoice 93.6-158.6 (53.2);
+what remains between wall and CPU at load 5-6 is the server waiting for a core, not the socket.
 
 Measured 2026-11-26 (issue #2, fourth session, 05:53-07:00 UTC), before = commit c53fbcc's sandbox (the
 tree the session started from) -> after; same bytes throughout (golden digests unchanged).
