@@ -567,10 +567,10 @@ class Renderer:
 
     def _expense_lines(self, nx, n: int, foreign: bool, item_based_ok: bool = True, with_customer: bool = True,
                        text: bool = True):
-        """``generator._expense_lines`` as text → (line texts, total); ``text=False``: the same draws and
-        total, no texts (a bill payment's summary of its bill)."""
+        """``generator._expense_lines`` as text → (line texts, total in int cents: every line amount is a
+        cent amount); ``text=False``: the same draws and total, no texts."""
         classes, n_classes = self.class_refs, len(self.class_refs)
-        parts, total = [], ZERO
+        parts, total = [], 0
         for n_ in range(n):
             if item_based_ok and nx() < _P4:
                 item = self.purchase_items[nx() * len(self.purchase_items) >> 32]
@@ -583,7 +583,7 @@ class Renderer:
                         cost = cost.to_integral_value() or ONE
                     qty = Decimal(draw)
                     amount = money(cost * qty)
-                    hit = self._amounts[key] = (amount, _m(amount), _n(cost), _n(qty))
+                    hit = self._amounts[key] = (cents(amount), _m(amount), _n(cost), _n(qty))
                 amount, amount_t, cost_t, qty_t = hit
                 cls = classes[nx() * n_classes >> 32]
                 if text:
@@ -594,10 +594,8 @@ class Renderer:
                         f'"TaxCodeRef":{{"value":"NON"}}}}}}')
             else:
                 acct_ref, acct_desc = self.expense_accounts[nx() * len(self.expense_accounts) >> 32]
-                if foreign:
-                    amount = Decimal(20 + (nx() * 3981 >> 32))
-                else:
-                    amount = money(Decimal(2000 + (nx() * 398001 >> 32)) / 100)
+                # whole units foreign (Decimal(20 + d)), else money(Decimal(2000 + d) / 100): in cents
+                amount = (20 + (nx() * 3981 >> 32)) * 100 if foreign else 2000 + (nx() * 398001 >> 32)
                 if with_customer and nx() < _P2:
                     c = self._pick_customer(nx, True)
                     cls = classes[nx() * n_classes >> 32]
@@ -609,7 +607,7 @@ class Renderer:
                            f'"BillableStatus":"NotBillable","TaxCodeRef":{{"value":"NON"}}}}') if text else ""
                 if text:
                     parts.append(f'{{"Id":"{n_ + 1}","LineNum":{n_ + 1},"Description":{acct_desc},"Amount":'
-                                 f'{_m(amount)},"DetailType":"AccountBasedExpenseLineDetail",'
+                                 f'{_ct(amount)},"DetailType":"AccountBasedExpenseLineDetail",'
                                  f'"AccountBasedExpenseLineDetail":{det}}}')
             total += amount
         return parts, total
@@ -744,7 +742,7 @@ class Renderer:
         head, txn_date = self._head(i, nx)
         vend = self._pick_vendor(nx, True)
         lines, total = self._expense_lines(nx, self._n_lines(i), False, item_based_ok=False, with_customer=False)
-        total_t = _m(total)
+        total_t = _ct(total)  # int cents
         return (f'{{"VendorRef":{vend.ref},"APAccountRef":{self.ap_refs["USD"]},"TotalAmt":{total_t},'
                 f'"Balance":{total_t},{head},"DocNumber":"CR-{1000 + (nx() * 9000 >> 32)}","TxnDate":"{txn_date}",'
                 f'"CurrencyRef":{{"value":"USD","name":"United States Dollar"}},"Line":[{",".join(lines)}]}}')
@@ -1219,31 +1217,35 @@ class Renderer:
             txn_date = self._txn_date(i, nx)
         vend = self._pick_vendor(nx, False)
         cur = vend.currency
-        lines, total = self._expense_lines(nx, self._n_lines(i), cur != "USD", text=text)
+        foreign = cur != "USD"
+        lines, total = self._expense_lines(nx, self._n_lines(i), foreign, text=text)  # int cents
+        # paid in full 85 in 100, else g._partial: whole units foreign, money(total / 2)
+        paid = 0
+        if k < 2:
+            paid = (total if _hash01(i, self._salt + 202515) < 0.85 else
+                    total // 200 * 100 if foreign else (total + 1) // 2)
         if not text:
-            paid = (total if _hash01(i, self._salt + 202515) < 0.85 else g._partial(total, cur)) if k < 2 else ZERO
-            return None, (money(total), money(total - paid), vend, txn_date)
-        paid = ZERO
+            return None, (from_cents(total), from_cents(total - paid), vend, txn_date)
         linked = ""
         if k < 2:
             bp_i = g.index_of("BillPayment", cycle, k)
-            paid = total if _hash01(i, self._salt + 202515) < 0.85 else g._partial(total, cur)
             kind = "BillPaymentCheck" if g._bp_is_check(bp_i) else "BillPaymentCreditCard"
             linked = f'{{"TxnId":"{100 + bp_i}","TxnType":"{kind}"}}'
         doc_number = 10000 + (nx() * 90000 >> 32)
         dept = self.dept_refs[(nx() * len(self.dept_refs) >> 32)]
         out = [f'{{"SalesTermRef":{{"value":"{vend.term}"}},"DueDate":"{add_days(txn_date, vend.term_days)}",'
-               f'"Balance":{_m(total - paid)},', head, f',"DocNumber":"INV-{doc_number}","TxnDate":"{txn_date}",'
+               f'"Balance":{_ct(total - paid)},', head, f',"DocNumber":"INV-{doc_number}","TxnDate":"{txn_date}",'
                f'"DepartmentRef":{dept},"CurrencyRef":{vend.currency_ref}']
         if cur != "USD":
             rate = g.rate(cur, txn_date)
             out.append(f',"ExchangeRate":{_n(rate)}')
         out += [',"LinkedTxn":[', linked, '],"Line":[', ",".join(lines), '],"VendorRef":', vend.ref,
-                ',"APAccountRef":', self.ap_refs[cur], ',"TotalAmt":', _m(total)]
+                ',"APAccountRef":', self.ap_refs[cur], ',"TotalAmt":', _ct(total)]
         if cur != "USD":
-            out += [',"HomeTotalAmt":', _m(total * rate), ',"HomeBalance":', _m((total - paid) * rate)]
+            out += [',"HomeTotalAmt":', _m(from_cents(total) * rate), ',"HomeBalance":',
+                    _m(from_cents(total - paid) * rate)]
         out.append("}")
-        return "".join(out), (money(total), money(total - paid), vend, txn_date)
+        return "".join(out), (from_cents(total), from_cents(total - paid), vend, txn_date)
 
     def _purchase(self, i: int) -> str:
         """``generator._b_Purchase`` (not voided)."""
@@ -1257,7 +1259,7 @@ class Renderer:
         credit = ptype == "CreditCard" and _hash01(i, self._salt + 283521) < 0.08
         txn_type = "11" if credit else ("3" if ptype == "Check" else "1")
         out = ['{"AccountRef":', self.bank_refs[ptype], ',"PaymentType":"', ptype, '","EntityRef":', vend.entity_ref,
-               ',"Credit":', "true" if credit else "false", ',"TotalAmt":', _m(total),
+               ',"Credit":', "true" if credit else "false", ',"TotalAmt":', _ct(total),
                ',"PurchaseEx":{"any":[', _nv_text("TxnType", txn_type), "]},", head]
         if ptype == "Check":
             out += [',"DocNumber":"', str(7000 + cycle), '"']
