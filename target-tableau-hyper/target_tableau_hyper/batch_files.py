@@ -16,28 +16,47 @@ names files holding one record per line. Each file goes through the SAME path as
 
 Line numbers: a file's records are numbered as input lines following the BATCH message (the
 reader's counter moves on by one per record), so sequence numbers, audit `line`s and batch
-line ranges stay unique and in message order. Errors about such a record say which file and
+line ranges stay unique and in message order. Blank lines hold no record but count as lines of
+the file. Errors about such a record say which file and
 line it was: "line 1234 (line 7 of batch file /…/x.jsonl)" (`errors.line_source`).
 
-Files: local paths or `file://` URLs only (the tap writes them on the same machine). A missing
-file, a file that is not a regular file, a bad gzip stream, another format than jsonl or a remote
-URL stop the run with an error naming the stream, the file and the BATCH message's line; nothing
-of that message is committed then, and no state covering it is emitted.
+Files: local paths or `file://` URLs only (the tap writes them on the same machine). Each file
+is opened with `O_NOFOLLOW | O_NONBLOCK` and must then be a regular file (`fstat`): a symlink, a
+FIFO (which would block a plain `open` forever), a device or a directory is refused. A missing
+file, a file that is not a regular file, a path already read in this run (it would load its
+records twice), a line that is not exactly one JSON object, a bad gzip stream, another format
+than jsonl or a remote URL stop the run with an error naming the stream, the file and the line.
+No state covering that BATCH message is emitted then; but records of the message already handed
+over may be committed when a sink filled up and drained before the error (a damaged gzip read
+across several drains). The tap's rerun from the last emitted state sends them again: keyed
+(upsert) streams converge, append-only streams get them twice, exactly as with RECORD lines.
 
-Deleting: a file whose records were all handed over is deleted once the target has committed
-them and emitted the next STATE (or at the end of a successful run): the target owns the files
-from the BATCH message on. Files of a failed run stay (no state covers them; the tap's rerun
-writes new files). Only file names the SDK or the tap use are deleted (`*.jsonl`, `*.jsonl.gz`,
-`*.json.gz`).
+Reading is not restricted to some directory: the tap's stdout is trusted input (whoever writes it
+can send any RECORD line anyway), and a file that is not JSONL fails on its first line. Deleting
+is restricted, because a BATCH message must not be able to destroy a user's file:
+
+Deleting: the target owns the files from the BATCH message on. A file whose records were all
+handed over is deleted once the target has committed them and emitted the next STATE, or at the
+end of a successful run. On a failed or interrupted run, every file read since the last emitted
+STATE is deleted too: no emitted state covers their records, so the tap's rerun extracts them
+again into new files, and nothing reads these ones again (the error names the file and line;
+the record's problem is in the message). A file is deleted only if, when it was opened and again
+when it is deleted (same inode), it is a regular file, not a symlink, owned by the current user
+with no group/other permission bits, in a directory owned by the current user with no
+group/other permission bits (the tap writes 0600 files in a 0700 directory). A file failing that
+is loaded but kept, with a warning naming it. Files named in the manifest after a failure are
+never opened, so they stay (the tap cleans its own old files up).
 """
 
 from __future__ import annotations
 
 import bisect
 import contextlib
+import errno
 import gzip
 import json
 import os
+import stat
 import typing as t
 import zlib
 from pathlib import Path
@@ -57,8 +76,9 @@ if t.TYPE_CHECKING:
 
 #: bytes read from a file at once (then cut after its last whole line)
 CHUNK = 1 << 22
-DELETABLE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json.gz")
 _GZIP_MAGIC = b"\x1f\x8b"
+_RAW = msgspec.json.Decoder(msgspec.Raw)
+_RAW_ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def process_batch_files(sink: HyperSink, encoding: BaseBatchFileEncoding, files: t.Sequence[str]) -> None:
@@ -87,8 +107,12 @@ class _BatchFilesState:
         self.reader = target.message_reader
         self._firsts: list[int] = []  # first line number of each file's records, increasing
         self._files: list[tuple[int, Path]] = []  # (last line number, file) per file
-        self.read_files: list[Path] = []  # fully handed over, to delete after the next STATE
-        self._hook()
+        self._seen: set[str] = set()  # absolute paths read in this run
+        #: opened since the last emitted STATE, in order: (path, dev, inode, deletable);
+        #: the last one may be partly read (until `read_complete`)
+        self.opened: list[tuple[Path, int, int, bool]] = []
+        self._complete = 0  # how many of `opened` were fully handed over
+        errors.line_source = self.describe_line
 
     # --- routing -------------------------------------------------------------------------
     def route(self, sink: HyperSink) -> tuple[str, bool]:
@@ -116,17 +140,29 @@ class _BatchFilesState:
         reader = self.reader
         at = reader.line_number  # the BATCH message's own line
         first = at + 1
+        key = os.path.abspath(path)
+        if key in self._seen:
+            raise InputError(f"BATCH file {path} was already read in this run (its records "
+                             "would load twice)", stream=stream, line=at)
         try:
-            opened = path.open("rb")
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
             raise InputError(f"BATCH file {path} does not exist (already loaded and deleted "
                              "by an earlier run, or written on another machine?)",
                              stream=stream, line=at) from None
         except OSError as exc:
-            raise InputError(f"BATCH file {path} cannot be read: {exc}", stream=stream, line=at) from None
-        with opened:
-            if not path.is_file():
+            if exc.errno == errno.ELOOP:
+                raise InputError(f"BATCH file {path} is a symbolic link (refused)",
+                                 stream=stream, line=at) from None
+            raise InputError(f"BATCH file {path} cannot be read: {exc.strerror}",
+                             stream=stream, line=at) from None
+        with os.fdopen(fd, "rb") as opened:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
                 raise InputError(f"BATCH file {path} is not a regular file", stream=stream, line=at)
+            self._seen.add(key)
+            self._complete = len(self.opened)
+            self.opened.append((path, info.st_dev, info.st_ino, _owned_privately(path, info)))
             self._firsts.append(first)
             self._files.append((first - 1, path))  # last line grows as records are read
             gzipped = opened.read(2) == _GZIP_MAGIC
@@ -137,10 +173,9 @@ class _BatchFilesState:
             except (OSError, EOFError, zlib.error) as exc:
                 raise InputError(f"BATCH file {path} is damaged: {exc}", stream=stream,
                                  line=reader.line_number) from None
-        self.read_files.append(path)
+        self._complete = len(self.opened)
 
     def _read_chunks(self, sink: HyperSink, stream: str, path: Path, source: t.Any) -> None:
-        target = self.target
         # the reader's fast path for this stream (Arrow-parsed runs), else record by record
         entry = self.reader.fast_streams.get(stream.encode())
         fast = entry is not None and entry[1] is sink and bool(entry[3])
@@ -161,12 +196,55 @@ class _BatchFilesState:
 
     def _hand_over(self, sink: HyperSink, stream: str, lines: bytes, fast: bool, prefix: bytes,
                    joint: bytes) -> None:
-        """Whole lines (each ending in a newline) of a file → the sink, as RECORD lines."""
-        if lines[:1] == b"\n" or b"\n\n" in lines or b"\r" in lines:
-            lines = b"".join(line.strip() + b"\n" for line in lines.split(b"\n") if line.strip())
-            if not lines:
-                return
+        """Whole lines (each ending in a newline) of a file → the sink, as RECORD lines.
+
+        Blank lines hold no record but still count as lines of the file (error line numbers)."""
+        if lines[:1] == b"\n" or b"\n\n" in lines or b"\r" in lines or lines[:1].isspace():
+            run: list[bytes] = []
+            for line in lines.split(b"\n")[:-1]:
+                line = line.strip()
+                if line:
+                    run.append(line)
+                    continue
+                if run:
+                    self._hand_over_run(sink, stream, b"\n".join(run) + b"\n", fast, prefix, joint)
+                    run = []
+                self.reader.line_number += 1  # a blank line: a line of the file, no record
+                self._files[-1] = (self.reader.line_number, self._files[-1][1])
+            if run:
+                self._hand_over_run(sink, stream, b"\n".join(run) + b"\n", fast, prefix, joint)
+            return
+        self._hand_over_run(sink, stream, lines, fast, prefix, joint)
+
+    def _check_objects(self, stream: str, lines: bytes, count: int) -> None:
+        """Each line is exactly one JSON object (`{A},"record":{B}` would be a valid RECORD line
+        once wrapped, loading B). One msgspec pass over the chunk as a JSON array of raw values:
+        a line holding anything else changes the count, breaks the array or starts otherwise."""
+        try:
+            values = _RAW_ARRAY.decode(b"[" + lines[:-1].replace(b"\n", b",") + b"]")
+            ok = len(values) == count and (b"\n" + lines).count(b"\n{") == count
+        except msgspec.DecodeError:
+            ok = False
+        if ok:
+            return
+        first = self.reader.line_number + 1
+        for i, line in enumerate(lines.split(b"\n")[:-1]):
+            try:
+                value = _RAW.decode(line)
+            except msgspec.DecodeError as exc:
+                reason = str(exc)
+            else:
+                if bytes(value)[:1] == b"{":
+                    continue
+                reason = "not a JSON object"
+            self._files[-1] = (first + i, self._files[-1][1])  # errors name the file's line
+            raise InputError(f"BATCH file line is not exactly one JSON object: {reason}",
+                             stream=stream, line=first + i)
+
+    def _hand_over_run(self, sink: HyperSink, stream: str, lines: bytes, fast: bool,
+                       prefix: bytes, joint: bytes) -> None:
         count = lines.count(b"\n")
+        self._check_objects(stream, lines, count)
         target = self.target
         reader = self.reader
         if not fast:
@@ -201,52 +279,60 @@ class _BatchFilesState:
             return None
         return f"line {line - self._firsts[i] + 1} of batch file {path}"
 
-    # --- deleting ----------------------------------------------------------------------------
-    def delete_read_files(self) -> None:
-        files, self.read_files = self.read_files, []
-        for path in files:
-            if path.name.endswith(DELETABLE_SUFFIXES):
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
+    # --- deleting (called by TargetTableauHyper) ---------------------------------------------
+    def state_emitted(self) -> None:
+        """A STATE left the target: every sink was drained and committed before it (SDK
+        `drain_all`), so the files fully read so far are done with."""
+        done, self.opened = self.opened[:self._complete], self.opened[self._complete:]
+        self._complete = 0
+        self._delete(done)
 
-    def _hook(self) -> None:
-        """Files are deleted after the target emits a STATE (every sink drained and committed
-        before it: SDK `drain_all`) and after a successful run; `errors.line_source` names the
-        file of an error's line during the run."""
-        target = self.target
-        write_state = target._write_state_message  # noqa: SLF001
-        finish = target.finish
+    def run_ended(self, *, success: bool) -> None:
+        """End of the run. Success: every file is committed. Failure/interruption: no emitted
+        state covers the files opened since the last one; the tap's rerun writes new ones."""
+        if errors.line_source == self.describe_line:
+            errors.line_source = None
+        files, self.opened, self._complete = self.opened, [], 0
+        if not success and files:
+            self.target.logger.info("Failed run: deleting the %d BATCH file(s) read since the "
+                                    "last emitted STATE (the tap's rerun writes them again)",
+                                    len(files))
+        self._delete(files)
 
-        def write_state_then_delete(state: dict) -> None:
-            done, self.read_files = self.read_files, []  # read before this state: committed
-            try:
-                write_state(state)
-            except BaseException:
-                self.read_files = done + self.read_files
-                raise
-            self.read_files, pending = done, self.read_files
-            self.delete_read_files()
-            self.read_files = pending
+    def _delete(self, files: list[tuple[Path, int, int, bool]]) -> None:
+        for path, dev, ino, deletable in files:
+            now = None
+            with contextlib.suppress(OSError):
+                now = os.lstat(path)
+            if now is None:
+                continue  # already gone
+            if not (deletable and now.st_dev == dev and now.st_ino == ino
+                    and _owned_privately(path, now)):
+                self.target.logger.warning(
+                    "BATCH file %s kept: only a regular file of this user without group/other "
+                    "permissions, in such a directory, is deleted (the tap writes 0600 files in "
+                    "a 0700 directory)", path)
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
-        def finish_then_delete(*, error: str | None = None, interrupted: bool = False) -> None:
-            try:
-                finish(error=error, interrupted=interrupted)
-            finally:
-                if errors.line_source == self.describe_line:
-                    errors.line_source = None
-            if error is None and not interrupted:
-                self.delete_read_files()
 
-        target._write_state_message = write_state_then_delete  # type: ignore[method-assign]  # noqa: SLF001
-        target.finish = finish_then_delete  # type: ignore[method-assign]
-        errors.line_source = self.describe_line
+def _owned_privately(path: Path, info: os.stat_result) -> bool:
+    """A regular file (not a symlink) of this user, no group/other bits, in a directory of this
+    user without group/other bits: the tap's files, never a file another user could read."""
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        return False
+    try:
+        parent = os.stat(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return False
+    return parent.st_uid == os.geteuid() and not parent.st_mode & 0o077
 
 
 def _state_of(target: TargetTableauHyper) -> _BatchFilesState:
-    found = getattr(target, "_batch_files_state", None)
+    found = target.batch_files_state
     if found is None:
-        found = _BatchFilesState(target)
-        target._batch_files_state = found  # type: ignore[attr-defined]  # noqa: SLF001
+        found = target.batch_files_state = _BatchFilesState(target)
     return found
 
 

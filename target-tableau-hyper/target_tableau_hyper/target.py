@@ -121,6 +121,8 @@ class TargetTableauHyper(Target):
         self._records_at_state: dict[str, tuple[int, float]] = {}
         self.audit_writer = AuditWriter()  # per-record audit rows, written behind the loads
         self.max_parallelism = 1  # drains only enqueue; the loader thread does the work
+        #: files of Singer BATCH messages read in this run (batch_files.py), once there is one
+        self.batch_files_state: t.Any = None
 
     # --- resources ----------------------------------------------------------------------------
     @property
@@ -330,6 +332,19 @@ class TargetTableauHyper(Target):
                 self.drain_one(sink)
         self._handle_max_record_age()
 
+    def _process_batch_message(self, message_dict: dict) -> None:
+        # the SDK would fail with a bare KeyError on a stream without SCHEMA
+        stream = message_dict.get("stream")
+        line = getattr(self.message_reader, "line_number", None)
+        maps = self.mapper.stream_maps.get(stream) if isinstance(stream, str) else None
+        if not maps:
+            raise RecordBeforeSchemaError("BATCH before its SCHEMA", stream=stream, line=line)
+        for stream_map in maps:
+            if stream_map.stream_alias not in self._sinks_active:
+                raise RecordBeforeSchemaError("BATCH before its SCHEMA", stream=stream_map.stream_alias,
+                                              line=line)
+        super()._process_batch_message(message_dict)
+
     def _process_state_message(self, message_dict: dict) -> None:
         super()._process_state_message(message_dict)
         flush_after = float(self.config.get("state_flush_seconds", 60))
@@ -367,6 +382,8 @@ class TargetTableauHyper(Target):
             if self.audit is not None:
                 self.audit.record_state(state)
             super()._write_state_message(state)
+        if self.batch_files_state is not None:
+            self.batch_files_state.state_emitted()  # their records are committed: delete the files
 
     # --- end of run -------------------------------------------------------------------------------
     def process_endofpipe(self) -> None:
@@ -396,6 +413,8 @@ class TargetTableauHyper(Target):
         finally:
             if self._engine is not None:
                 self._engine.close()
+            if self.batch_files_state is not None:
+                self.batch_files_state.run_ended(success=error is None and not interrupted)
         outcome = "interrupted" if interrupted else "failed" if error else "done"
         self.logger.info("Run %s %s: %s", self.run_id, outcome, json.dumps(self.counts))
 
