@@ -61,19 +61,21 @@ order, so nothing is drawn that no page of this read needs); the invoice text pa
 estimate_converted, the hashes as int comparisons, customer pick, custom fields, cents texts inlined;
 ``_invoice_parts`` is the summary); a bill payment's bill summary in int cents (``_bill_sums``, per-item cents
 tables); a cold deposit's block inputs with txn dates, line counts, line sums and the LinkSums writes inlined;
-a payment as one f-string; ``int(float)`` -> ``math.floor`` (``int``'s type call is ~600 instructions) and
-``int(h * n)`` of a hash -> ``x * n >> 32`` (exact). Server instructions per served document (callgrind, the whole
+a payment as one f-string; expense lines (bills, purchases, vendor credits) summed and written in int cents;
+sales receipts / credit memos / refund receipts with the customer pick, line count and custom fields inlined;
+``int(float)`` -> ``math.floor`` (``int``'s type call is ~600 instructions) and ``int(h * n)`` of a hash ->
+``x * n >> 32`` (exact). Server instructions per served document (callgrind, the whole
 server, instrumentation on only while the pages are fetched: ``valgrind --tool=callgrind --instr-atstart=no``,
 ``callgrind_control -i on PID`` / ``-i off`` around them; large, seed 42, cache off, prefetch off, fresh server,
 the entity's COUNT first; pages 4 then 3, i.e. nothing they link to computed before), before -> after:
 
     Invoice                      124.6k -> 117.1k   1.06x    Payment (cold)   120.6k ->  99.7k   1.21x
     Invoice first read, 0-9      118.5k -> 110.8k   1.07x    BillPayment      119.0k ->  98.7k   1.21x
-    Deposit (cold)               259.3k -> 231.7k   1.12x
-    only the int(float) change (~1%): Estimate 119.6k -> 118.5k, Bill 119.7k -> 118.6k, SalesReceipt 125.6k ->
-    124.5k, Purchase 102.9k -> 101.9k, PurchaseOrder 100.8k -> 99.9k, CreditMemo 97.9k -> 96.9k, RefundReceipt
-    100.8k -> 99.8k, JournalEntry 85.9k -> 84.9k, VendorCredit 87.6k -> 86.5k, TimeActivity 43.9k -> 43.3k,
-    Transfer 43.5k -> 42.9k.
+    Deposit (cold)               259.3k -> 231.7k   1.12x    Bill             119.7k -> 109.5k   1.09x
+    Purchase                     102.9k ->  94.4k   1.09x    VendorCredit      87.6k ->  72.6k   1.21x
+    SalesReceipt                 125.6k -> 120.7k   1.04x    CreditMemo 97.9k -> 93.3k, RefundReceipt 100.8k -> 96.2k
+    only the int(float) change (~1%): Estimate 119.6k -> 118.5k, PurchaseOrder 100.8k -> 99.9k, JournalEntry
+    85.9k -> 84.9k, TimeActivity 43.9k -> 43.3k, Transfer 43.5k -> 42.9k.
 
 Where an invoice's ~117k instructions go now (callgrind by C function; py-spy by Python line): no single hot
 spot left: the eval loop ~27%, object alloc/free ~10%, the word blocks (seeding, ``getrandbits`` and the two
@@ -102,7 +104,8 @@ fewer instructions), SalesReceipt (33.4-44.5) and Purchase (26.2-38.2) in one ru
 machine (none was quiet during this session after 09:15). Wall pages/s of the same runs, this tree (before:
 the brief's quiet 09:12 run of d5f3483 at load 0.4): Invoice uncached 28.9-30.1 (17.3), Payment 20.6-35.8 (13.4),
 Deposit 25.3-26.1 (22.6), BillPayment 26.5-53.1 (14.8), Bill 18.9-24.0 (16.7), cached Invoice 93.6-158.6 (53.2);
-what remains between wall and CPU at load 5-6 is the server waiting for a core, not the socket.
+what remains between wall and CPU at load 5-6 is the server waiting for a core, not the socket. (The expense-line
+and receipt changes came after these two runs: their effect is in the instruction counts only.)
 
 Measured 2026-11-26 (issue #2, fourth session, 05:53-07:00 UTC), before = commit c53fbcc's sandbox (the
 tree the session started from) -> after; same bytes throughout (golden digests unchanged).

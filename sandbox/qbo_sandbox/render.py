@@ -620,7 +620,6 @@ class Renderer:
         """``generator._receipt_like``: SalesReceipt, CreditMemo, RefundReceipt (not voided) →
         (JSON text, (TotalAmt, PaymentMethodRef text, PaymentRefNum or None, TxnDate)); ``text=False``:
         (None, those fields) from the draws only (what a deposit copies)."""
-        g = self.g
         cycle, pos = divmod(i, CYCLE)
         entity, k = SLOTS[pos], SLOT_ORD[pos]
         nx = stream_words(self.rseed, DOC, i).__next__
@@ -630,12 +629,22 @@ class Renderer:
                 self.sums.put_deposit_input_cents(cycle, 2, *summary)
             return None, summary
         head, txn_date = self._head(i, nx)
-        cust = self._pick_customer(nx, True)
-        lines, subtotal, taxable = self._sales_lines(i, cust, self._n_lines(i), txn_date, "")
-        custom = self._custom_fields(nx, i)
+        pieces = self._usd_pieces
+        cust = pieces[nx() * len(pieces) >> 32]  # _pick_customer(nx, True)
+        base_n, mult = self._n_lines_rule[pos]  # _n_lines(i): base + int(_h(i, 2) * mult), _h inlined
+        x = (i * 2654435761 + self._salt + 81006) & 0xFFFFFFFF
+        x ^= x >> 16
+        x = (x * 73244475) & 0xFFFFFFFF
+        x ^= x >> 16
+        lines, subtotal, taxable = self._sales_lines(i, cust, base_n + (x * mult >> 32), txn_date, "")
+        # _custom_fields: Work Order # (a number 3 in 5), Sales Rep (1 in 2)
+        wo = f',"StringValue":"WO-{10000 + i // 7}"}}' if nx() < _P6 else "}"
+        custom = (f'{_CF_WORK_ORDER}{wo}{_CF_SALES_REP[nx() * 4 >> 32]}]' if nx() < _P5 else
+                  f'{_CF_WORK_ORDER}{wo}]')
         dept = self.dept_refs[(nx() * len(self.dept_refs) >> 32)]
-        # subtotal, discount, total in int cents (the discount: money(subtotal * 0.1), half up)
-        lines.append(f'{{"Amount":{_ct(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
+        # subtotal, discount, total in int cents (the discount: money(subtotal * 0.1), half up); subtotal > 0
+        lines.append(f'{{"Amount":{subtotal // 100}{_CENTS[subtotal % 100]},"DetailType":"SubTotalLineDetail",'
+                     f'"SubTotalLineDetail":{{}}}}')
         discount = 0
         if entity == "SalesReceipt" and _hash01(i, self._salt + 162012) < 0.25:  # g._has_discount(i)
             discount = (subtotal + 5) // 10
@@ -668,7 +677,7 @@ class Renderer:
                 out += [',"PaymentRefNum":"', ref_num, '"']
             if entity == "SalesReceipt" and k == 0:
                 out += [',"DepositToAccountRef":', self.bank_ref_undeposited, ',"LinkedTxn":[{"TxnId":"',
-                        str(100 + g.index_of("Deposit", cycle, 0)), '","TxnType":"Deposit"}]']
+                        str(100 + cycle * CYCLE + self._deposit_pos), '","TxnType":"Deposit"}]']
             else:
                 out += [',"DepositToAccountRef":', self.bank_refs["Check"]]
         out.append("}")
