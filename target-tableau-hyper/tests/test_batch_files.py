@@ -287,3 +287,101 @@ def test_files_are_deleted_only_after_the_state_that_follows_them(tmp_path, caps
     # at the last STATE the files read before the first STATE are gone
     assert not any(seen[-1][1][:4])
     assert not any(f.exists() for f in files)
+
+
+def test_a_file_not_private_to_this_user_is_loaded_but_kept(hyper_reader, tmp_path, caplog):
+    """A BATCH message naming a user's file (0644, or 0600 in a shared directory) loads it but
+    never deletes it; the warning names the file."""
+    text, path = _single_batch(tmp_path, [GOOD])
+    path.chmod(0o644)
+    _run(text, tmp_path / "out", audit_enabled=False)
+    assert path.exists() and len(hyper_reader(tmp_path / "out" / "invoices.hyper")["rows"]) == 1
+    assert any(f"BATCH file {path} kept" in r.getMessage() for r in caplog.records)
+
+    text, path = _single_batch(tmp_path, [GOOD], name="in_shared_dir.jsonl")
+    path.parent.chmod(0o755)
+    _run(text, tmp_path / "out2", audit_enabled=False)
+    assert path.exists()
+
+
+def test_symlink_and_fifo_are_refused_without_blocking(tmp_path):
+    import os
+    import threading
+
+    text, path = _single_batch(tmp_path, [GOOD])
+    link = path.with_name("link.jsonl")
+    link.symlink_to(path)
+    with pytest.raises(InputError, match=r"line 2, stream 'invoices': BATCH file .*link.jsonl is a symbolic link"):
+        _run(text.replace(path.as_uri(), link.as_uri()), tmp_path / "out", audit_enabled=False)
+    assert path.exists()  # the link's target is not touched
+
+    fifo = path.with_name("fifo.jsonl")
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            _run(text.replace(path.as_uri(), fifo.as_uri()), tmp_path / "out2", audit_enabled=False)
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            outcome.append(exc)
+
+    reading = threading.Thread(target=run, daemon=True)
+    reading.start()
+    reading.join(60)  # a guard, not a speed check: a blocking open never returns
+    blocked = reading.is_alive()
+    if blocked:  # unblock the old behaviour's open() so the thread ends
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reading.join(60)
+    assert not blocked
+    assert len(outcome) == 1 and "is not a regular file" in str(outcome[0])
+
+
+def test_batch_before_its_schema_names_stream_and_line(tmp_path):
+    _text, path = _single_batch(tmp_path, [GOOD])
+    batch = {"type": "BATCH", "stream": "invoices", "encoding": {"format": "jsonl"},
+             "manifest": [path.as_uri()]}
+    with pytest.raises(errors.RecordBeforeSchemaError, match=r"line 1, stream 'invoices': BATCH before its SCHEMA"):
+        _run(json.dumps(batch) + "\n", tmp_path / "out", audit_enabled=False)
+
+
+def test_same_file_twice_in_a_run_is_refused(hyper_reader, tmp_path):
+    text, path = _single_batch(tmp_path, [GOOD])
+    batch_line = text.splitlines()[1]  # again, as line 4 (the record was line 3)
+    with pytest.raises(InputError, match=r"line 4, stream 'invoices': BATCH file .*x.jsonl was already read in this run"):
+        _run(text + batch_line + "\n", tmp_path / "out", audit_enabled=False)
+
+
+@pytest.mark.parametrize("bad", [
+    GOOD[:-1] + b'},"record":{"realm_id":"r1","Id":"2","TotalAmt":999}',  # B would load
+    GOOD + b',"stream":"other"',
+    GOOD + b" " + GOOD,
+    b"[1, 2]",
+    b"7",
+])
+@pytest.mark.parametrize("mapped", [False, True])
+def test_line_that_is_not_exactly_one_json_object_is_refused(hyper_reader, tmp_path, bad, mapped):
+    text, path = _single_batch(tmp_path, [GOOD, b"", GOOD.replace(b'"1"', b'"3"'), bad])
+    maps = {"stream_maps": {"invoices": {"__filter__": "True"}}} if mapped else {}
+    with pytest.raises(InputError) as err:
+        _run(text, tmp_path / "out", audit_enabled=False, **maps)
+    assert f"line 4 of batch file {path}" in str(err.value)  # the blank line counts
+    assert "line 6 " in str(err.value)
+    out = tmp_path / "out" / "invoices.hyper"
+    assert not out.exists() or "2" not in {r["Id"] for r in hyper_reader(out)["rows"]}
+
+
+def test_blank_lines_count_in_error_line_numbers(tmp_path, monkeypatch):
+    monkeypatch.setattr(batch_files_mod, "CHUNK", 50)  # blank lines across chunk boundaries
+    lines = [GOOD, b"", b"  ", GOOD, b"", GOOD.replace(b"1.10", b'"lots"')]
+    text, path = _single_batch(tmp_path, lines)
+    with pytest.raises(InputError) as err:
+        _run(text, tmp_path / "out", audit_enabled=False)
+    assert f"line 8 (line 6 of batch file {path})" in str(err.value)
+
+
+def test_target_methods_are_not_replaced_at_run_time(tmp_path):
+    """Deleting after a STATE and at the end is called from target.py, not monkeypatched in."""
+    text, path = _single_batch(tmp_path, [GOOD])
+    target = _run(text, tmp_path / "out", audit_enabled=False)
+    assert "_write_state_message" not in vars(target) and "finish" not in vars(target)
+    assert not path.exists() and errors.line_source is None
