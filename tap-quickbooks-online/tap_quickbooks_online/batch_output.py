@@ -9,15 +9,21 @@ digits, line streams' parent tombstones, CDC delete records, report rows), in me
 
 Life of a file (`BatchOutput`):
 
-* written as `<root>/<prefix><tap>--<stream>-<run id>-<n>.jsonl[.gz].partial` (directory created
-  mode 0700, file 0600: records are company data), one open file per stream;
+* written as `<root>/<prefix><tap>--<stream>-<run id>-<n>.jsonl[.gz].partial` (file 0600,
+  root directory 0700: records are company data; a root owned by another user is refused, an
+  existing root of ours is chmod-ed to 0700), one open file per stream;
 * closed when it holds `batch_size` records and, for every open file, before any STATE message: renamed without `.partial`, then its BATCH
   message is written. So a STATE always comes after the BATCH messages of every record its
   bookmarks cover (`fast_records.SingerBytesWriter` calls `before_state`);
 * deleted by the target once the records are committed and the state after them emitted
   (target_tableau_hyper/batch_files.py). A run that fails deletes the files it has not announced
   (`discard`); files of a killed target stay on disk (no state covers them: the rerun reads the
-  records again into new files) and can be deleted whenever no run is active.
+  records again into new files) and can be deleted whenever no run is active. A file whose
+  close or BATCH message fails (disk full, target gone) is deleted at once, then the error
+  raised. At start-up the tap deletes its own leftover files in the root (`sweep_stale`) once
+  they are older than `STALE_AFTER_SECONDS` (24 h): younger ones may belong to a run still going.
+* a SIGTERM/SIGINT that lands while files are being closed and announced (`guard`) is handled
+  once that is done (`on_signal`): the tap then exits 143/130 without a STATE message (tap.py).
 
 Files are local (a `file://` URL or a path): the target reads them on the same machine.
 """
@@ -28,6 +34,8 @@ import contextlib
 import gzip
 import logging
 import os
+import stat
+import time
 import typing as t
 import uuid
 from pathlib import Path
@@ -42,6 +50,11 @@ FORMATS = ("jsonl",)
 COMPRESSIONS = ("gzip", "none")
 #: zlib level of gzip files: level 1 compresses JSON ~6x at a fraction of level 9's CPU
 GZIP_LEVEL = 1
+#: age after which a leftover file of this tap in the batch root is deleted at start-up. Not
+#: less: another run of the same tap (another job, same root) may still be writing a recent file,
+#: or its target still reading it; a day is far longer than any run.
+STALE_AFTER_SECONDS = 24 * 3600
+FILE_SUFFIXES = (".partial", ".jsonl", ".jsonl.gz")
 
 
 def default_root() -> str:
@@ -115,24 +128,32 @@ class _OpenFile:
                                          compresslevel=GZIP_LEVEL, mtime=0)
                            if gzipped else self.raw)
         self.count = 0
+        self.closed = False
 
     def write(self, data: bytes | bytearray, count: int) -> None:
         self.out.write(data)
         self.count += count
 
     def close(self) -> None:
+        """Flushed, closed and renamed without `.partial` (a second call does nothing)."""
+        if self.closed:
+            return
         if self.out is not self.raw:
             self.out.close()
         self.raw.close()
         os.replace(self.partial, self.path)
+        self.closed = True
 
     def discard(self) -> None:
+        """Closed if it can be, and deleted (`.partial` or renamed): nothing left on disk."""
         with contextlib.suppress(Exception):
             if self.out is not self.raw:
                 self.out.close()
+        with contextlib.suppress(Exception):
             self.raw.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.partial.unlink()
+        for path in (self.partial, self.path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 class BatchOutput:
@@ -158,7 +179,69 @@ class BatchOutput:
         #: files announced in BATCH messages, and the records they hold (tests, logs)
         self.files_written = 0
         self.records_written = 0
+        #: `guard` depth, and a termination signal that arrived inside it (handled at its end)
+        self._busy = 0
+        self._deferred_signal: int | None = None
+        #: a file is being closed and announced (`finish`)
+        self._finishing = False
+        #: called with the signal number once a deferred signal can be handled (tap.py)
+        self.on_signal: t.Callable[[int], None] | None = None
+        self._make_private_root()
+        self.sweep_stale()
+
+    def _make_private_root(self) -> None:
+        """The root exists, is ours and only ours (0700): the files hold company data."""
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.stat(self.root)
+        if not stat.S_ISDIR(info.st_mode):
+            raise ValueError(f"batch_config.storage.root {self.root}: not a directory")
+        if info.st_uid != os.getuid():
+            raise ValueError(f"batch_config.storage.root {self.root}: owned by uid "
+                             f"{info.st_uid}, not by this user (uid {os.getuid()}); batch "
+                             "files hold company data: use a directory of your own")
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            os.chmod(self.root, 0o700)
+
+    def sweep_stale(self, now: float | None = None) -> int:
+        """Delete this tap's leftover files (this prefix and tap name) older than
+        `STALE_AFTER_SECONDS`: a killed run's or target's. Younger ones are left: a concurrent
+        run may be writing them, or its target reading them. Returns how many were deleted."""
+        limit = (time.time() if now is None else now) - STALE_AFTER_SECONDS
+        head = f"{self.prefix}{self.tap_name}--"
+        deleted = 0
+        for entry in os.scandir(self.root):
+            if not entry.name.startswith(head) or not entry.name.endswith(FILE_SUFFIXES):
+                continue
+            with contextlib.suppress(FileNotFoundError):  # (another run's sweep got it first)
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode) and info.st_mtime < limit:
+                    os.unlink(entry.path)
+                    deleted += 1
+        if deleted:
+            logger.info("batch mode: deleted %d leftover batch file(s) older than %d h in %s",
+                        deleted, STALE_AFTER_SECONDS // 3600, self.root)
+        return deleted
+
+    @contextlib.contextmanager
+    def guard(self) -> t.Iterator[None]:
+        """Files being closed and announced (and the STATE after them): a termination signal
+        arriving now is only noted (`defer_signal`) and handled at the end, so neither a
+        half-announced file nor a STATE without its files' BATCH messages can result."""
+        self._busy += 1
+        try:
+            yield
+        finally:
+            self._busy -= 1
+        if not self._busy and self._deferred_signal is not None and self.on_signal is not None:
+            signum, self._deferred_signal = self._deferred_signal, None
+            self.on_signal(signum)
+
+    def defer_signal(self, signum: int) -> bool:
+        """True (and the signal kept for the end of `guard`) when inside `guard`."""
+        if self._busy:
+            self._deferred_signal = signum
+            return True
+        return False
 
     def _new_file(self, stream: str) -> _OpenFile:
         number = self._numbers[stream] = self._numbers.get(stream, 0) + 1
@@ -187,20 +270,38 @@ class BatchOutput:
         return lambda data, count: self.write(stream, data, count)
 
     def finish(self, stream: str) -> None:
-        """Close the stream's open file and announce it in a BATCH message."""
-        found = self._open.pop(stream, None)
+        """Close the stream's open file and announce it in a BATCH message. The file stays in
+        `_open` until announced (so `close_all` and `discard` still see it); if the close or the
+        message fails (disk full, target gone) the file is deleted and the error raised."""
+        found = self._open.get(stream)
         if found is None:
             return
-        found.close()
-        self.files_written += 1
-        self.records_written += found.count
-        self._write_message(SDKBatchMessage(stream=stream, encoding=self.encoding,
-                                            manifest=[found.path.as_uri()]))
+        with self.guard():
+            self._finishing = True
+            try:
+                found.close()
+                self._write_message(SDKBatchMessage(stream=stream, encoding=self.encoding,
+                                                    manifest=[found.path.as_uri()]))
+            except BaseException:
+                found.discard()
+                if self._open.get(stream) is found:
+                    del self._open[stream]
+                raise
+            finally:
+                self._finishing = False
+            if self._open.get(stream) is found:
+                del self._open[stream]
+                self.files_written += 1
+                self.records_written += found.count
 
     def close_all(self) -> None:
         """Every open file closed and announced (before a STATE message, at the end)."""
-        for stream in list(self._open):
-            self.finish(stream)
+        if self._finishing:  # (a STATE written from inside a close would not follow the file)
+            raise RuntimeError("batch files closed again while one is being closed and "
+                               "announced: a STATE now could cover records not announced")
+        with self.guard():
+            for stream in list(self._open):
+                self.finish(stream)
 
     def discard(self) -> None:
         """A failed run: delete the files not announced yet."""

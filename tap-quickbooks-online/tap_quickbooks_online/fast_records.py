@@ -30,6 +30,7 @@ a target may commit), at the end of a stream's sync (also when it fails) and at 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import datetime
 import decimal
@@ -108,6 +109,9 @@ class SingerOutput:
         #: called before every STATE message (batch mode: the open batch files are closed and
         #: announced first, so a state never covers records still in an unannounced file)
         self.before_state: t.Callable[[], None] | None = None
+        #: a context around `before_state` and the STATE's write (batch mode: a termination
+        #: signal arriving in it is handled after the STATE, `BatchOutput.guard`)
+        self.state_guard: t.Callable[[], t.ContextManager[t.Any]] | None = None
 
     def buffer(self) -> bytearray:
         """The pending bytes, to append to (then call `maybe_flush`)."""
@@ -192,7 +196,13 @@ class SingerBytesWriter(GenericSingerWriter[bytes, "Message"]):
 
     def write_message(self, message: Message) -> None:
         if message.type == SingerMessageType.STATE and OUTPUT.before_state is not None:
-            OUTPUT.before_state()
+            with (OUTPUT.state_guard or contextlib.nullcontext)():
+                OUTPUT.before_state()
+                self._write_line(message)
+            return
+        self._write_line(message)
+
+    def _write_line(self, message: Message) -> None:
         line = bytearray(self.format_message(message))
         line += b"\n"
         OUTPUT.append(line)

@@ -8,6 +8,8 @@ Run-wide services shared by every stream (and every prefetch thread) of one run:
 from __future__ import annotations
 
 import datetime
+import signal
+import sys
 import threading
 import time
 import typing as t
@@ -276,7 +278,9 @@ class TapQuickBooksOnline(Tap):
         raw_batch = self.config.get("batch_config")
         if raw_batch:
             self.batch_output = batch_output.BatchOutput(self.name, raw_batch, self.write_message)
+            self.batch_output.on_signal = self._stop_batch_run
             OUTPUT.before_state = self.batch_output.close_all
+            OUTPUT.state_guard = self.batch_output.guard
             self.logger.info("batch mode: records go to %s files under %s, %d records a file",
                              self.batch_output.compression == "gzip" and "gzipped JSONL"
                              or "JSONL", self.batch_output.root, self.batch_output.batch_size)
@@ -289,11 +293,34 @@ class TapQuickBooksOnline(Tap):
         finally:
             if self.batch_output is not None:
                 OUTPUT.before_state = None
+                OUTPUT.state_guard = None
                 if not succeeded:
                     self.batch_output.discard()
             close_page_scheduler(self)  # pages still being fetched ahead are not needed
             flush_stdout()
             self._sessions.close()
+
+    def _handle_termination(self, signum: int, frame: t.Any) -> None:
+        """SIGTERM/SIGINT. RECORD mode: the SDK's (a last STATE, exit 0). Batch mode: no STATE
+        here (it could cover records of a file not announced yet; the last STATE sent is
+        consistent), exit 128 + signal; inside a close/announce/STATE (`BatchOutput.guard`)
+        only once that is done."""
+        output = self.batch_output
+        if output is None:
+            super()._handle_termination(signum, frame)
+            return
+        if not output.defer_signal(signum):
+            self._stop_batch_run(signum)
+
+    def _stop_batch_run(self, signum: int) -> t.NoReturn:
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = str(signum)
+        self.logger.warning("batch mode: %s received: stopping without a final STATE message "
+                            "(the last one sent covers only announced files); files not "
+                            "announced yet are deleted", name)
+        sys.exit(128 + signum)
 
     def run_connection_test(self) -> bool:
         """Reach every realm (read its CompanyInfo), then the SDK's one-record-per-stream run."""

@@ -6,17 +6,27 @@ and every STATE comes after the BATCH messages of the records it covers.
 from __future__ import annotations
 
 import decimal
+import errno
 import gzip
+import io
 import json
+import logging
 import os
+import signal
 import stat
+import sys
+import time
+import types
+import typing as t
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-
 from tap_quickbooks_online import batch_output, fast_records
+from singer_sdk.singerlib import StateMessage
+
 from tap_quickbooks_online.fast_records import OUTPUT
+from tap_quickbooks_online.tap import TapQuickBooksOnline
 
 # entity streams with lines, CDC-capable and not, a name list, and a report
 STREAMS = ["invoices", "invoice_lines", "bills", "bill_lines", "customers", "tax_codes",
@@ -227,3 +237,181 @@ def test_default_root_is_the_meltano_run_directory(monkeypatch, tmp_path):
     monkeypatch.delenv("MELTANO_PROJECT_ROOT")
     assert batch_output.default_root() == os.path.join(os.getcwd(), "tap-quickbooks-online",
                                                        "batches")
+
+
+def _left_and_announced(root: Path, messages: list[dict]) -> tuple[set[str], set[str]]:
+    left = {p.name for p in root.iterdir()} if root.exists() else set()
+    announced = {Path(urlparse(u).path).name for m in messages if m["type"] == "BATCH"
+                 for u in m["manifest"]}
+    return left, announced
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_termination_signal_during_a_file_close_sends_no_state_and_leaves_no_file(
+        qbo_sandbox, make_config, tap_run, tmp_path, monkeypatch, signum, code):
+    """The tap's signal handler runs (as a signal would make it) while a batch file is being
+    closed: no STATE after that point (it could cover the file's records before its BATCH
+    message), the file announced or deleted, the run exits 128 + signal."""
+    config = make_config(qbo_sandbox, batch_config=_batch_config(tmp_path, batch_size=50))
+    real_close = batch_output._OpenFile.close  # noqa: SLF001
+    seen: dict[str, t.Any] = {}
+
+    def close_with_signal(self):
+        if "file" not in seen:
+            OUTPUT.flush()  # what was sent before the signal
+            seen["lines"] = sys.stdout.buffer.getvalue().count(b"\n")
+            seen["file"] = self.path.name
+            seen["tap"]._handle_termination(signum, None)  # noqa: SLF001
+        real_close(self)
+
+    monkeypatch.setattr(batch_output._OpenFile, "close", close_with_signal)  # noqa: SLF001
+    real_sync_all = TapQuickBooksOnline.sync_all
+
+    def sync_all(self):
+        seen["tap"] = self
+        real_sync_all(self)
+
+    monkeypatch.setattr(TapQuickBooksOnline, "sync_all", sync_all)
+    run = tap_run(config, ["invoices", "invoice_lines", "customers"], expect_error=SystemExit)
+    assert run.error.code == code
+    assert "file" in seen
+    after = run.messages[seen["lines"]:]
+    assert [m for m in after if m["type"] == "STATE"] == []
+    left, announced = _left_and_announced(tmp_path / "batches", run.messages)
+    assert left == announced  # nothing unannounced, no .partial
+    assert seen["file"] in announced or seen["file"] not in left
+
+
+def test_a_termination_signal_between_files_exits_without_state(tmp_path):
+    """Outside a close the handler stops the run at once (no STATE), and the run's clean-up
+    deletes the file not announced yet."""
+    messages: list[t.Any] = []
+    out = batch_output.BatchOutput("tap-quickbooks-online", _batch_config(tmp_path),
+                                   messages.append)
+    tap = types.SimpleNamespace(batch_output=out, logger=logging.getLogger("test"))
+    tap._stop_batch_run = lambda signum: TapQuickBooksOnline._stop_batch_run(tap, signum)  # noqa: SLF001
+    out.write("invoices", b'{"Id":"1"}\n', 1)
+    with pytest.raises(SystemExit) as stopped:
+        TapQuickBooksOnline._handle_termination(tap, signal.SIGTERM, None)  # noqa: SLF001
+    out.discard()
+    assert stopped.value.code == 143
+    assert messages == []
+    assert list((tmp_path / "batches").iterdir()) == []
+
+
+def test_a_signal_inside_a_state_write_is_handled_after_the_state(tmp_path, monkeypatch):
+    """A signal landing while the files are closed before a STATE waits for that STATE (which
+    follows every BATCH message it covers), then stops the run."""
+    out = batch_output.BatchOutput("tap-quickbooks-online", _batch_config(tmp_path),
+                                   lambda message: writer.write_message(message))
+    writer = fast_records.SingerBytesWriter()
+    stops: list[int] = []
+
+    def stop(signum):
+        stops.append(signum)
+        raise SystemExit(128 + signum)
+
+    out.on_signal = stop
+    out.write("invoices", b'{"Id":"1"}\n', 1)
+    real_close = batch_output._OpenFile.close  # noqa: SLF001
+
+    def close_with_signal(self):
+        assert out.defer_signal(signal.SIGTERM)  # inside the guard: kept for later
+        real_close(self)
+
+    monkeypatch.setattr(batch_output._OpenFile, "close", close_with_signal)  # noqa: SLF001
+    monkeypatch.setattr(OUTPUT, "before_state", out.close_all)
+    monkeypatch.setattr(OUTPUT, "state_guard", out.guard)
+    buffer = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", buffer)
+    with pytest.raises(SystemExit) as stopped:
+        writer.write_message(StateMessage(value={"bookmarks": {"invoices": {}}}))
+    OUTPUT.flush()
+    kinds = [json.loads(line)["type"] for line in buffer.buffer.getvalue().splitlines()]
+    assert kinds == ["BATCH", "STATE"]
+    assert stops == [signal.SIGTERM]
+    assert stopped.value.code == 143
+
+
+def test_a_file_whose_close_fails_is_deleted(tmp_path, monkeypatch):
+    messages: list[t.Any] = []
+    out = batch_output.BatchOutput("tap-quickbooks-online", _batch_config(tmp_path),
+                                   messages.append)
+    out.write("invoices", b'{"Id":"1"}\n', 1)
+    found = out._open["invoices"]  # noqa: SLF001
+
+    def disk_full():
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(found.raw, "close", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        out.close_all()
+    assert messages == []
+    assert list((tmp_path / "batches").iterdir()) == []
+    assert out._open == {}  # noqa: SLF001
+
+
+def test_a_file_whose_batch_message_fails_is_deleted(tmp_path):
+    def target_gone(message):
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    out = batch_output.BatchOutput("tap-quickbooks-online", _batch_config(tmp_path, batch_size=2),
+                                   target_gone)
+    with pytest.raises(BrokenPipeError):
+        out.write("invoices", b'{"Id":"1"}\n{"Id":"2"}\n', 2)
+    out.discard()
+    assert list((tmp_path / "batches").iterdir()) == []
+    assert out.files_written == 0
+
+
+def test_close_is_idempotent(tmp_path):
+    out = batch_output.BatchOutput("tap-quickbooks-online", _batch_config(tmp_path), print)
+    out.write("invoices", b'{"Id":"1"}\n', 1)
+    found = out._open["invoices"]  # noqa: SLF001
+    found.close()
+    found.close()
+    assert found.path.read_bytes() == b'{"Id":"1"}\n'
+
+
+def test_an_existing_open_root_is_made_private(tmp_path):
+    root = tmp_path / "batches"
+    root.mkdir()
+    os.chmod(root, 0o777)
+    batch_output.BatchOutput("tap-quickbooks-online", _batch_config(tmp_path), print)
+    assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
+    nested = tmp_path / "a" / "b"
+    batch_output.BatchOutput("tap-quickbooks-online",
+                             _batch_config(tmp_path, storage={"root": str(nested)}), print)
+    assert stat.S_IMODE(os.stat(nested).st_mode) == 0o700
+
+
+def test_a_root_of_another_user_is_refused(tmp_path, monkeypatch):
+    root = tmp_path / "batches"
+    root.mkdir(mode=0o700)
+    monkeypatch.setattr(os, "getuid", lambda: os.stat(root).st_uid + 1)
+    with pytest.raises(ValueError, match="batch_config.storage.root") as refused:
+        batch_output.BatchOutput("tap-quickbooks-online", _batch_config(tmp_path), print)
+    assert "another user" in str(refused.value) or "not by this user" in str(refused.value)
+
+
+def test_start_up_deletes_only_this_taps_old_leftover_files(tmp_path):
+    root = tmp_path / "batches"
+    root.mkdir(mode=0o700)
+    old = time.time() - batch_output.STALE_AFTER_SECONDS - 60
+    names = {
+        "old_partial": "t-tap-quickbooks-online--invoices-abc-00001.jsonl.partial",
+        "old_jsonl": "t-tap-quickbooks-online--invoices-abc-00002.jsonl",
+        "old_gz": "t-tap-quickbooks-online--bills-abc-00001.jsonl.gz",
+        "recent": "t-tap-quickbooks-online--invoices-def-00001.jsonl",
+        "other_prefix": "x-tap-quickbooks-online--invoices-abc-00001.jsonl",
+        "other_tap": "t-tap-other--invoices-abc-00001.jsonl",
+        "other_suffix": "t-tap-quickbooks-online--notes.txt",
+    }
+    for key, name in names.items():
+        path = root / name
+        path.write_bytes(b"{}\n")
+        if key != "recent":
+            os.utime(path, (old, old))
+    batch_output.BatchOutput("tap-quickbooks-online", _batch_config(tmp_path), print)
+    left = {p.name for p in root.iterdir()}
+    assert left == {names[k] for k in ("recent", "other_prefix", "other_tap", "other_suffix")}
