@@ -105,7 +105,19 @@ machine (none was quiet during this session after 09:15). Wall pages/s of the sa
 the brief's quiet 09:12 run of d5f3483 at load 0.4): Invoice uncached 28.9-30.1 (17.3), Payment 20.6-35.8 (13.4),
 Deposit 25.3-26.1 (22.6), BillPayment 26.5-53.1 (14.8), Bill 18.9-24.0 (16.7), cached Invoice 93.6-158.6 (53.2);
 what remains between wall and CPU at load 5-6 is the server waiting for a core, not the socket. (The expense-line
-and receipt changes came after these two runs: their effect is in the instruction counts only.)
+and receipt changes came after these two runs.)
+- 10:24 UTC, load 2.1-3.4, the final tree (all of the above): every entity faster; Invoice 36.7 (27.3) -> 29.0
+  (34.4) 1.26x; Invoice first read (20 pages, alternately) 46.8 (21.4) -> 35.9 (27.9) 1.31x; Payment 33.7 (29.7)
+  -> 18.1 (55.1) 1.85x; BillPayment 37.8 (26.5) -> 19.2 (52.2); Deposit 44.5 (22.5) -> 38.0 (26.3) 1.17x; Bill
+  32.3 (30.9) -> 23.0 (43.5) 1.41x; Purchase 28.2 -> 23.4; VendorCredit 18.9 -> 14.6; SalesReceipt 36.5 (27.4) ->
+  32.3 (30.9); Estimate 34.2 -> 31.2; CreditMemo 26.0 -> 22.9; RefundReceipt 25.7 -> 24.7; unchanged-code entities
+  1.06-1.10x; Invoice incremental (one run of 10 pages) 45.5 ms (22.0); cached Invoice page 2.8 ms, 212 pages/s
+  wall. Wall pages/s this tree: Invoice 31.0, first read 27.1, Payment 49.3, BillPayment 47.7, Bill 21.7,
+  Deposit 25.0, Estimate 16.7 (31.2 ms of CPU: the server waited for a core), every other entity 27-89.
+So with the final tree, in its run: every entity's uncached page <= 36 ms of server CPU (>= 27 pages per
+CPU-second) except Deposit without the disk cache (38.0 ms, 26.3/CPU-s; 36.7 in both earlier runs) and the Invoice
+incremental scenario (45.5 ms, 22.0/CPU-s; 44.8-53.2 earlier); the Invoice first read made it once (35.9) of three
+runs. Nothing was measured on a quiet machine.
 
 Measured 2026-11-26 (issue #2, fourth session, 05:53-07:00 UTC), before = commit c53fbcc's sandbox (the
 tree the session started from) -> after; same bytes throughout (golden digests unchanged).
