@@ -116,8 +116,8 @@ and receipt changes came after these two runs.)
   Deposit 25.0, Estimate 16.7 (31.2 ms of CPU: the server waited for a core), every other entity 27-89.
 So with the final tree, in its run: every entity's uncached page <= 36 ms of server CPU (>= 27 pages per
 CPU-second) except Deposit without the disk cache (38.0 ms, 26.3/CPU-s; 36.7 in both earlier runs) and the Invoice
-incremental scenario (45.5 ms, 22.0/CPU-s; 44.8-53.2 earlier); the Invoice first read made it once (35.9) of three
-runs. Nothing was measured on a quiet machine.
+incremental scenario (45.5 ms, 22.0/CPU-s; 44.8-53.2 earlier); the Invoice first read (alternating) made it in
+two runs of three (35.0, 35.9; 43.8 at load 5). Nothing was measured on a quiet machine.
 
 Measured 2026-11-26 (issue #2, fourth session, 05:53-07:00 UTC), before = commit c53fbcc's sandbox (the
 tree the session started from) -> after; same bytes throughout (golden digests unchanged).
