@@ -77,8 +77,14 @@ if t.TYPE_CHECKING:
 #: bytes read from a file at once (then cut after its last whole line)
 CHUNK = 1 << 22
 _GZIP_MAGIC = b"\x1f\x8b"
-_RAW = msgspec.json.Decoder(msgspec.Raw)
-_RAW_ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+class _AnyObject(msgspec.Struct):
+    """Any JSON object (its fields are skipped, still validated as JSON); anything else fails."""
+
+
+_OBJECT = msgspec.json.Decoder(_AnyObject)
+_OBJECTS = msgspec.json.Decoder(list[_AnyObject])
 
 
 def process_batch_files(sink: HyperSink, encoding: BaseBatchFileEncoding, files: t.Sequence[str]) -> None:
@@ -218,28 +224,24 @@ class _BatchFilesState:
 
     def _check_objects(self, stream: str, lines: bytes, count: int) -> None:
         """Each line is exactly one JSON object (`{A},"record":{B}` would be a valid RECORD line
-        once wrapped, loading B). One msgspec pass over the chunk as a JSON array of raw values:
-        a line holding anything else changes the count, breaks the array or starts otherwise."""
+        once wrapped, loading B). One msgspec pass over the chunk as a JSON array of objects
+        (fields skipped): a line holding anything else breaks the array, is not an object or
+        changes the count. measured 0.62 us a record alone (1M records, 125 MB); a 1M-record load 17.07 vs 16.60 s
+        and 19.96 vs 19.81 s with vs without it (load avg 3.5)."""
         try:
-            values = _RAW_ARRAY.decode(b"[" + lines[:-1].replace(b"\n", b",") + b"]")
-            ok = len(values) == count and (b"\n" + lines).count(b"\n{") == count
-        except msgspec.DecodeError:
+            ok = len(_OBJECTS.decode(b"[" + lines[:-1].replace(b"\n", b",") + b"]")) == count
+        except msgspec.DecodeError:  # ValidationError (not an object) included
             ok = False
         if ok:
             return
         first = self.reader.line_number + 1
         for i, line in enumerate(lines.split(b"\n")[:-1]):
             try:
-                value = _RAW.decode(line)
-            except msgspec.DecodeError as exc:
-                reason = str(exc)
-            else:
-                if bytes(value)[:1] == b"{":
-                    continue
-                reason = "not a JSON object"
-            self._files[-1] = (first + i, self._files[-1][1])  # errors name the file's line
-            raise InputError(f"BATCH file line is not exactly one JSON object: {reason}",
-                             stream=stream, line=first + i)
+                _OBJECT.decode(line)
+            except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+                self._files[-1] = (first + i, self._files[-1][1])  # errors name the file's line
+                raise InputError(f"BATCH file line is not exactly one JSON object: {exc}",
+                                 stream=stream, line=first + i) from None
 
     def _hand_over_run(self, sink: HyperSink, stream: str, lines: bytes, fast: bool,
                        prefix: bytes, joint: bytes) -> None:
