@@ -117,7 +117,10 @@ and receipt changes came after these two runs.)
 So with the final tree, in its run: every entity's uncached page <= 36 ms of server CPU (>= 27 pages per
 CPU-second) except Deposit without the disk cache (38.0 ms, 26.3/CPU-s; 36.7 in both earlier runs) and the Invoice
 incremental scenario (45.5 ms, 22.0/CPU-s; 44.8-53.2 earlier); the Invoice first read (alternating) made it in
-two runs of three (35.0, 35.9; 43.8 at load 5). Nothing was measured on a quiet machine.
+two runs of three (35.0, 35.9; 43.8 at load 5). Nothing was measured on a quiet machine. The incremental pages
+cost the same instructions per document as plain ones (callgrind, fresh server, its first two pages: 111.0k and
+116.2k for the two queries), so its higher CPU in this bench (one run of 10 pages on a server that has just served
+40 pages and filled its 30,000-document byte cache) is not per-document work; not investigated further.
 
 Measured 2026-11-26 (issue #2, fourth session, 05:53-07:00 UTC), before = commit c53fbcc's sandbox (the
 tree the session started from) -> after; same bytes throughout (golden digests unchanged).
