@@ -199,7 +199,7 @@ def test_record_violating_the_schema_names_file_and_line(tmp_path):
     message = str(err.value)
     assert f"line 2 of batch file {path}" in message and "stream 'invoices'" in message
     assert "TotalAmt" in message
-    assert not path.exists()  # no state covers it: the tap's rerun writes a new file
+    assert path.exists()  # the run stopped while reading it: kept, with a warning
     assert errors.line_source is None  # the run's hook does not outlive it
 
 
@@ -221,6 +221,7 @@ def test_missing_file_damaged_gzip_other_format_remote_url(tmp_path):
     path.write_bytes(path.read_bytes()[:-20])  # cut short
     with pytest.raises(InputError, match=r"BATCH file .*y.jsonl.gz is damaged"):
         _run(text, tmp_path / "out2")
+    assert path.exists()  # the run stopped in it: kept
 
     for encoding, manifest, expected in (
         ({"format": "parquet"}, ["file:///tmp/x.parquet"], "only jsonl"),
@@ -254,9 +255,8 @@ def test_failed_run_then_rerun_converges(hyper_reader, tmp_path):
         _run(batch_text, tmp_path / "out", audit_enabled=False, state_flush_seconds=0)
     committed = hyper_reader(tmp_path / "out" / "invoices.hyper")["rows"]
     assert len(committed) == 21  # the batch before the STATE is committed
-    # every file read by the failed run is deleted: files 0-2 after the STATE, 3 at the failure
-    # (no emitted state covers it: the rerun below writes its records into new files)
-    assert not any(f.exists() for f in files[:4])
+    # files 0-2 are deleted after the STATE; file 3, the one the run stopped in, is kept
+    assert not any(f.exists() for f in files[:3]) and files[3].exists()
     rerun_text, _ = to_batch(text, tmp_path / "files2", per_file=8, url=False)
     _run(rerun_text, tmp_path / "out", audit_enabled=False)
     got = hyper_reader(tmp_path / "out" / "invoices.hyper", order_by='"Id"')["rows"]
@@ -385,3 +385,25 @@ def test_target_methods_are_not_replaced_at_run_time(tmp_path):
     target = _run(text, tmp_path / "out", audit_enabled=False)
     assert "_write_state_message" not in vars(target) and "finish" not in vars(target)
     assert not path.exists() and errors.line_source is None
+
+
+def test_failed_run_deletes_files_read_to_their_end_keeps_the_one_it_stopped_in(tmp_path, caplog):
+    """No emitted state covers the failed run's files: those read to their end are deleted (the
+    tap's rerun writes new ones); the file the run stopped in, even a private one, is kept (it may
+    not be a batch file at all: a private key named by mistake must survive failing to parse)."""
+    schema = {"type": "SCHEMA", "stream": "invoices", "key_properties": ["realm_id", "Id"],
+              "schema": NESTED_SCHEMA}
+    folder = tmp_path / "files"
+    read, secret = folder / "read.jsonl", folder / "id_rsa"
+    _write_private(read, GOOD + b"\n")
+    _write_private(secret, b"-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    text = "".join(json.dumps(m) + "\n" for m in (
+        schema,
+        {"type": "STATE", "value": {"at": 0}},
+        {"type": "BATCH", "stream": "invoices", "encoding": {"format": "jsonl"},
+         "manifest": [read.as_uri(), secret.as_uri()]},
+    ))
+    with pytest.raises(InputError, match=r"line 1 of batch file .*id_rsa.*not exactly one JSON object"):
+        _run(text, tmp_path / "out", audit_enabled=False)
+    assert not read.exists() and secret.exists()
+    assert any(f"BATCH file {secret} kept: the run stopped" in r.getMessage() for r in caplog.records)
