@@ -17,8 +17,8 @@ names files holding one record per line. Each file goes through the SAME path as
 Line numbers: a file's records are numbered as input lines following the BATCH message (the
 reader's counter moves on by one per record), so sequence numbers, audit `line`s and batch
 line ranges stay unique and in message order. Blank lines hold no record but count as lines of
-the file. Errors about such a record say which file and
-line it was: "line 1234 (line 7 of batch file /…/x.jsonl)" (`errors.line_source`).
+the file. Errors about such a record say which file and line it was: "line 1234 (line 7 of
+batch file /…/x.jsonl)" (`errors.line_source`).
 
 Files: local paths or `file://` URLs only (the tap writes them on the same machine). Each file
 is opened with `O_NOFOLLOW | O_NONBLOCK` and must then be a regular file (`fstat`): a symlink, a
@@ -40,13 +40,17 @@ handed over is deleted once the target has committed them and emitted the next S
 end of a successful run. On a failed or interrupted run, every file read since the last emitted
 STATE and read to its end is deleted too: no emitted state covers their records, so the tap's
 rerun extracts them again into new files, and nothing reads these ones again. The file the run
-stopped in (damaged, not JSONL, a FIFO…) is kept, with a warning: it may be the cause, or not
-a batch file at all (a private key named by mistake must not be deleted for failing to parse). A file is deleted only if, when it was opened and again
-when it is deleted (same inode), it is a regular file, not a symlink, owned by the current user
-with no group/other permission bits, in a directory owned by the current user with no
-group/other permission bits (the tap writes 0600 files in a 0700 directory). A file failing that
-is loaded but kept, with a warning naming it. Files named in the manifest after a failure are
-never opened, so they stay (the tap cleans its own old files up).
+stopped in (damaged, not JSONL…) is kept, with a warning: it may be the cause, or not a batch
+file at all (a private key named by mistake must not be deleted for failing to parse).
+
+A file is deleted only if, when it was opened and again when it is deleted (same inode), it is a
+regular file, not a symlink, owned by the current user with no group/other permission bits, in
+a directory owned by the current user with no group/other permission bits (the tap writes 0600
+files in a 0700 directory). A file failing that is loaded but kept, with a warning naming it
+(the path only, never content). A private JSONL file of the user running the target that a
+BATCH message names is still loaded and deleted: that rule cannot tell it from the tap's. Files
+named in the manifest after a failure are never opened, so they stay (the tap cleans its own
+old files up).
 """
 
 from __future__ import annotations
