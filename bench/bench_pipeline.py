@@ -158,6 +158,7 @@ from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+import e2e_support  # noqa: E402
 from e2e_support import MELTANO, MeltanoProject, _copy_project, failure_lines, sandbox_env  # noqa: E402
 
 SDK_DEFAULT_DIR = ROOT / "bench" / "sdk_default"
@@ -410,27 +411,9 @@ def differing_tables(ours: Path, sdk: Path) -> dict[str, str]:
     """Streams whose .hyper tables differ between the two outputs (rows compared as multisets)."""
     from tableauhyperapi import Connection, HyperProcess, Telemetry  # noqa: PLC0415
 
-    ours_files = {p.stem: p for p in ours.glob("*.hyper") if not p.stem.startswith("_")}
-    sdk_files = {p.stem: p for p in sdk.glob("*.hyper") if not p.stem.startswith("_")}
-    differing = {name: "missing in one output" for name in set(ours_files) ^ set(sdk_files)}
     with HyperProcess(Telemetry.DO_NOT_SEND_USAGE_DATA_TO_TABLEAU, parameters={"log_config": ""}) as hyper, \
             Connection(hyper.endpoint) as conn:
-        for name in sorted(set(ours_files) & set(sdk_files)):
-            conn.catalog.attach_database(str(ours_files[name]), alias="a")
-            conn.catalog.attach_database(str(sdk_files[name]), alias="b")
-            try:
-                extra = conn.execute_scalar_query(
-                    'SELECT (SELECT COUNT(*) FROM (SELECT * FROM "a"."Extract"."Extract" EXCEPT ALL '
-                    'SELECT * FROM "b"."Extract"."Extract") x) + (SELECT COUNT(*) FROM (SELECT * FROM '
-                    '"b"."Extract"."Extract" EXCEPT ALL SELECT * FROM "a"."Extract"."Extract") y)')
-                if extra:
-                    differing[name] = f"{extra} rows in one table only"
-            except Exception as exc:  # noqa: BLE001 - e.g. different columns: report, do not stop
-                differing[name] = f"not comparable: {str(exc).splitlines()[0]}"
-            finally:
-                conn.catalog.detach_database("a")
-                conn.catalog.detach_database("b")
-    return differing
+        return e2e_support.differing_tables(ours, sdk, conn)[0]
 
 
 # --- sandbox and sizing ------------------------------------------------------------------------

@@ -84,3 +84,34 @@ def sandbox_env(project: MeltanoProject, qbo, tableau=None) -> dict[str, str]:
         }
     project.env.update(env)
     return env
+
+
+def extract_tables(output_dir: Path) -> dict[str, Path]:
+    """The stream extracts of an output directory by stream (the `_audit` mirror left out)."""
+    return {p.stem: p for p in output_dir.glob("*.hyper") if not p.stem.startswith("_")}
+
+
+def differing_tables(a: Path, b: Path, conn) -> tuple[dict[str, str], dict[str, int]]:
+    """Streams whose extracts differ between output directories `a` and `b` (rows compared as
+    multisets, EXCEPT ALL both ways, on Hyper connection `conn`), and the row count of each of
+    `b`'s tables."""
+    a_files, b_files = extract_tables(a), extract_tables(b)
+    differing = {name: "missing in one output" for name in set(a_files) ^ set(b_files)}
+    rows: dict[str, int] = {}
+    for name in sorted(set(a_files) & set(b_files)):
+        conn.catalog.attach_database(str(a_files[name]), alias="a")
+        conn.catalog.attach_database(str(b_files[name]), alias="b")
+        try:
+            extra = conn.execute_scalar_query(
+                'SELECT (SELECT COUNT(*) FROM (SELECT * FROM "a"."Extract"."Extract" EXCEPT ALL '
+                'SELECT * FROM "b"."Extract"."Extract") x) + (SELECT COUNT(*) FROM (SELECT * FROM '
+                '"b"."Extract"."Extract" EXCEPT ALL SELECT * FROM "a"."Extract"."Extract") y)')
+            rows[name] = conn.execute_scalar_query('SELECT COUNT(*) FROM "b"."Extract"."Extract"')
+            if extra:
+                differing[name] = f"{extra} rows in one table only"
+        except Exception as exc:  # noqa: BLE001 - e.g. different columns: report, do not stop
+            differing[name] = f"not comparable: {str(exc).splitlines()[0]}"
+        finally:
+            conn.catalog.detach_database("a")
+            conn.catalog.detach_database("b")
+    return differing, rows
