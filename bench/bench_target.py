@@ -20,6 +20,15 @@ compare, and the per-CPU-second figures move less with other jobs' load than the
 --baseline DIR also runs another checkout's package (e.g. `git worktree add --detach /tmp/base REV`,
 DIR = /tmp/base/target-tableau-hyper, via PYTHONPATH) interleaved with ours and prints before -> after.
 
+Final code of 2026-11-26 (BATCH messages, audit keys), 10:58-11:09 UTC, idle machine (load 0.4-2.1,
+nothing else running), three runs of --quick --repeats 3 --sizes 1000000: audit off 151,148 /
+131,348 / 121,514/s (6.6 / 7.6 / 8.2 s, 10.9 / 12.4 / 13.2 CPU-s), audit on 111,103 / 103,339 /
+101,615/s (9.0 / 9.7 / 9.8 s), on/off 0.74-0.84; the SDK default reference 3,785 / 3,824 / 3,382/s
+(5,219/s at 09:11 UTC) and Hyper COPY from Parquet 383,617 rows/s: the host's speed moves ~30%
+while idle. Audit on / SDK default 27.0-30.0x per wall second (the goal, written when the SDK
+default ran ~9,000/s here, is 16.7x it); audit on / Hyper COPY 0.27-0.29 (goal: 150,000/1,300,000
+= 0.115).
+
 Audit-on speed, 2026-11-26 09:11-10:50 UTC (issue #4: >= 150,000/s with the audit on). Reference,
 quiet machine (load 0.2-1.4), 09:11 UTC, --quick --repeats 3 --sizes 1000000: audit off 171,399/s
 (5.8 s wall, 9.5 CPU-s target + hyperd) - the goal is met with the audit off; audit on (default)
