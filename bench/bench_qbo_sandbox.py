@@ -32,6 +32,17 @@ the malloc setting this tree's ``QboSandboxServer`` adds). Uncached scenarios st
 their servers with the disk cache off (``QBO_SANDBOX_CACHE_DIR=""``); CPU time is read in ns from
 ``/proc/<pid>/task/*/schedstat``.
 
+Final tree of that session on an idle machine (10:59-11:02 UTC, load 0.9-1.5, nothing else running):
+``--no-balances`` once, then ``--repeat 3`` (best of 9 groups a entity), server CPU ms per page: Invoice
+29.0 / 37.9 (34.5 / 26.4 pages per CPU-second), first read 42.2 / 47.5, incremental 39.5 / 56.3,
+Payment 26.2 / 18.3, BillPayment 19.8 / 19.1, Deposit 36.1 / 39.4, Estimate 42.2 / 50.1,
+SalesReceipt 49.8 / 52.2 (20.1 / 19.2 pages per CPU-second). Four alternating runs of Invoice,
+Estimate and SalesReceipt minutes later, with and without ``GLIBC_TUNABLES`` (huge pages), gave
+Invoice uncached 29.1-54.2 ms and SalesReceipt 32.7-49.4 ms for the same work in either setting
+(no effect of the setting to see): on this host the CPU time of identical work moves by up to
+~1.8x while idle, which is about the margin the >= 20 pages/s aim has left. Not met with margin:
+SalesReceipt, Estimate, Invoice first read and incremental dip just under 20 in some runs.
+
 Measured 2026-11-26 (issue #2, fifth session, 09:14-10:10 UTC), before = commit d5f3483's sandbox (the tree the
 session started from) -> after; same bytes throughout (golden digests unchanged).
 
