@@ -33,7 +33,7 @@ their servers with the disk cache off (``QBO_SANDBOX_CACHE_DIR=""``); CPU time i
 ``/proc/<pid>/task/*/schedstat``.
 
 Final tree of that session on an idle machine (10:59-11:02 UTC, load 0.9-1.5, nothing else running):
-``--no-balances`` once, then ``--repeat 3`` (best of 9 groups a entity), server CPU ms per page: Invoice
+``--no-balances`` once, then ``--repeat 3`` (best of 9 groups an entity), server CPU ms per page: Invoice
 29.0 / 37.9 (34.5 / 26.4 pages per CPU-second), first read 42.2 / 47.5, incremental 39.5 / 56.3,
 Payment 26.2 / 18.3, BillPayment 19.8 / 19.1, Deposit 36.1 / 39.4, Estimate 42.2 / 50.1,
 SalesReceipt 49.8 / 52.2 (20.1 / 19.2 pages per CPU-second). Four alternating runs of Invoice,
