@@ -9,7 +9,7 @@ digits, line streams' parent tombstones, CDC delete records, report rows), in me
 
 Life of a file (`BatchOutput`):
 
-* written as `<root>/<prefix><tap>--<stream>-<run id>-<n>.jsonl[.gz].partial` (file 0600,
+* written as `<root>/<prefix><tap>--<label>-<run id>-<s>-<n>.jsonl[.gz].partial` (file 0600,
   root directory 0700: records are company data; a root owned by another user is refused, an
   existing root of ours is chmod-ed to 0700), one open file per stream;
 * closed when it holds `batch_size` records and, for every open file, before any STATE message: renamed without `.partial`, then its BATCH
@@ -25,6 +25,16 @@ Life of a file (`BatchOutput`):
 * a SIGTERM/SIGINT that lands while files are being closed and announced (`guard`) is handled
   once that is done (`on_signal`): the tap then exits 143/130 without a STATE message (tap.py).
 
+File names never carry a stream name as such: Singer stream names are arbitrary strings (a
+stream map alias like `crm/customers` or `../x`, spaces, unicode). `<label>` is the stream name
+with every run of characters other than ASCII letters, digits and `_` replaced by one `_`, cut to
+`LABEL_MAX` characters: readable, never a separator, `.` or `..` (`file_label`). What keeps two
+streams apart is `<s>`, the stream's number in this run (streams labelled alike, `a/b` and
+`a_b`, get different numbers), and `<n>` numbers a stream's files; `<run id>` is random per run.
+A label holds no `-`, so the part after `--` splits on `-` one way only: two names are equal
+only for the same run, stream and file. The stream travels in the BATCH message, never in the
+file name (the target reads the name as a path only).
+
 Files are local (a `file://` URL or a path): the target reads them on the same machine.
 """
 
@@ -34,6 +44,7 @@ import contextlib
 import gzip
 import logging
 import os
+import re
 import stat
 import time
 import typing as t
@@ -55,6 +66,17 @@ GZIP_LEVEL = 1
 #: or its target still reading it; a day is far longer than any run.
 STALE_AFTER_SECONDS = 24 * 3600
 FILE_SUFFIXES = (".partial", ".jsonl", ".jsonl.gz")
+#: longest stream label in a file name, and longest prefix (UTF-8 bytes): with the tap name, run
+#: id, numbers and suffixes a name stays far below the 255-byte limit of file systems
+LABEL_MAX = 64
+PREFIX_MAX_BYTES = 64
+_UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
+
+
+def file_label(stream: str) -> str:
+    """The readable part of a stream's file names: only ASCII letters, digits and `_` (see the
+    module docstring; not unique, the stream's number in the run is)."""
+    return _UNSAFE.sub("_", stream)[:LABEL_MAX] or "_"
 
 
 def default_root() -> str:
@@ -99,8 +121,11 @@ def config_errors(raw: t.Any) -> list[str]:
     except ValueError as exc:
         errors.append(f"batch_config.{exc}")
     prefix = storage.get("prefix") or ""
-    if "/" in prefix or "\\" in prefix:
+    if not isinstance(prefix, str) or "/" in prefix or "\\" in prefix or "\0" in prefix:
         errors.append("batch_config.storage.prefix: a file name prefix, without '/'")
+    elif len(prefix.encode()) > PREFIX_MAX_BYTES:
+        errors.append(f"batch_config.storage.prefix: at most {PREFIX_MAX_BYTES} bytes "
+                      "(file names have a length limit)")
     size = raw.get("batch_size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
         errors.append("batch_config.batch_size: a positive integer")
@@ -176,6 +201,8 @@ class BatchOutput:
         self._write_message = write_message
         self._open: dict[str, _OpenFile] = {}
         self._numbers: dict[str, int] = {}
+        #: each stream's number in this run (file names: streams labelled alike stay apart)
+        self._stream_numbers: dict[str, int] = {}
         #: files announced in BATCH messages, and the records they hold (tests, logs)
         self.files_written = 0
         self.records_written = 0
@@ -245,8 +272,10 @@ class BatchOutput:
 
     def _new_file(self, stream: str) -> _OpenFile:
         number = self._numbers[stream] = self._numbers.get(stream, 0) + 1
+        stream_number = self._stream_numbers.setdefault(stream, len(self._stream_numbers) + 1)
         suffix = ".jsonl.gz" if self.compression == "gzip" else ".jsonl"
-        name = f"{self.prefix}{self.tap_name}--{stream}-{self.run_id}-{number:05d}{suffix}"
+        name = (f"{self.prefix}{self.tap_name}--{file_label(stream)}-{self.run_id}-"
+                f"{stream_number:03d}-{number:05d}{suffix}")
         found = self._open[stream] = _OpenFile(self.root / name,
                                                gzipped=self.compression == "gzip")
         return found

@@ -223,6 +223,8 @@ def test_a_failed_run_leaves_no_unannounced_file(qbo_sandbox, make_config, tap_r
     ({"encoding": {"compression": "bzip2"}}, "compression"),
     ({"storage": {"root": "s3://bucket/x"}}, "only local"),
     ({"storage": {"root": "/tmp/x", "prefix": "a/b"}}, "prefix"),
+    ({"storage": {"root": "/tmp/x", "prefix": "nul\x00"}}, "prefix"),
+    ({"storage": {"root": "/tmp/x", "prefix": "é" * 33}}, "at most 64 bytes"),
     ({"batch_size": 0}, "positive"),
 ])
 def test_bad_batch_config_is_refused_clearly(setting, message):
@@ -415,3 +417,87 @@ def test_start_up_deletes_only_this_taps_old_leftover_files(tmp_path):
     batch_output.BatchOutput("tap-quickbooks-online", _batch_config(tmp_path), print)
     left = {p.name for p in root.iterdir()}
     assert left == {names[k] for k in ("recent", "other_prefix", "other_tap", "other_suffix")}
+
+
+# --- stream names that are not safe file names -------------------------------------------------
+
+#: Singer stream names are arbitrary strings (a stream map alias, another tap's stream):
+#: separators, traversal, spaces, unicode, names that sanitize alike, a name mimicking a file name
+ODD_STREAMS = ["crm/customers", "crm_customers", "crm customers", "../escape", "..", ".",
+               "/etc/passwd", "Kunden-Übersicht 😀", "a\\b", "x" * 300, "", "nul\x00byte",
+               "invoices-000000000000-001-00001"]
+
+
+def test_any_stream_name_gives_a_distinct_file_inside_the_root(tmp_path):
+    messages: list[t.Any] = []
+    out = batch_output.BatchOutput("tap-quickbooks-online", _batch_config(tmp_path, batch_size=1),
+                                   messages.append)
+    for n, stream in enumerate(ODD_STREAMS):
+        out.write(stream, b'{"n":%d}\n' % n, 1)
+    out.close_all()
+    root = (tmp_path / "batches").resolve()
+    announced = {m.stream: m.manifest for m in messages}
+    assert set(announced) == set(ODD_STREAMS)  # each message carries the stream's exact name
+    paths = [Path(urlparse(manifest[0]).path) for manifest in announced.values()]
+    assert len(set(paths)) == len(ODD_STREAMS)  # no two streams share a file
+    for stream, manifest in announced.items():
+        path = Path(urlparse(manifest[0]).path)
+        assert path.parent == root, stream  # no traversal, no subdirectory
+        assert path.name.startswith("t-tap-quickbooks-online--") and path.name.endswith(".jsonl")
+        assert len(path.name.encode()) <= 255 and path.name.isascii()
+        assert path.read_bytes() == b'{"n":%d}\n' % ODD_STREAMS.index(stream)
+    assert sorted(p.resolve() for p in root.iterdir()) == sorted(paths)
+    assert not (tmp_path / "escape").exists() and not list(tmp_path.glob("*.jsonl*"))
+
+
+def test_files_of_streams_that_sanitize_alike_stay_apart_across_many_files(tmp_path):
+    messages: list[t.Any] = []
+    out = batch_output.BatchOutput("tap-quickbooks-online", _batch_config(tmp_path, batch_size=2),
+                                   messages.append)
+    for n in range(5):  # interleaved, several files each
+        for stream in ("a/b", "a_b", "a b", "a.b"):
+            out.write(stream, b'{"s":%s,"n":%d}\n' % (json.dumps(stream).encode(), n), 1)
+    out.close_all()
+    by_stream: dict[str, list[dict]] = {}
+    for message in messages:
+        for url in message.manifest:
+            by_stream.setdefault(message.stream, []).extend(json.loads(x) for x in _read_file(url))
+    assert {s: [r["n"] for r in rows] for s, rows in by_stream.items()} == {
+        s: [0, 1, 2, 3, 4] for s in ("a/b", "a_b", "a b", "a.b")}
+    assert all(r["s"] == s for s, rows in by_stream.items() for r in rows)
+    assert len({u for m in messages for u in m.manifest}) == len(messages) == 12
+
+
+def test_the_start_up_sweep_finds_files_of_odd_stream_names(tmp_path):
+    out = batch_output.BatchOutput("tap-quickbooks-online", _batch_config(tmp_path),
+                                   lambda message: None)
+    for stream in ODD_STREAMS:
+        out.write(stream, b"{}\n", 1)
+    out.close_all()
+    old = time.time() - batch_output.STALE_AFTER_SECONDS - 60
+    for path in (tmp_path / "batches").iterdir():
+        os.utime(path, (old, old))
+    batch_output.BatchOutput("tap-quickbooks-online", _batch_config(tmp_path), print)
+    assert list((tmp_path / "batches").iterdir()) == []
+
+
+def test_a_stream_map_alias_with_a_slash_runs_in_batch_mode(qbo_sandbox, make_config, tap_run,
+                                                           tmp_path):
+    """Aliases with '/' and '..' (the SDK's record path): each record in its alias' file,
+    inside the root, the BATCH message naming the alias."""
+    maps = {"customers": {"__alias__": "'crm/customers'"}, "terms": {"__alias__": "'../terms'"}}
+    config = make_config(qbo_sandbox, stream_maps=maps,
+                         batch_config=_batch_config(tmp_path, batch_size=7))
+    batched = tap_run(config, ["customers", "terms"])
+    records = tap_run(make_config(qbo_sandbox, stream_maps=maps), ["customers", "terms"])
+    got = _batch_lines(batched.messages)
+    expected = _record_lines(records.raw)
+    assert set(got) == {"crm/customers", "../terms"}
+    assert [json.loads(x)["Id"] for x in got["crm/customers"]] == \
+        [json.loads(x)["Id"] for x in expected["crm/customers"]]
+    assert [json.loads(x)["Id"] for x in got["../terms"]] == \
+        [json.loads(x)["Id"] for x in expected["../terms"]]
+    root = (tmp_path / "batches").resolve()
+    assert {Path(urlparse(u).path).parent for m in batched.messages if m["type"] == "BATCH"
+            for u in m["manifest"]} == {root}
+    assert not (tmp_path / "terms").exists() and not (root / "crm").exists()

@@ -20,6 +20,10 @@ line ranges stay unique and in message order. Blank lines hold no record but cou
 the file. Errors about such a record say which file and line it was: "line 1234 (line 7 of
 batch file /…/x.jsonl)" (`errors.line_source`).
 
+A file's name means nothing here: its records go to the BATCH message's stream (any string:
+`crm/customers`, spaces, unicode), whatever the file is called; the path is only opened (and
+maybe deleted, below). The tap's names hold a sanitized label, never the stream itself.
+
 Files: local paths or `file://` URLs only (the tap writes them on the same machine). Each file
 is opened with `O_NOFOLLOW | O_NONBLOCK` and must then be a regular file (`fstat`): a symlink, a
 FIFO (which would block a plain `open` forever), a device or a directory is refused. A missing

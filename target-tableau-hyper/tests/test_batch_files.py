@@ -4,10 +4,12 @@ bad files fail clearly, naming the stream, the file and the line."""
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import io
 import json
 import re
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -33,26 +35,28 @@ NESTED_SCHEMA = {
 }
 
 
-def _nested_text(n: int = 40) -> str:
-    lines = [{"type": "SCHEMA", "stream": "invoices", "key_properties": ["realm_id", "Id"],
+def _nested_text(n: int = 40, stream: str = "invoices") -> str:
+    lines = [{"type": "SCHEMA", "stream": stream, "key_properties": ["realm_id", "Id"],
               "schema": NESTED_SCHEMA}]
     for i in range(n):
-        lines.append({"type": "RECORD", "stream": "invoices", "record": {
+        lines.append({"type": "RECORD", "stream": stream, "record": {
             "realm_id": "r1", "Id": str(i % 30), "TotalAmt": f"@{i}.1{i % 10}",
             "CustomerRef": {"value": str(i), "name": f"C \"{i}\""},
             "MetaData": {"LastUpdatedTime": f"2024-01-01T00:00:{i % 60:02d}-08:00"},
             "updated_at": f"2024-01-01T08:00:{i % 60:02d}+00:00"}})
         if i == 20:
-            lines.append({"type": "STATE", "value": {"bookmarks": {"invoices": {"at": i}}}})
-    lines.append({"type": "RECORD", "stream": "invoices", "record": {
+            lines.append({"type": "STATE", "value": {"bookmarks": {stream: {"at": i}}}})
+    lines.append({"type": "RECORD", "stream": stream, "record": {
         "realm_id": "r1", "Id": "3", "_sdc_deleted_at": "2024-01-02T00:00:00+00:00"}})
-    lines.append({"type": "STATE", "value": {"bookmarks": {"invoices": {"at": "end"}}}})
+    lines.append({"type": "STATE", "value": {"bookmarks": {stream: {"at": "end"}}}})
     return "".join(_dump(m) + "\n" for m in lines)
 
 
 def _dump(message: dict) -> str:
-    """Compact JSON (as the SDK writes), "@12.34" written as the JSON number 12.34 (exact)."""
-    return re.sub(r'"@([0-9.]+)"', r"\1", json.dumps(message, separators=(",", ":")))
+    """Compact UTF-8 JSON (as the SDK writes: no \\u escapes), "@12.34" written as the JSON
+    number 12.34 (exact)."""
+    return re.sub(r'"@([0-9.]+)"', r"\1", json.dumps(message, separators=(",", ":"),
+                                                      ensure_ascii=False))
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -64,9 +68,11 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def to_batch(text: str, folder: Path, *, compression: str = "none", per_file: int = 10**9,
-             url: bool = True) -> tuple[str, list[Path]]:
+             url: bool = True, file_name: t.Callable[[str, int], str] | None = None,
+             ) -> tuple[str, list[Path]]:
     """The same Singer text with each run of RECORD lines of a stream replaced by BATCH messages
-    (files of at most `per_file` records, the records' exact JSON text)."""
+    (files of at most `per_file` records, the records' exact JSON text). Files are named
+    `file_name(stream, n)` (default `<n>`), plus the suffix."""
     folder.mkdir(parents=True, exist_ok=True)
     out: list[str] = []
     files: list[Path] = []
@@ -78,7 +84,8 @@ def to_batch(text: str, folder: Path, *, compression: str = "none", per_file: in
         for start in range(0, len(run), per_file):
             part = run[start:start + per_file]
             suffix = ".jsonl.gz" if compression == "gzip" else ".jsonl"
-            path = folder / f"{run_stream}-{len(files):04d}{suffix}"
+            name = file_name(run_stream, len(files)) if file_name else f"{len(files):04d}"
+            path = folder / f"{name}{suffix}"
             data = b"".join(line + b"\n" for line in part)
             _write_private(path, gzip.compress(data) if compression == "gzip" else data)
             files.append(path)
@@ -113,32 +120,49 @@ def _run(text: str, out: Path, **config) -> TargetTableauHyper:
     return target
 
 
-def _audit_ops(out: Path, run_id: str, stream: str) -> list[tuple]:
+def _audit_ops(out: Path, run_id: str, stream: str, *, instants: bool = False) -> list[tuple]:
+    """Each audited record's key, operation, source time and sync token, in order. `instants`:
+    source times as instants (the target's Arrow path keeps the record's text, its per-record
+    path writes it normalized: "…T08:00:00+00:00" vs "…T08:00:00.000000Z")."""
     engine = audit.make_engine(audit.default_url(str(out)))
     with engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(audit.run_record_rows(conn, run_id, stream))]
     engine.dispose()
-    return [(r["record_key"], r["operation"], r["source_updated_at"], r["sync_token"]) for r in rows]
+    when = (lambda text: text and datetime.datetime.fromisoformat(text)) if instants else (  # noqa: E731
+        lambda text: text)
+    return [(r["record_key"], r["operation"], when(r["source_updated_at"]), r["sync_token"])
+            for r in rows]
+
+
+def _extract(out: Path, stream: str, config: dict) -> tuple[Path, str]:
+    """(file, table) of a stream's extract."""
+    if config.get("multi_table_file"):
+        return out / config["multi_table_file"], stream
+    return out / f"{stream}.hyper", "Extract"
 
 
 def _compare(hyper_reader, text: str, tmp_path: Path, streams: list[str], *,
-             compression: str = "none", per_file: int = 10**9, **config) -> tuple:
+             compression: str = "none", per_file: int = 10**9,
+             file_name: t.Callable[[str, int], str] | None = None, audit_instants: bool = False,
+             **config) -> tuple:
     records_target = _run(text, tmp_path / "records", **config)
     batch_text, files = to_batch(text, tmp_path / "files", compression=compression,
-                                 per_file=per_file)
+                                 per_file=per_file, file_name=file_name)
     assert '"type": "BATCH"' in batch_text and '"RECORD"' not in batch_text
     batch_target = _run(batch_text, tmp_path / "batch", **config)
     for stream in streams:
-        expected = hyper_reader(tmp_path / "records" / f"{stream}.hyper")
-        got = hyper_reader(tmp_path / "batch" / f"{stream}.hyper")
+        expected = hyper_reader(*_extract(tmp_path / "records", stream, config))
+        got = hyper_reader(*_extract(tmp_path / "batch", stream, config))
         assert got["columns"] == expected["columns"]
         strip = [c for c in got["columns"] if c.startswith("_sdc_") and c != "_sdc_deleted_at"]
         rows = lambda found: sorted((tuple(v for k, v in r.items() if k not in strip)  # noqa: E731
                                      for r in found["rows"]), key=repr)
         assert rows(got) == rows(expected), stream
         if config.get("audit_enabled", True):
-            assert _audit_ops(tmp_path / "batch", batch_target.run_id, stream) == \
-                _audit_ops(tmp_path / "records", records_target.run_id, stream)
+            assert _audit_ops(tmp_path / "batch", batch_target.run_id, stream,
+                              instants=audit_instants) == \
+                _audit_ops(tmp_path / "records", records_target.run_id, stream,
+                           instants=audit_instants)
     assert batch_target.counts == records_target.counts
     return batch_target, files
 
@@ -157,6 +181,33 @@ def test_batch_files_load_like_record_lines(hyper_reader, singer_resource, tmp_p
     streams = sorted({json.loads(line)["stream"] for line in text.splitlines()
                       if '"SCHEMA"' in line})
     _compare(hyper_reader, text, tmp_path, streams, per_file=2)
+
+
+#: stream names that are no safe file names (stream map aliases, other taps' streams)
+ODD_STREAMS = ["crm/Kunden Übersicht 😀", 'a"b\\c', "sp ace.v2", "invoices"]
+
+
+@pytest.mark.parametrize("layout", ["file per stream", "multi_table_file"])
+def test_odd_stream_names_load_like_record_lines_whatever_the_file_names(hyper_reader, tmp_path,
+                                                                          layout):
+    """Stream names with '/', quotes, backslashes, spaces, unicode: the BATCH message's stream
+    decides where records go, never the file name. Here every file is named after ANOTHER
+    stream (the last one's file "invoices-…" carries records of "crm/…").
+
+    (Audit source times compared as instants: RECORD lines of a non-ASCII stream name miss the
+    target's Arrow run path, whose prefixes escape the name, and take its per-record path, which
+    writes source times normalized; the batch path reads the same records through Arrow.)"""
+    text = "".join(_nested_text(12, stream) for stream in ODD_STREAMS)
+    misnamed = lambda stream, n: f"{ODD_STREAMS[ODD_STREAMS.index(stream) - 1]}-{n}".replace(  # noqa: E731
+        "/", "_")
+    config = {"multi_table_file": "all.hyper"} if layout == "multi_table_file" else {}
+    _target, files = _compare(hyper_reader, text, tmp_path, ODD_STREAMS, per_file=5,
+                              file_name=misnamed, flattening_enabled=True,
+                              flattening_max_depth=3, audit_instants=True, **config)
+    assert len(files) == 4 * 3 and not [f for f in files if f.exists()]
+    for stream in ODD_STREAMS:
+        rows = hyper_reader(*_extract(tmp_path / "batch", stream, config))["rows"]
+        assert sorted(r["Id"] for r in rows) == sorted(str(i) for i in range(12) if i != 3)
 
 
 def test_large_file_read_in_chunks_across_sink_drains(hyper_reader, tmp_path, monkeypatch):
