@@ -17,6 +17,7 @@ from pathlib import Path
 
 import msgspec
 from singer_sdk import typing as th
+from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.target_base import Target
 
@@ -71,9 +72,14 @@ def _merged_settings() -> dict:
 
 
 class TargetTableauHyper(Target):
-    """Loads Singer streams into Tableau Hyper extracts with upserts, deletes and an audit trail."""
+    """Loads Singer streams into Tableau Hyper extracts with upserts, deletes and an audit trail. Accepts Singer BATCH messages: jsonl encoding, compression gzip or none, local files (paths or file:// URLs); parquet and remote URLs are refused."""
 
     name = "target-tableau-hyper"
+    #: the SDK's defaults plus `batch`: BATCH messages are read (batch_files.py). What they may
+    #: hold is said in the description above (`--about`), not in a `batch_config` setting: a
+    #: target reads each message's own encoding and file URLs, it has nothing to configure
+    #: (see `append_builtin_config`).
+    capabilities: t.ClassVar[list] = [*Target.capabilities, PluginCapabilities.BATCH]
     config_jsonschema = _merged_settings()
     default_sink_class = HyperSink
     message_reader_class = SingerInputReader
@@ -429,6 +435,16 @@ class TargetTableauHyper(Target):
             raise
         finally:
             self._interrupts.restore()
+
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """The SDK's built-in settings, without the `batch_config` its `batch` capability adds:
+        that schema is a tap's (where to write files, parquet allowed); this target takes the
+        encoding and files from each BATCH message and would ignore such a setting."""
+        had_batch_config = "batch_config" in config_jsonschema["properties"]
+        super().append_builtin_config(config_jsonschema)
+        if not had_batch_config:
+            config_jsonschema["properties"].pop("batch_config", None)
 
     @classmethod
     def invoke(cls, *, about: bool = False, about_format: str | None = None, config: t.Any = None, file_input: t.IO | None = None) -> None:  # type: ignore[override]

@@ -458,3 +458,36 @@ def test_failed_run_deletes_files_read_to_their_end_keeps_the_one_it_stopped_in(
         _run(text, tmp_path / "out", audit_enabled=False)
     assert not read.exists() and secret.exists()
     assert any(f"BATCH file {secret} kept: the run stopped" in r.getMessage() for r in caplog.records)
+
+
+# --- what --about says ----------------------------------------------------------------------------
+
+
+def _about(fmt: str | None = None) -> str:
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("target-tableau-hyper")
+    return subprocess.run([str(exe), "--about", *([f"--format={fmt}"] if fmt else [])],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_about_says_batch_messages_are_accepted_jsonl_gzip_or_none():
+    about = json.loads(_about("json"))
+    assert "batch" in about["capabilities"]
+    description = about["description"]
+    assert "BATCH messages: jsonl encoding, compression gzip or none" in description
+    assert "parquet and remote URLs are refused" in description
+    # no `batch_config` setting: the target takes encoding and files from each message (the
+    # SDK's tap-side schema, with parquet and a storage root, would promise what is not done)
+    assert "batch_config" not in about["settings"]["properties"]
+    text = _about()  # (what it says is what the tests above check it does)
+    assert "\n  - batch\n" in text and "compression gzip or none" in text
+
+
+def test_meltano_yml_declares_only_capabilities_the_target_has():
+    from ruamel.yaml import YAML
+
+    project = YAML(typ="safe").load((Path(__file__).resolve().parents[2] / "meltano.yml").read_text())
+    loader = next(p for p in project["plugins"]["loaders"] if p["name"] == "target-tableau-hyper")
+    assert set(loader["capabilities"]) <= set(json.loads(_about("json"))["capabilities"])
