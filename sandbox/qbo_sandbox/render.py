@@ -59,7 +59,7 @@ def _p(x: float) -> int:
 
 
 _P2, _P3, _P4, _P5, _P6 = (_p(x) for x in (0.2, 0.3, 0.4, 0.5, 0.6))
-_P_003, _P_08 = _p(0.03), _p(0.8)  # _hash01(...) < 0.03 / 0.8 as int comparisons of the hash
+_P_003, _P_08, _P_025 = _p(0.03), _p(0.8), _p(0.25)  # _hash01(...) < 0.03 / 0.8 as int comparisons of the hash
 
 
 def _hash01(i: int, salted: int) -> float:
@@ -140,11 +140,13 @@ _INVOICE_START = ('{"AllowIPNPayment":false,"AllowOnlinePayment":false,"AllowOnl
 _PM_VALUE = {m: '{"value":"' + m + '"}' for m in ("2", "3", "4", "6")}  # a payment's PaymentMethodRef text
 _LINE_START = [f'{{"Id":"{n}","LineNum":{n},"Description":' for n in range(1, 64)]
 _SERVICE_DATE = ',"ServiceDate":"%s"'
+_VOIDED_NOTE = ',"PrivateNote":"Voided"}'  # generator._void adds it last (no voidable document has one)
 
 
 class _Customer:
     __slots__ = ("id", "ref", "bill", "ship", "email", "taxable", "tax_code", "currency", "currency_ref", "term_ref",
-                 "term_days", "invoice_tail", "bill_email", "tax_rates")
+                 "term_days", "invoice_tail", "bill_email", "tax_rates", "sales_tail", "receipt_after",
+                 "refund_after")
 
     def __init__(self, gen, c: dict):
         self.id = c["Id"]
@@ -165,6 +167,14 @@ class _Customer:
         self.invoice_tail = (',"CustomerRef":' + self.ref + ',"CustomerMemo":{"value":"Thank you for your business!"},'
                              '"BillAddr":' + self.bill + ("" if self.ship is None else ',"ShipAddr":' + self.ship)
                              + ar + ',"SalesTermRef":' + self.term_ref + ',"DueDate":"')
+        # a receipt's or estimate's text from CustomerRef up to TotalAmt's value; a receipt's from after
+        # TotalAmt's value up to Balance (a refund receipt has no EmailStatus)
+        self.sales_tail = (',"CustomerRef":' + self.ref + ',"CustomerMemo":{"value":"Thank you for your business!"},'
+                           '"BillAddr":' + self.bill + ("" if self.ship is None else ',"ShipAddr":' + self.ship)
+                           + ',"TotalAmt":')
+        self.refund_after = ',"ApplyTaxAfterDiscount":false,"PrintStatus":"NotSet"' + self.bill_email
+        self.receipt_after = (',"ApplyTaxAfterDiscount":false,"PrintStatus":"NotSet","EmailStatus":"NotSet"'
+                              + self.bill_email)
 
 
 class _Item:
@@ -181,8 +191,9 @@ class _Item:
         # to TaxCodeRef taxable, the same not taxable): [home currency, whole-unit foreign prices]
         self.lines = ([None] * 41, [None] * 13)
 
-    def line(self, foreign: bool, draw: int) -> tuple:
-        """The pieces of a sales line of this item and quantity draw (``generator._sales_lines``)."""
+    def line(self, foreign: bool, draw: int, voided: bool = False) -> tuple:
+        """The pieces of a sales line of this item and quantity draw (``generator._sales_lines``);
+        ``voided``: ``generator._void``'s form (Amount and Qty 0; the amount returned is still the drawn one)."""
         price = self.price
         if foreign:
             price = price.to_integral_value() or ONE
@@ -190,10 +201,12 @@ class _Item:
         else:
             qty = Decimal(draw) if not self.service else Decimal(draw) / 2
         amount = money(price * qty)
-        head = (f'{self.desc},"Amount":{_m(amount)},"DetailType":"SalesItemLineDetail","SalesItemLineDetail":'
-                f'{{"ItemRef":{self.ref},"ClassRef":')
-        tail = f',"UnitPrice":{_n(price)},"Qty":{_n(qty)},"TaxCodeRef":{{"value":'
-        hit = self.lines[foreign][draw] = (amount, head, tail + '"TAX"}', tail + '"NON"}', cents(amount))
+        head = (f'{self.desc},"Amount":{"0" if voided else _m(amount)},"DetailType":"SalesItemLineDetail",'
+                f'"SalesItemLineDetail":{{"ItemRef":{self.ref},"ClassRef":')
+        tail = f',"UnitPrice":{_n(price)},"Qty":{"0" if voided else _n(qty)},"TaxCodeRef":{{"value":'
+        hit = (amount, head, tail + '"TAX"}', tail + '"NON"}', cents(amount))
+        if not voided:
+            self.lines[foreign][draw] = hit
         return hit
 
 
@@ -253,13 +266,9 @@ class Renderer:
         # quantity draw (amount in cents, text from Description to ClassRef's value, text from UnitPrice
         # to the end of TaxCodeRef)); the draw is ``word * mult >> 32`` + offset: randint(1, 12) foreign,
         # randint(2, 24) a service, randint(1, 40) goods
-        self._sale_tabs = tuple(tuple(
-            [(it.service, it.taxable and cust_taxable, mult, off,
-              [None if d < off else self._sale_piece(it.line(foreign, d), it.taxable and cust_taxable)
-               for d in range(off + mult)])
-             for it in self.sales_items
-             for mult, off in [(12, 1) if foreign else ((23, 2) if it.service else (40, 1))]]
-            for cust_taxable in (False, True)) for foreign in (False, True))
+        self._sale_tabs = tuple(tuple(self._line_tab(foreign, cust_taxable, False) for cust_taxable in (False, True))
+                                for foreign in (False, True))
+        self._void_tabs = {}  # (foreign, customer taxable) -> the same for voided documents, made on first use
         # the same for summaries: (words a line reads: 4 a service (its ServiceDate draw) else 3, line
         # taxed, multiplier, offset, amount in cents by quantity draw)
         self._sum_tabs = tuple(tuple(
@@ -291,6 +300,11 @@ class Renderer:
         self.pm_refs = {pid: _j(r) for pid, r in gen.pm_refs.items()}
         self.bank_ref_undeposited = _j(gen.acct[co.A_UNDEPOSITED])
         self.discount_ref = _j(gen.acct[co.A_DISCOUNTS])
+        # a sales receipt's discount line after its Amount; the end of a receipt's DepositToAccountRef
+        self._discount_rest = ('"DetailType":"DiscountLineDetail","DiscountLineDetail":{"PercentBased":true,'
+                               '"DiscountPercent":10,"DiscountAccountRef":' + self.discount_ref + '}}')
+        self._to_undeposited = ',"DepositToAccountRef":' + self.bank_ref_undeposited + ',"LinkedTxn":'
+        self._to_checking = ',"DepositToAccountRef":' + _j(gen.acct[co.A_CHECKING])
         self.n_slots = {e: len(p) for e, p in SLOT_POS.items()}
         self.builders = {"Invoice": self._invoice, "Payment": self._payment, "Bill": self._bill,
                          "Purchase": self._purchase, "SalesReceipt": self._receipt_like,
@@ -310,6 +324,8 @@ class Renderer:
         self._slot_builders = [self.builders.get(e) for e in SLOTS]
         # the slots ``generator.is_voided`` can say yes for (Invoice 4, SalesReceipt 1, Purchase 1)
         self._voidable = frozenset(SLOT_POS[e][k] for e, k in (("Invoice", 4), ("SalesReceipt", 1), ("Purchase", 1)))
+        # voidable slots with a renderer of the voided form: ``fn(i, True)`` (the others encode the dict)
+        self._void_builders = {SLOT_POS["SalesReceipt"][1]: self._receipt_like}
         self._start, self._step, self._salt = gen.start, gen.step, gen.salt
         # generator.n_lines per slot: (base, multiplier of the line-count hash)
         self._n_lines_rule = [(1, 5) if e in ("Invoice", "Estimate", "SalesReceipt") else
@@ -323,10 +339,29 @@ class Renderer:
         self._usd_vendor_pieces = [self._vendor(v) for v in self.usd_vendors]
         self._all_vendor_pieces = [self._vendor(v) for v in self.all_vendors]
 
-    @staticmethod
-    def _sale_piece(line: tuple, taxed: bool) -> tuple:
-        amount, head, tail_tax, tail_non, amount_c = line
-        return amount_c, head, tail_tax if taxed else tail_non
+    def _line_tab(self, foreign: bool, cust_taxable: bool, voided: bool) -> list:
+        """Per sales item: (service, line taxed, draw multiplier, draw offset, per quantity draw (amount
+        in cents, text from Description to ClassRef's value, text from UnitPrice to the end of
+        TaxCodeRef)); the draw is ``word * mult >> 32`` + offset: randint(1, 12) foreign, randint(2, 24)
+        a service, randint(1, 40) goods. (Pieces joined per class up front measured no fewer
+        instructions: a line is one f-string either way.)"""
+        tab = []
+        for it in self.sales_items:
+            taxed = it.taxable and cust_taxable
+            mult, off = (12, 1) if foreign else ((23, 2) if it.service else (40, 1))
+            by_draw = [None] * (off + mult)
+            for d in range(off, off + mult):
+                _amount, head, tail_tax, tail_non, amount_c = it.line(foreign, d, voided)
+                by_draw[d] = (amount_c, head, tail_tax if taxed else tail_non)
+            tab.append((it.service, taxed, mult, off, by_draw))
+        return tab
+
+    def _void_tab(self, foreign: bool, cust_taxable: bool) -> list:
+        key = (foreign, cust_taxable)
+        tab = self._void_tabs.get(key)
+        if tab is None:
+            tab = self._void_tabs[key] = self._line_tab(foreign, cust_taxable, True)
+        return tab
 
     # -- the kept sums of linked documents (``linksums.py``) ------------------------------------------
     def keep_sums_from_document(self, i: int, doc: dict) -> None:
@@ -364,8 +399,11 @@ class Renderer:
     def bytes(self, i: int) -> bytes | None:
         pos = i % CYCLE
         fn = self._slot_builders[pos]
-        if fn is None or (pos in self._voidable and self.g.is_voided(i)):
+        if fn is None:
             return None
+        if pos in self._voidable and self.g.is_voided(i):
+            fn = self._void_builders.get(pos)
+            return None if fn is None else fn(i, True).encode()
         text = fn(i)
         return None if text is None else text.encode()
 
@@ -375,10 +413,15 @@ class Renderer:
         (one call a document less than through ``bytes``)."""
         pos = i % CYCLE
         fn = self._slot_builders[pos]
-        if fn is not None and (pos not in self._voidable or not self.g.is_voided(i)):
-            text = fn(i)
-            if text is not None:
-                return text.encode()
+        if fn is not None:
+            if pos not in self._voidable or not self.g.is_voided(i):
+                text = fn(i)
+                if text is not None:
+                    return text.encode()
+            else:
+                fn = self._void_builders.get(pos)
+                if fn is not None:
+                    return fn(i, True).encode()
         return encode(self.g.doc(i))
 
     # -- shared pieces -------------------------------------------------------------------------
@@ -474,12 +517,16 @@ class Renderer:
             hit = self._amounts[key] = (amount, _m(amount), _n(price), _n(qty))
         return hit
 
-    def _sales_lines(self, key: int, cust: _Customer, n: int, txn_date: str, link: str) -> tuple[list, int, int]:
+    def _sales_lines(self, key: int, cust: _Customer, n: int, txn_date: str, link: str,
+                     tab: list | None = None) -> tuple[list, int, int]:
         """``generator._sales_lines`` (+ the caller's ServiceDate fill and per-line LinkedTxn) →
         (line texts, subtotal in cents, taxable amount in cents). A line reads words item, quantity,
-        class and, a service, ServiceDate-or-not (indexed: ``below(n)`` = ``word * n >> 32``)."""
+        class and, a service, ServiceDate-or-not (indexed: ``below(n)`` = ``word * n >> 32``).
+        ``tab``: another line table (``_void_tab``) than the customer's."""
         w = stream_slice(self.rseed, LINES, key)
-        tab, classes = self._sale_tabs[cust.currency != "USD"][cust.taxable], self.class_refs
+        if tab is None:
+            tab = self._sale_tabs[cust.currency != "USD"][cust.taxable]
+        classes = self.class_refs
         n_items, n_classes = len(tab), len(classes)
         parts, subtotal, taxable, p = [], 0, 0, 0
         service_date = None
@@ -613,8 +660,75 @@ class Renderer:
         return parts, total
 
     # -- entities ------------------------------------------------------------------------------
-    def _receipt_like(self, i: int) -> str:
-        return self._receipt_parts(i)[0]
+    def _receipt_like(self, i: int, voided: bool = False) -> str:
+        """``generator._receipt_like`` as JSON text: SalesReceipt, CreditMemo, RefundReceipt; ``voided``:
+        ``generator._void``'s form (amounts 0, no tax lines, ``PrivateNote`` last) of a sales receipt of
+        ordinal 1 (the only voidable one: no LinkedTxn, no RemainingCredit).
+        One f-string; the customer's constant pieces (``_Customer.sales_tail``…) made once."""
+        cycle, pos = divmod(i, CYCLE)
+        entity, k = SLOTS[pos], SLOT_ORD[pos]
+        nx = stream_words(self.rseed, DOC, i).__next__
+        head, txn_date = self._head(i, nx)
+        pieces = self._usd_pieces
+        cust = pieces[nx() * len(pieces) >> 32]  # _pick_customer(nx, True)
+        base_n, mult = self._n_lines_rule[pos]  # _n_lines(i): base + int(_h(i, 2) * mult), _h inlined
+        salt = self._salt
+        x = (i * 2654435761 + salt + 81006) & 0xFFFFFFFF
+        x ^= x >> 16
+        x = (x * 73244475) & 0xFFFFFFFF
+        x ^= x >> 16
+        lines, subtotal, taxable = self._sales_lines(i, cust, base_n + (x * mult >> 32), txn_date, "",
+                                                     self._void_tab(False, cust.taxable) if voided else None)
+        # _custom_fields: Work Order # (a number 3 in 5), Sales Rep (1 in 2)
+        wo = f',"StringValue":"WO-{10000 + i // 7}"}}' if nx() < _P6 else "}"
+        custom = (f'{_CF_WORK_ORDER}{wo}{_CF_SALES_REP[nx() * 4 >> 32]}]' if nx() < _P5 else
+                  f'{_CF_WORK_ORDER}{wo}]')
+        dept = self.dept_refs[(nx() * len(self.dept_refs) >> 32)]
+        # subtotal, discount, total in int cents (the discount: money(subtotal * 0.1), half up); subtotal > 0
+        discount = 0
+        if entity == "SalesReceipt":
+            x = (i * 2654435761 + salt + 162012) & 0xFFFFFFFF  # g._has_discount(i): _h(i, 4) < 0.25
+            x ^= x >> 16
+            x = (x * 73244475) & 0xFFFFFFFF
+            if x ^ (x >> 16) < _P_025:
+                discount = (subtotal + 5) // 10
+        if voided:
+            tax, total_tax = '{"TotalTax":0}', 0
+            sub_t = disc_t = total_t = balance_t = "0"
+        else:
+            tax, total_tax = self._tax_detail(cust, taxable)
+            sub_t = f"{subtotal // 100}{_CENTS[subtotal % 100]}"
+            disc_t = _ct(discount)
+        total = subtotal - discount + total_tax
+        if not voided:
+            total_t = f"{total // 100}{_CENTS[total % 100]}" if total else "0"  # _ct(total)
+            balance_t = total_t if entity == "CreditMemo" else "0"
+        disc_line = (f',{{"Amount":{disc_t},{self._discount_rest}' if discount else "")
+        pm_text = ref_num = None
+        if entity == "CreditMemo":
+            end = f'{cust.receipt_after},"Balance":{balance_t},"RemainingCredit":{_ct(total)}'
+        else:
+            method = ("1", "2", "3", "4")[(nx() * 4 >> 32)]
+            pm_text = self.pm_refs[method]
+            if method == "2":
+                ref_num = str(1000 + (nx() * 99000 >> 32))
+                ref_t = f',"PaymentRefNum":"{ref_num}"'
+            else:
+                ref_t = ""
+            if entity == "SalesReceipt" and k == 0:  # never voided (only ordinal 1 is voidable)
+                to = (f'{self._to_undeposited}[{{"TxnId":"{100 + cycle * CYCLE + self._deposit_pos}",'
+                      f'"TxnType":"Deposit"}}]')
+            else:
+                to = self._to_checking
+            end = (f'{cust.refund_after if entity == "RefundReceipt" else cust.receipt_after},"Balance":0,'
+                   f'"PaymentMethodRef":{pm_text}{ref_t}{to}')
+        if entity == "SalesReceipt" and k == 0 and not voided:
+            self.sums.put_deposit_input_cents(cycle, 2, total, pm_text, ref_num, txn_date)
+        return (f'{{{head},"CustomField":{custom},"DocNumber":"{1001 + cycle * self.n_slots[entity] + k}",'
+                f'"TxnDate":"{txn_date}","DepartmentRef":{dept},"CurrencyRef":{{"value":"USD","name":'
+                f'"United States Dollar"}},"Line":[{",".join(lines)},{{"Amount":{sub_t},"DetailType":'
+                f'"SubTotalLineDetail","SubTotalLineDetail":{{}}}}{disc_line}],"TxnTaxDetail":{tax}{cust.sales_tail}'
+                f'{total_t}{end}{_VOIDED_NOTE if voided else "}"}')
 
     def _receipt_parts(self, i: int, text: bool = True) -> tuple[str | None, tuple]:
         """``generator._receipt_like``: SalesReceipt, CreditMemo, RefundReceipt (not voided) →
@@ -623,68 +737,10 @@ class Renderer:
         cycle, pos = divmod(i, CYCLE)
         entity, k = SLOTS[pos], SLOT_ORD[pos]
         nx = stream_words(self.rseed, DOC, i).__next__
-        if not text:
-            summary = self._receipt_summary(i, entity, nx)
-            if entity == "SalesReceipt" and k == 0:
-                self.sums.put_deposit_input_cents(cycle, 2, *summary)
-            return None, summary
-        head, txn_date = self._head(i, nx)
-        pieces = self._usd_pieces
-        cust = pieces[nx() * len(pieces) >> 32]  # _pick_customer(nx, True)
-        base_n, mult = self._n_lines_rule[pos]  # _n_lines(i): base + int(_h(i, 2) * mult), _h inlined
-        x = (i * 2654435761 + self._salt + 81006) & 0xFFFFFFFF
-        x ^= x >> 16
-        x = (x * 73244475) & 0xFFFFFFFF
-        x ^= x >> 16
-        lines, subtotal, taxable = self._sales_lines(i, cust, base_n + (x * mult >> 32), txn_date, "")
-        # _custom_fields: Work Order # (a number 3 in 5), Sales Rep (1 in 2)
-        wo = f',"StringValue":"WO-{10000 + i // 7}"}}' if nx() < _P6 else "}"
-        custom = (f'{_CF_WORK_ORDER}{wo}{_CF_SALES_REP[nx() * 4 >> 32]}]' if nx() < _P5 else
-                  f'{_CF_WORK_ORDER}{wo}]')
-        dept = self.dept_refs[(nx() * len(self.dept_refs) >> 32)]
-        # subtotal, discount, total in int cents (the discount: money(subtotal * 0.1), half up); subtotal > 0
-        lines.append(f'{{"Amount":{subtotal // 100}{_CENTS[subtotal % 100]},"DetailType":"SubTotalLineDetail",'
-                     f'"SubTotalLineDetail":{{}}}}')
-        discount = 0
-        if entity == "SalesReceipt" and _hash01(i, self._salt + 162012) < 0.25:  # g._has_discount(i)
-            discount = (subtotal + 5) // 10
-            lines.append(f'{{"Amount":{_ct(discount)},"DetailType":"DiscountLineDetail","DiscountLineDetail":'
-                         f'{{"PercentBased":true,"DiscountPercent":10,"DiscountAccountRef":{self.discount_ref}}}}}')
-        tax, total_tax = self._tax_detail(cust, taxable)
-        total = subtotal - discount + total_tax
-        out = ["{", head, ',"CustomField":', custom, ',"DocNumber":"', str(1001 + cycle * self.n_slots[entity] + k),
-               '","TxnDate":"', txn_date, '","DepartmentRef":', dept,
-               ',"CurrencyRef":{"value":"USD","name":"United States Dollar"},"Line":[', ",".join(lines),
-               '],"TxnTaxDetail":', tax, ',"CustomerRef":', cust.ref,
-               ',"CustomerMemo":{"value":"Thank you for your business!"},"BillAddr":', cust.bill]
-        if cust.ship is not None:
-            out += [',"ShipAddr":', cust.ship]
-        total_t = _ct(total)
-        out += [',"TotalAmt":', total_t, ',"ApplyTaxAfterDiscount":false,"PrintStatus":"NotSet"']
-        if entity != "RefundReceipt":
-            out.append(',"EmailStatus":"NotSet"')
-        if cust.email is not None:
-            out += [',"BillEmail":', cust.email]
-        pm_text = ref_num = None
-        if entity == "CreditMemo":
-            out += [',"Balance":', total_t, ',"RemainingCredit":', total_t]
-        else:
-            method = ("1", "2", "3", "4")[(nx() * 4 >> 32)]
-            pm_text = self.pm_refs[method]
-            out += [',"Balance":0,"PaymentMethodRef":', pm_text]
-            if method == "2":
-                ref_num = str(1000 + (nx() * 99000 >> 32))
-                out += [',"PaymentRefNum":"', ref_num, '"']
-            if entity == "SalesReceipt" and k == 0:
-                out += [',"DepositToAccountRef":', self.bank_ref_undeposited, ',"LinkedTxn":[{"TxnId":"',
-                        str(100 + cycle * CYCLE + self._deposit_pos), '","TxnType":"Deposit"}]']
-            else:
-                out += [',"DepositToAccountRef":', self.bank_refs["Check"]]
-        out.append("}")
-        summary = (total, pm_text, ref_num, txn_date)
+        summary = self._receipt_summary(i, entity, nx)
         if entity == "SalesReceipt" and k == 0:
             self.sums.put_deposit_input_cents(cycle, 2, *summary)
-        return "".join(out), summary
+        return (self._receipt_like(i) if text else None), summary
 
     def _receipt_summary(self, i: int, entity: str, nx) -> tuple:
         """``_receipt_parts``'s summary (TotalAmt in cents, ...): the same draws in the same order, no text."""
