@@ -17,6 +17,8 @@ PACIFIC = ZoneInfo("America/Los_Angeles")
 #: local date and hour are fixed and minutes:seconds are the UTC ones.
 _MMSS = [f"{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
 _HOURS: dict[int, tuple[str, str, str]] = {}
+_THH = [f"T{h:02d}:" for h in range(24)]  # "THH:" of a local hour
+_ONE_DAY = dt.timedelta(days=1)
 
 
 def _hour(utc_hour: int) -> tuple[str, str, str]:
@@ -29,12 +31,11 @@ def _hour(utc_hour: int) -> tuple[str, str, str]:
     d0 = dt.datetime.fromtimestamp(first * 3600, PACIFIC)
     d23 = dt.datetime.fromtimestamp((first + 23) * 3600, PACIFIC)
     if d0.utcoffset() == d23.utcoffset():
+        # whole-hour offset: local hour h0 + n of the local date (or of the next one past midnight)
         offset = d0.isoformat()[19:]
-        local = d0.replace(tzinfo=None)
-        day = []
-        for n in range(24):
-            iso = (local + dt.timedelta(hours=n)).isoformat()  # …T10:00:00
-            day.append((iso[:14], offset, iso[:10]))
+        h0 = d0.hour
+        dates = (d0.date().isoformat(), (d0.date() + _ONE_DAY).isoformat())
+        day = [(dates[h > 23] + _THH[h % 24], offset, dates[h > 23]) for h in range(h0, h0 + 24)]
     else:
         day = []
         for h in range(first, first + 24):
