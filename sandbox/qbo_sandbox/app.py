@@ -115,8 +115,7 @@ class Sandbox:
             try:
                 arr = realm.base_live(entity)
                 pos = bisect.bisect_right(arr, start_i)
-                for i in arr[pos:pos + n]:
-                    realm._base_bytes(i)
+                realm.base_bytes_many(arr[pos:pos + n])
             finally:
                 with self._prefetch_lock:
                     self._prefetching.discard(key)
@@ -391,10 +390,10 @@ def _query_response(sb: Sandbox, realm, text: str, as_parts: bool = False) -> tu
         if indices is not None:
             rows = base_recs(realm, indices)
         datas = [encode(_project(r.obj, q.fields)) for r in rows]
-    elif indices is not None:  # base documents straight from the byte cache, mapped in C
-        datas = list(map(realm._base_bytes, indices))
+    elif indices is not None:  # base documents straight from the byte cache, mapped in C (misses in runs)
+        datas = realm.base_bytes_many(indices)
     elif set(map(type, rows)) == {BaseRec}:
-        datas = list(map(realm._base_bytes, map(_REC_INDEX, rows)))
+        datas = realm.base_bytes_many(list(map(_REC_INDEX, rows)))
     else:
         datas = [r.data for r in rows]
     page = Page(b'{"QueryResponse":{"' + q.entity.encode() + b'":[', datas,

@@ -59,7 +59,7 @@ def _p(x: float) -> int:
 
 
 _P2, _P3, _P4, _P5, _P6 = (_p(x) for x in (0.2, 0.3, 0.4, 0.5, 0.6))
-_P_003, _P_08, _P_025 = _p(0.03), _p(0.8), _p(0.25)  # _hash01(...) < 0.03 / 0.8 as int comparisons of the hash
+_P_003, _P_08, _P_025, _P_005 = _p(0.03), _p(0.8), _p(0.25), _p(0.05)  # _hash01(...) < 0.03 / 0.8 as int comparisons of the hash
 
 
 def _hash01(i: int, salted: int) -> float:
@@ -140,7 +140,9 @@ _INVOICE_START = ('{"AllowIPNPayment":false,"AllowOnlinePayment":false,"AllowOnl
 _PM_VALUE = {m: '{"value":"' + m + '"}' for m in ("2", "3", "4", "6")}  # a payment's PaymentMethodRef text
 _LINE_START = [f'{{"Id":"{n}","LineNum":{n},"Description":' for n in range(1, 64)]
 _SERVICE_DATE = ',"ServiceDate":"%s"'
+_BLOCK_SPAN = CYCLE * BLOCK_CYCLES  # base indices of one block of BLOCK_CYCLES cycles: i // _BLOCK_SPAN
 _VOIDED_NOTE = ',"PrivateNote":"Voided"}'  # generator._void adds it last (no voidable document has one)
+_HOME_TOTAL_0, _HOME_BALANCE_0 = ',"HomeTotalAmt":0', ',"HomeBalance":0'  # a voided foreign invoice's
 
 
 class _Customer:
@@ -191,9 +193,13 @@ class _Item:
         # to TaxCodeRef taxable, the same not taxable): [home currency, whole-unit foreign prices]
         self.lines = ([None] * 41, [None] * 13)
 
-    def line(self, foreign: bool, draw: int, voided: bool = False) -> tuple:
-        """The pieces of a sales line of this item and quantity draw (``generator._sales_lines``);
-        ``voided``: ``generator._void``'s form (Amount and Qty 0; the amount returned is still the drawn one)."""
+    def line(self, foreign: bool, draw: int) -> tuple:
+        """The pieces of a sales line of this item and quantity draw (``generator._sales_lines``):
+        (amount, head, tail taxable, tail not taxable, amount in cents, and the three texts of the line
+        in ``generator._void``'s form: Amount and Qty 0)."""
+        hit = self.lines[foreign][draw]
+        if hit is not None:
+            return hit
         price = self.price
         if foreign:
             price = price.to_integral_value() or ONE
@@ -201,12 +207,12 @@ class _Item:
         else:
             qty = Decimal(draw) if not self.service else Decimal(draw) / 2
         amount = money(price * qty)
-        head = (f'{self.desc},"Amount":{"0" if voided else _m(amount)},"DetailType":"SalesItemLineDetail",'
-                f'"SalesItemLineDetail":{{"ItemRef":{self.ref},"ClassRef":')
-        tail = f',"UnitPrice":{_n(price)},"Qty":{"0" if voided else _n(qty)},"TaxCodeRef":{{"value":'
-        hit = (amount, head, tail + '"TAX"}', tail + '"NON"}', cents(amount))
-        if not voided:
-            self.lines[foreign][draw] = hit
+        rest = f',"DetailType":"SalesItemLineDetail","SalesItemLineDetail":{{"ItemRef":{self.ref},"ClassRef":'
+        tail = f',"UnitPrice":{_n(price)},"Qty":{_n(qty)},"TaxCodeRef":{{"value":'
+        void_tail = f',"UnitPrice":{_n(price)},"Qty":0,"TaxCodeRef":{{"value":'
+        hit = self.lines[foreign][draw] = (
+            amount, f'{self.desc},"Amount":{_m(amount)}{rest}', tail + '"TAX"}', tail + '"NON"}', cents(amount),
+            f'{self.desc},"Amount":0{rest}', void_tail + '"TAX"}', void_tail + '"NON"}')
         return hit
 
 
@@ -266,9 +272,9 @@ class Renderer:
         # quantity draw (amount in cents, text from Description to ClassRef's value, text from UnitPrice
         # to the end of TaxCodeRef)); the draw is ``word * mult >> 32`` + offset: randint(1, 12) foreign,
         # randint(2, 24) a service, randint(1, 40) goods
-        self._sale_tabs = tuple(tuple(self._line_tab(foreign, cust_taxable, False) for cust_taxable in (False, True))
-                                for foreign in (False, True))
-        self._void_tabs = {}  # (foreign, customer taxable) -> the same for voided documents, made on first use
+        both = [[self._line_tabs(foreign, cust_taxable) for cust_taxable in (False, True)] for foreign in (False, True)]
+        self._sale_tabs = tuple(tuple(t[0] for t in by_taxable) for by_taxable in both)
+        self._void_tabs = tuple(tuple(t[1] for t in by_taxable) for by_taxable in both)  # voided documents'
         # the same for summaries: (words a line reads: 4 a service (its ServiceDate draw) else 3, line
         # taxed, multiplier, offset, amount in cents by quantity draw)
         self._sum_tabs = tuple(tuple(
@@ -325,7 +331,12 @@ class Renderer:
         # the slots ``generator.is_voided`` can say yes for (Invoice 4, SalesReceipt 1, Purchase 1)
         self._voidable = frozenset(SLOT_POS[e][k] for e, k in (("Invoice", 4), ("SalesReceipt", 1), ("Purchase", 1)))
         # voidable slots with a renderer of the voided form: ``fn(i, True)`` (the others encode the dict)
-        self._void_builders = {SLOT_POS["SalesReceipt"][1]: self._receipt_like}
+        self._void_builders = {SLOT_POS["SalesReceipt"][1]: self._receipt_like, SLOT_POS["Invoice"][4]: self._invoice}
+        # entity -> renderer of a run of its documents in one block (``data_many``): a list of texts, None
+        # for a document it has no fast renderer for
+        self._run_builders = {"SalesReceipt": self._receipts_run, "CreditMemo": self._receipts_run,
+                              "RefundReceipt": self._receipts_run, "Estimate": self._estimates_run,
+                              "Invoice": self._invoices_run}
         self._start, self._step, self._salt = gen.start, gen.step, gen.salt
         # generator.n_lines per slot: (base, multiplier of the line-count hash)
         self._n_lines_rule = [(1, 5) if e in ("Invoice", "Estimate", "SalesReceipt") else
@@ -339,29 +350,29 @@ class Renderer:
         self._usd_vendor_pieces = [self._vendor(v) for v in self.usd_vendors]
         self._all_vendor_pieces = [self._vendor(v) for v in self.all_vendors]
 
-    def _line_tab(self, foreign: bool, cust_taxable: bool, voided: bool) -> list:
+    def _line_tabs(self, foreign: bool, cust_taxable: bool) -> tuple[list, list]:
         """Per sales item: (service, line taxed, draw multiplier, draw offset, per quantity draw (amount
         in cents, text from Description to ClassRef's value, text from UnitPrice to the end of
         TaxCodeRef)); the draw is ``word * mult >> 32`` + offset: randint(1, 12) foreign, randint(2, 24)
-        a service, randint(1, 40) goods. (Pieces joined per class up front measured no fewer
-        instructions: a line is one f-string either way.)"""
-        tab = []
+        a service, randint(1, 40) goods. The same for voided documents (``generator._void``: Amount and
+        Qty 0; the amount in cents is the drawn one). (Pieces joined per class up front measured no
+        fewer instructions: a line is one f-string either way.)"""
+        tab, void_tab = [], []
         for it in self.sales_items:
             taxed = it.taxable and cust_taxable
             mult, off = (12, 1) if foreign else ((23, 2) if it.service else (40, 1))
-            by_draw = [None] * (off + mult)
+            by_draw, void_by_draw = [None] * (off + mult), [None] * (off + mult)
             for d in range(off, off + mult):
-                _amount, head, tail_tax, tail_non, amount_c = it.line(foreign, d, voided)
+                _amount, head, tail_tax, tail_non, amount_c, void_head, void_tax, void_non = it.line(foreign, d)
                 by_draw[d] = (amount_c, head, tail_tax if taxed else tail_non)
+                void_by_draw[d] = (amount_c, void_head, void_tax if taxed else void_non)
             tab.append((it.service, taxed, mult, off, by_draw))
-        return tab
+            void_tab.append((it.service, taxed, mult, off, void_by_draw))
+        return tab, void_tab
 
     def _void_tab(self, foreign: bool, cust_taxable: bool) -> list:
-        key = (foreign, cust_taxable)
-        tab = self._void_tabs.get(key)
-        if tab is None:
-            tab = self._void_tabs[key] = self._line_tab(foreign, cust_taxable, True)
-        return tab
+        """``_sale_tabs``'s table for voided documents."""
+        return self._void_tabs[foreign][cust_taxable]
 
     # -- the kept sums of linked documents (``linksums.py``) ------------------------------------------
     def keep_sums_from_document(self, i: int, doc: dict) -> None:
@@ -423,6 +434,46 @@ class Renderer:
                 if fn is not None:
                     return fn(i, True).encode()
         return encode(self.g.doc(i))
+
+    def data_many(self, indices) -> list[bytes]:
+        """``[self.data(i) for i in indices]``, the same bytes: consecutive documents of one entity in one
+        block of ``BLOCK_CYCLES`` cycles (a page's rows) go to the entity's run renderer
+        (``_run_builders``: the word blocks, tables and attributes loaded once a run, no call per
+        document), the others one at a time. Every document is rendered (no cache here: the store's
+        byte cache decides what to render)."""
+        out = []
+        n = len(indices)
+        span = _BLOCK_SPAN
+        run_builders, data = self._run_builders, self.data
+        a = 0
+        while a < n:
+            i = indices[a]
+            entity = SLOTS[i % CYCLE]
+            fn = run_builders.get(entity)
+            if fn is None:
+                out.append(data(i))
+                a += 1
+                continue
+            b = i // span
+            z = a + 1
+            while z < n and indices[z] // span == b and SLOTS[indices[z] % CYCLE] == entity:
+                z += 1
+            run = indices[a:z]
+            texts = fn(run)
+            if None in texts:  # a document without a fast renderer: its dict encoded
+                at = len(out)
+                missing = []
+                while None in texts:
+                    m = texts.index(None)
+                    texts[m] = ""
+                    missing.append(m)
+                out += map(str.encode, texts)
+                for m in missing:
+                    out[at + m] = encode(self.g.doc(run[m]))
+            else:
+                out += map(str.encode, texts)
+            a = z
+        return out
 
     # -- shared pieces -------------------------------------------------------------------------
     def _customer(self, c: dict) -> _Customer:
@@ -661,74 +712,165 @@ class Renderer:
 
     # -- entities ------------------------------------------------------------------------------
     def _receipt_like(self, i: int, voided: bool = False) -> str:
-        """``generator._receipt_like`` as JSON text: SalesReceipt, CreditMemo, RefundReceipt; ``voided``:
-        ``generator._void``'s form (amounts 0, no tax lines, ``PrivateNote`` last) of a sales receipt of
-        ordinal 1 (the only voidable one: no LinkedTxn, no RemainingCredit).
-        One f-string; the customer's constant pieces (``_Customer.sales_tail``…) made once."""
-        cycle, pos = divmod(i, CYCLE)
-        entity, k = SLOTS[pos], SLOT_ORD[pos]
-        nx = stream_words(self.rseed, DOC, i).__next__
-        head, txn_date = self._head(i, nx)
-        pieces = self._usd_pieces
-        cust = pieces[nx() * len(pieces) >> 32]  # _pick_customer(nx, True)
-        base_n, mult = self._n_lines_rule[pos]  # _n_lines(i): base + int(_h(i, 2) * mult), _h inlined
-        salt = self._salt
-        x = (i * 2654435761 + salt + 81006) & 0xFFFFFFFF
-        x ^= x >> 16
-        x = (x * 73244475) & 0xFFFFFFFF
-        x ^= x >> 16
-        lines, subtotal, taxable = self._sales_lines(i, cust, base_n + (x * mult >> 32), txn_date, "",
-                                                     self._void_tab(False, cust.taxable) if voided else None)
-        # _custom_fields: Work Order # (a number 3 in 5), Sales Rep (1 in 2)
-        wo = f',"StringValue":"WO-{10000 + i // 7}"}}' if nx() < _P6 else "}"
-        custom = (f'{_CF_WORK_ORDER}{wo}{_CF_SALES_REP[nx() * 4 >> 32]}]' if nx() < _P5 else
-                  f'{_CF_WORK_ORDER}{wo}]')
-        dept = self.dept_refs[(nx() * len(self.dept_refs) >> 32)]
-        # subtotal, discount, total in int cents (the discount: money(subtotal * 0.1), half up); subtotal > 0
-        discount = 0
-        if entity == "SalesReceipt":
-            x = (i * 2654435761 + salt + 162012) & 0xFFFFFFFF  # g._has_discount(i): _h(i, 4) < 0.25
+        """``generator._receipt_like`` of one document as JSON text (``_receipts_run``; whether it is
+        voided is decided there, from its hash)."""
+        return self._receipts_run((i,))[0]
+
+    def _receipts_run(self, run) -> list[str]:
+        """``generator._receipt_like`` as JSON text: SalesReceipt, CreditMemo, RefundReceipt, for a run of
+        documents of one entity in one block of ``BLOCK_CYCLES`` cycles (a page's consecutive documents:
+        the word blocks, tables and attributes are loaded once a run; ``_head``, ``_sales_lines`` and the
+        cached ``_tax_detail`` inlined). A voided document (a sales receipt of ordinal 1: no LinkedTxn,
+        no RemainingCredit) in ``generator._void``'s form: amounts 0, no tax lines, ``PrivateNote`` last.
+        One f-string a document; the customer's constant pieces (``_Customer.sales_tail``…) made once."""
+        i0 = run[0]
+        b = i0 // CYCLE // BLOCK_CYCLES
+        c0 = b * BLOCK_CYCLES
+        entity = SLOTS[i0 % CYCLE]
+        is_sr, is_cm = entity == "SalesReceipt", entity == "CreditMemo"
+        rseed = self.rseed
+        words = {}  # slot -> (doc words, width, line words, width)
+        start, step, salt = self._start, self._step, self._salt
+        s_void, s_lines, s_discount = salt + 40503, salt + 81006, salt + 162012
+        usd = self._usd_pieces
+        n_usd = len(usd)
+        tabs, void_tab = self._sale_tabs[False], self._void_tab
+        classes, depts = self.class_refs, self.dept_refs
+        n_classes, n_depts = len(classes), len(depts)
+        n_slots = self.n_slots[entity]
+        hours, mmss = _HOURS, _MMSS
+        tax_by_code, tax_detail = self._tax, self._tax_detail
+        pm_refs, discount_rest = self.pm_refs, self._discount_rest
+        to_checking, deposit_pos = self._to_checking, self._deposit_pos
+        sums = self.sums
+        out = []
+        for i in run:
+            cycle, pos = divmod(i, CYCLE)
+            k = SLOT_ORD[pos]
+            ws = words.get(pos)
+            if ws is None:
+                ws = words[pos] = stream_block(rseed, DOC, pos, b) + stream_block(rseed, LINES, pos, b)
+            w, width, lw, lwidth = ws
+            j = cycle - c0
+            p = j * width
+            voided = False
+            if is_sr and k == 1:  # g.is_voided(i): _h(i, 1) < 0.05
+                x = (i * 2654435761 + s_void) & 0xFFFFFFFF
+                x ^= x >> 16
+                x = (x * 73244475) & 0xFFFFFFFF
+                voided = x ^ (x >> 16) < _P_005
+            # _head: g.time_of(i), edited 1 in 5 (the edit time uniform(0.1, 1.0) steps before), days back
+            upd = _floor(start + (i + 1) * step)
+            if w[p] < _P2:
+                create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
+                sync = "1"
+                p += 2
+            else:
+                create, sync = upd, "0"
+                p += 1
+            h = (create - (w[p] * 3 >> 32) * 86400) // 3600
+            txn_date = (hours.get(h) or _hour(h))[2]
+            h, r = divmod(upd, 3600)
+            v = hours.get(h) or _hour(h)
+            updated = v[0] + mmss[r] + v[1]
+            if create == upd:
+                created = updated
+            else:
+                h, r = divmod(create, 3600)
+                v = hours.get(h) or _hour(h)
+                created = v[0] + mmss[r] + v[1]
+            cust = usd[w[p + 1] * n_usd >> 32]
+            p += 2
+            # _sales_lines: n_lines(i) = base + int(_h(i, 2) * mult); words item, quantity, class, a
+            # service's ServiceDate-or-not
+            x = (i * 2654435761 + s_lines) & 0xFFFFFFFF
             x ^= x >> 16
             x = (x * 73244475) & 0xFFFFFFFF
-            if x ^ (x >> 16) < _P_025:
-                discount = (subtotal + 5) // 10
-        if voided:
-            tax, total_tax = '{"TotalTax":0}', 0
-            sub_t = disc_t = total_t = balance_t = "0"
-        else:
-            tax, total_tax = self._tax_detail(cust, taxable)
-            sub_t = f"{subtotal // 100}{_CENTS[subtotal % 100]}"
-            disc_t = _ct(discount)
-        total = subtotal - discount + total_tax
-        if not voided:
-            total_t = f"{total // 100}{_CENTS[total % 100]}" if total else "0"  # _ct(total)
-            balance_t = total_t if entity == "CreditMemo" else "0"
-        disc_line = (f',{{"Amount":{disc_t},{self._discount_rest}' if discount else "")
-        pm_text = ref_num = None
-        if entity == "CreditMemo":
-            end = f'{cust.receipt_after},"Balance":{balance_t},"RemainingCredit":{_ct(total)}'
-        else:
-            method = ("1", "2", "3", "4")[(nx() * 4 >> 32)]
-            pm_text = self.pm_refs[method]
-            if method == "2":
-                ref_num = str(1000 + (nx() * 99000 >> 32))
-                ref_t = f',"PaymentRefNum":"{ref_num}"'
+            x ^= x >> 16
+            base_n, mult = (1, 5) if is_sr else (1, 3)
+            tab = void_tab(False, cust.taxable) if voided else tabs[cust.taxable]
+            n_items = len(tab)
+            q = j * lwidth
+            lines, subtotal, taxable = [], 0, 0
+            service_date = None
+            for n_ in range(base_n + (x * mult >> 32)):
+                service, taxed, mult_q, off, by_draw = tab[lw[q] * n_items >> 32]
+                amount_c, head, tail = by_draw[(lw[q + 1] * mult_q >> 32) + off]
+                cls = classes[lw[q + 2] * n_classes >> 32]
+                if service:
+                    if lw[q + 3] < _P3:
+                        if service_date is None:
+                            service_date = _SERVICE_DATE % txn_date
+                        lines.append(f'{_LINE_START[n_]}{head}{cls}{tail}{service_date}}}}}')
+                    else:
+                        lines.append(f'{_LINE_START[n_]}{head}{cls}{tail}}}}}')
+                    q += 4
+                else:
+                    lines.append(f'{_LINE_START[n_]}{head}{cls}{tail}}}}}')
+                    q += 3
+                subtotal += amount_c
+                if taxed:
+                    taxable += amount_c
+            # _custom_fields: Work Order # (a number 3 in 5), Sales Rep (1 in 2)
+            wo = f',"StringValue":"WO-{10000 + i // 7}"}}' if w[p] < _P6 else "}"
+            if w[p + 1] < _P5:
+                custom = f'{_CF_WORK_ORDER}{wo}{_CF_SALES_REP[w[p + 2] * 4 >> 32]}]'
+                p += 3
             else:
-                ref_t = ""
-            if entity == "SalesReceipt" and k == 0:  # never voided (only ordinal 1 is voidable)
-                to = (f'{self._to_undeposited}[{{"TxnId":"{100 + cycle * CYCLE + self._deposit_pos}",'
-                      f'"TxnType":"Deposit"}}]')
+                custom = f'{_CF_WORK_ORDER}{wo}]'
+                p += 2
+            dept = depts[w[p] * n_depts >> 32]
+            p += 1
+            # subtotal, discount, total in int cents (the discount: money(subtotal * 0.1), half up); subtotal > 0
+            discount = 0
+            if is_sr:
+                x = (i * 2654435761 + s_discount) & 0xFFFFFFFF  # g._has_discount(i): _h(i, 4) < 0.25
+                x ^= x >> 16
+                x = (x * 73244475) & 0xFFFFFFFF
+                if x ^ (x >> 16) < _P_025:
+                    discount = (subtotal + 5) // 10
+            if voided:
+                tax, total = '{"TotalTax":0}', subtotal - discount
+                sub_t = total_t = "0"
+                disc_line = f',{{"Amount":0,{discount_rest}' if discount else ""
             else:
-                to = self._to_checking
-            end = (f'{cust.refund_after if entity == "RefundReceipt" else cust.receipt_after},"Balance":0,'
-                   f'"PaymentMethodRef":{pm_text}{ref_t}{to}')
-        if entity == "SalesReceipt" and k == 0 and not voided:
-            self.sums.put_deposit_input_cents(cycle, 2, total, pm_text, ref_num, txn_date)
-        return (f'{{{head},"CustomField":{custom},"DocNumber":"{1001 + cycle * self.n_slots[entity] + k}",'
-                f'"TxnDate":"{txn_date}","DepartmentRef":{dept},"CurrencyRef":{{"value":"USD","name":'
-                f'"United States Dollar"}},"Line":[{",".join(lines)},{{"Amount":{sub_t},"DetailType":'
-                f'"SubTotalLineDetail","SubTotalLineDetail":{{}}}}{disc_line}],"TxnTaxDetail":{tax}{cust.sales_tail}'
-                f'{total_t}{end}{_VOIDED_NOTE if voided else "}"}')
+                if not cust.tax_code or not cust.taxable:
+                    tax, total = '{"TotalTax":0}', subtotal - discount
+                else:
+                    hit = tax_by_code.get(cust.tax_code)
+                    hit = hit.get(taxable) if hit is not None else None
+                    tax, total_tax = hit if hit is not None else tax_detail(cust, taxable)
+                    total = subtotal - discount + total_tax
+                sub_t = f"{subtotal // 100}{_CENTS[subtotal % 100]}"
+                total_t = f"{total // 100}{_CENTS[total % 100]}" if total else "0"  # _ct(total)
+                disc_line = (f',{{"Amount":{discount // 100}{_CENTS[discount % 100]},{discount_rest}'
+                             if discount else "")
+            if is_cm:  # (never voided)
+                end = f'{cust.receipt_after},"Balance":{total_t},"RemainingCredit":{total_t}'
+            else:
+                method = ("1", "2", "3", "4")[w[p] * 4 >> 32]
+                pm_text = pm_refs[method]
+                if method == "2":
+                    ref_num = str(1000 + (w[p + 1] * 99000 >> 32))
+                    ref_t = f',"PaymentRefNum":"{ref_num}"'
+                else:
+                    ref_num, ref_t = None, ""
+                if is_sr and k == 0:  # never voided (only ordinal 1 is voidable)
+                    to = (f'{self._to_undeposited}[{{"TxnId":"{100 + cycle * CYCLE + deposit_pos}",'
+                          f'"TxnType":"Deposit"}}]')
+                    sums.put_deposit_input_cents(cycle, 2, total, pm_text, ref_num, txn_date)
+                else:
+                    to = to_checking
+                end = (f'{cust.receipt_after if is_sr else cust.refund_after},"Balance":0,'
+                       f'"PaymentMethodRef":{pm_text}{ref_t}{to}')
+            out.append(
+                f'{{"domain":"QBO","sparse":false,"Id":"{100 + i}","SyncToken":"{sync}","MetaData":{{"CreateTime":'
+                f'"{created}","LastUpdatedTime":"{updated}"}},"CustomField":{custom},"DocNumber":"'
+                f'{1001 + cycle * n_slots + k}","TxnDate":"{txn_date}","DepartmentRef":{dept},"CurrencyRef":'
+                f'{{"value":"USD","name":"United States Dollar"}},"Line":[{",".join(lines)},{{"Amount":{sub_t},'
+                f'"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}{disc_line}],"TxnTaxDetail":{tax}'
+                f'{cust.sales_tail}{total_t}{end}{_VOIDED_NOTE if voided else "}"}')
+        return out
 
     def _receipt_parts(self, i: int, text: bool = True) -> tuple[str | None, tuple]:
         """``generator._receipt_like``: SalesReceipt, CreditMemo, RefundReceipt (not voided) →
@@ -760,46 +902,135 @@ class Renderer:
         return total, self.pm_refs[method], ref_num, txn_date
 
     def _estimate(self, i: int) -> str:
-        """``generator._b_Estimate``."""
+        """``generator._b_Estimate`` of one document (``_estimates_run``)."""
+        return self._estimates_run((i,))[0]
+
+    def _estimates_run(self, run) -> list[str]:
+        """``generator._b_Estimate`` as JSON text for a run of estimates in one block of ``BLOCK_CYCLES``
+        cycles (``data_many``): ``_head``, ``_sales_lines``, ``_custom_fields`` and the cached
+        ``_tax_detail`` inlined, the words read by index from the blocks; one f-string a document."""
         g = self.g
-        cycle = i // CYCLE
-        nx = stream_words(self.rseed, DOC, i).__next__
-        head, txn_date = self._head(i, nx)
-        cust = self._pick_customer(nx, False)
-        lines, subtotal, taxable = self._sales_lines(i, cust, self._n_lines(i), txn_date, "")
-        custom = self._custom_fields(nx, i)
-        cur = cust.currency
-        out = ["{", head, ',"CustomField":', custom, ',"DocNumber":"', str(1001 + cycle * self.n_slots["Estimate"]),
-               '","TxnDate":"', txn_date, '","CurrencyRef":', cust.currency_ref]
-        if cur != "USD":
-            rate = g.rate(cur, txn_date)
-            out += [',"ExchangeRate":', _n(rate)]
-        # g.estimate_converted(cycle) of this estimate: not deleted (_h(i, 1) >= 0.03) and _h(i, 3) < 0.5
-        if _hash01(i, self._salt + 40503) >= 0.03 and _hash01(i, self._salt + 121509) < 0.5:
-            out += [',"TxnStatus":"Closed","LinkedTxn":[{"TxnId":"', str(100 + g.index_of("Invoice", cycle, 2)),
-                    '","TxnType":"Invoice"}]']
-        else:
-            out += [',"TxnStatus":"', ("Pending", "Pending", "Accepted", "Rejected")[(nx() * 4 >> 32)], '"']
-        # subtotal, total: in int cents
-        lines.append(f'{{"Amount":{_ct(subtotal)},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}')
-        tax, total_tax = self._tax_detail(cust, taxable)
-        total = subtotal + total_tax
-        out += [',"Line":[', ",".join(lines), '],"TxnTaxDetail":', tax, ',"CustomerRef":', cust.ref,
-                ',"CustomerMemo":{"value":"Thank you for your business!"},"BillAddr":', cust.bill]
-        if cust.ship is not None:
-            out += [',"ShipAddr":', cust.ship]
-        out += [',"TotalAmt":', _ct(total)]
-        if cur != "USD":
-            out += [',"HomeTotalAmt":', _m(from_cents(total) * rate)]
-        emailed = nx() < _P5
-        out += [',"ApplyTaxAfterDiscount":false,"PrintStatus":"NotSet","EmailStatus":"',
-                "EmailSent" if emailed else "NotSet", '"']
-        if cust.email is not None:
-            out += [',"BillEmail":', cust.email]
-        if emailed:
-            out.append(',"DeliveryInfo":{"DeliveryType":"Email"}')
-        out += [',"ExpirationDate":"', add_days(txn_date, 30), '"}']
-        return "".join(out)
+        pos = self._est_pos
+        b = run[0] // CYCLE // BLOCK_CYCLES
+        c0 = b * BLOCK_CYCLES
+        w, width = stream_block(self.rseed, DOC, pos, b)
+        lw, lwidth = stream_block(self.rseed, LINES, pos, b)
+        start, step, salt = self._start, self._step, self._salt
+        s_deleted, s_converted, s_lines = salt + 40503, salt + 121509, salt + 81006
+        every = self._all_pieces
+        n_all = len(every)
+        tabs = self._sale_tabs
+        classes = self.class_refs
+        n_classes = len(classes)
+        n_slots, inv2 = self.n_slots["Estimate"], self._invoice_pos[2]
+        hours, mmss = _HOURS, _MMSS
+        tax_by_code, tax_detail = self._tax, self._tax_detail
+        out = []
+        for i in run:
+            cycle = i // CYCLE
+            j = cycle - c0
+            p = j * width
+            # _head: g.time_of(i), edited 1 in 5 (the edit time uniform(0.1, 1.0) steps before), days back
+            upd = _floor(start + (i + 1) * step)
+            if w[p] < _P2:
+                create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
+                sync = "1"
+                p += 2
+            else:
+                create, sync = upd, "0"
+                p += 1
+            h = (create - (w[p] * 3 >> 32) * 86400) // 3600
+            txn_date = (hours.get(h) or _hour(h))[2]
+            h, r = divmod(upd, 3600)
+            v = hours.get(h) or _hour(h)
+            updated = v[0] + mmss[r] + v[1]
+            if create == upd:
+                created = updated
+            else:
+                h, r = divmod(create, 3600)
+                v = hours.get(h) or _hour(h)
+                created = v[0] + mmss[r] + v[1]
+            cust = every[w[p + 1] * n_all >> 32]
+            p += 2
+            foreign = cust.currency != "USD"
+            # _sales_lines: n_lines(i) = 1 + int(_h(i, 2) * 5)
+            x = (i * 2654435761 + s_lines) & 0xFFFFFFFF
+            x ^= x >> 16
+            x = (x * 73244475) & 0xFFFFFFFF
+            x ^= x >> 16
+            tab = tabs[foreign][cust.taxable]
+            n_items = len(tab)
+            q = j * lwidth
+            lines, subtotal, taxable = [], 0, 0
+            service_date = None
+            for n_ in range(1 + (x * 5 >> 32)):
+                service, taxed, mult_q, off, by_draw = tab[lw[q] * n_items >> 32]
+                amount_c, head, tail = by_draw[(lw[q + 1] * mult_q >> 32) + off]
+                cls = classes[lw[q + 2] * n_classes >> 32]
+                if service:
+                    if lw[q + 3] < _P3:
+                        if service_date is None:
+                            service_date = _SERVICE_DATE % txn_date
+                        lines.append(f'{_LINE_START[n_]}{head}{cls}{tail}{service_date}}}}}')
+                    else:
+                        lines.append(f'{_LINE_START[n_]}{head}{cls}{tail}}}}}')
+                    q += 4
+                else:
+                    lines.append(f'{_LINE_START[n_]}{head}{cls}{tail}}}}}')
+                    q += 3
+                subtotal += amount_c
+                if taxed:
+                    taxable += amount_c
+            # _custom_fields: Work Order # (a number 3 in 5), Sales Rep (1 in 2)
+            wo = f',"StringValue":"WO-{10000 + i // 7}"}}' if w[p] < _P6 else "}"
+            if w[p + 1] < _P5:
+                custom = f'{_CF_WORK_ORDER}{wo}{_CF_SALES_REP[w[p + 2] * 4 >> 32]}]'
+                p += 3
+            else:
+                custom = f'{_CF_WORK_ORDER}{wo}]'
+                p += 2
+            if foreign:
+                rate = g.rate(cust.currency, txn_date)
+                xrate = f',"ExchangeRate":{_n(rate)}'
+            else:
+                xrate = ""
+            # g.estimate_converted(cycle) of this estimate: not deleted (_h(i, 1) >= 0.03) and _h(i, 3) < 0.5
+            x = (i * 2654435761 + s_deleted) & 0xFFFFFFFF
+            x ^= x >> 16
+            x = (x * 73244475) & 0xFFFFFFFF
+            converted = False
+            if x ^ (x >> 16) >= _P_003:
+                x = (i * 2654435761 + s_converted) & 0xFFFFFFFF
+                x ^= x >> 16
+                x = (x * 73244475) & 0xFFFFFFFF
+                converted = x ^ (x >> 16) < _P5
+            if converted:
+                status = f'"Closed","LinkedTxn":[{{"TxnId":"{100 + cycle * CYCLE + inv2}","TxnType":"Invoice"}}]'
+            else:
+                status = ('"Pending"', '"Pending"', '"Accepted"', '"Rejected"')[w[p] * 4 >> 32]
+                p += 1
+            if not cust.tax_code or not cust.taxable:
+                tax, total = '{"TotalTax":0}', subtotal
+            else:
+                hit = tax_by_code.get(cust.tax_code)
+                hit = hit.get(taxable) if hit is not None else None
+                tax, total_tax = hit if hit is not None else tax_detail(cust, taxable)
+                total = subtotal + total_tax
+            home = f',"HomeTotalAmt":{_m(from_cents(total) * rate)}' if foreign else ""
+            if w[p] < _P5:
+                email = f'"EmailSent"{cust.bill_email},"DeliveryInfo":{{"DeliveryType":"Email"}}'
+            else:
+                email = f'"NotSet"{cust.bill_email}'
+            # subtotal and total are > 0 (every line amount is)
+            out.append(
+                f'{{"domain":"QBO","sparse":false,"Id":"{100 + i}","SyncToken":"{sync}","MetaData":{{"CreateTime":'
+                f'"{created}","LastUpdatedTime":"{updated}"}},"CustomField":{custom},"DocNumber":"'
+                f'{1001 + cycle * n_slots}","TxnDate":"{txn_date}","CurrencyRef":{cust.currency_ref}{xrate},'
+                f'"TxnStatus":{status},"Line":[{",".join(lines)},{{"Amount":{subtotal // 100}{_CENTS[subtotal % 100]},'
+                f'"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}],"TxnTaxDetail":{tax}'
+                f'{cust.sales_tail}{total // 100}{_CENTS[total % 100]}{home},"ApplyTaxAfterDiscount":false,'
+                f'"PrintStatus":"NotSet","EmailStatus":{email},"ExpirationDate":"{add_days(txn_date, 30)}"}}')
+        return out
 
     def _vendor_credit(self, i: int) -> str:
         """``generator._b_VendorCredit``."""
@@ -1337,83 +1568,198 @@ class Renderer:
         out += [',"Line":[', ",".join(lines), "]}"]
         return "".join(out)
 
-    def _invoice(self, i: int) -> str:
-        """``generator._b_Invoice`` (not voided) as JSON text: the draws and int-cent sums of
-        ``_invoice_parts`` with the text, the small helpers inlined (hashes compared as ints,
-        ``estimate_converted``, the customer pick, custom fields, cents texts): a page is 1000 of these."""
-        cycle, pos = divmod(i, CYCLE)
-        k = SLOT_ORD[pos]
-        salt = self._salt
-        converted = False
-        if k == 2:  # g.estimate_converted(cycle): the estimate not deleted (_h(e, 1) >= 0.03), _h(e, 3) < 0.5
-            est_i = cycle * CYCLE + self._est_pos
-            x = (est_i * 2654435761 + salt + 40503) & 0xFFFFFFFF
-            x ^= x >> 16
-            x = (x * 73244475) & 0xFFFFFFFF
-            if x ^ (x >> 16) >= _P_003:
-                x = (est_i * 2654435761 + salt + 121509) & 0xFFFFFFFF
+    def _invoice(self, i: int, voided: bool = False) -> str:
+        """``generator._b_Invoice`` of one invoice as JSON text (``_invoices_run``; whether it is voided
+        is decided there, from its hash)."""
+        return self._invoices_run((i,))[0]
+
+    def _invoices_run(self, run) -> list[str | None]:
+        """``generator._b_Invoice`` as JSON text for a run of invoices in one block of ``BLOCK_CYCLES``
+        cycles (``data_many``; a voided one, ordinal 4, in ``generator._void``'s form: amounts and
+        quantities 0, no tax lines, ``PrivateNote`` last): the draws and int-cent sums
+        of ``_invoice_parts`` with the text, the small helpers inlined (hashes compared as ints,
+        ``estimate_converted``, ``_head``, the customer pick, ``_sales_lines``, custom fields, the cached
+        ``_tax_detail``, cents texts), the words read by index from the blocks (a converted estimate's
+        invoice: the estimate's first word and its lines); one f-string a document."""
+        b = run[0] // CYCLE // BLOCK_CYCLES
+        c0 = b * BLOCK_CYCLES
+        rseed = self.rseed
+        words = {}  # slot -> (doc words, width, line words, width)
+        est_pos = self._est_pos
+        est_w = est_lw = None
+        start, step, salt = self._start, self._step, self._salt
+        s_deleted, s_converted, s_lines, s_paid = salt + 40503, salt + 121509, salt + 81006, salt + 202515
+        usd, every = self._usd_pieces, self._all_pieces
+        n_usd, n_all = len(usd), len(every)
+        tabs = self._sale_tabs
+        classes, depts = self.class_refs, self.dept_refs
+        n_classes, n_depts = len(classes), len(depts)
+        n_inv, pay_pos = self.n_invoice_slots, self.payment_pos
+        hours, mmss = _HOURS, _MMSS
+        tax_by_code, tax_detail = self._tax, self._tax_detail
+        sums = self.sums
+        inv_per = sums.inv_per
+        inv_total, inv_balance, inv_cust, inv_date = sums.inv_total, sums.inv_balance, sums.inv_cust, sums.inv_date
+        cust_ids, date_ids = sums.objects.ids, sums.dates.ids
+        g = self.g
+        out = []
+        for i in run:
+            cycle, pos = divmod(i, CYCLE)
+            k = SLOT_ORD[pos]
+            voided = False
+            if k == 4:  # g.is_voided(i): ordinal 4 and _h(i, 1) < 0.03
+                x = (i * 2654435761 + s_deleted) & 0xFFFFFFFF
                 x ^= x >> 16
                 x = (x * 73244475) & 0xFFFFFFFF
-                converted = x ^ (x >> 16) < _P5
-        rseed = self.rseed
-        nx = stream_words(rseed, DOC, i).__next__
-        head, txn_date = self._head(i, nx)
-        if converted:
-            pieces = self._all_pieces
-            cust = pieces[stream_slice(rseed, DOC, est_i)[0] * len(pieces) >> 32]  # the estimate's first word
-            key = est_i
-            link = f',"LinkedTxn":[{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}]'
-        else:
-            pieces = self._usd_pieces if k < 2 else self._all_pieces
-            cust = pieces[nx() * len(pieces) >> 32]
-            key = i
-            link = ""
-        # g.n_lines(key) (an invoice's or its estimate's: the same formula), _h inlined
-        x = (key * 2654435761 + salt + 81006) & 0xFFFFFFFF
-        x ^= x >> 16
-        x = (x * 73244475) & 0xFFFFFFFF
-        x ^= x >> 16
-        lines, subtotal, taxable = self._sales_lines(key, cust, 1 + (x * 5 >> 32), txn_date, link)
-        # _custom_fields: Work Order # (a number 3 in 5), Sales Rep (1 in 2)
-        wo = f',"StringValue":"WO-{10000 + i // 7}"}}' if nx() < _P6 else "}"
-        custom = (f'{_CF_WORK_ORDER}{wo}{_CF_SALES_REP[nx() * 4 >> 32]}]' if nx() < _P5 else
-                  f'{_CF_WORK_ORDER}{wo}]')
-        dept = self.dept_refs[nx() * len(self.dept_refs) >> 32]
-        tax, total_tax = self._tax_detail(cust, taxable)
-        total = subtotal + total_tax
-        foreign = cust.currency != "USD"
-        if k < 4:
-            x = (i * 2654435761 + salt + 202515) & 0xFFFFFFFF  # g._paid_fully(i)
+                voided = x ^ (x >> 16) < _P_003
+            ws = words.get(pos)
+            if ws is None:
+                ws = words[pos] = stream_block(rseed, DOC, pos, b) + stream_block(rseed, LINES, pos, b)
+            w, width, lw, lwidth = ws
+            j = cycle - c0
+            p = j * width
+            converted = False
+            if k == 2:  # g.estimate_converted(cycle): the estimate not deleted (_h(e, 1) >= 0.03), _h(e, 3) < 0.5
+                est_i = cycle * CYCLE + est_pos
+                x = (est_i * 2654435761 + s_deleted) & 0xFFFFFFFF
+                x ^= x >> 16
+                x = (x * 73244475) & 0xFFFFFFFF
+                if x ^ (x >> 16) >= _P_003:
+                    x = (est_i * 2654435761 + s_converted) & 0xFFFFFFFF
+                    x ^= x >> 16
+                    x = (x * 73244475) & 0xFFFFFFFF
+                    converted = x ^ (x >> 16) < _P5
+            # _head: g.time_of(i), edited 1 in 5 (the edit time uniform(0.1, 1.0) steps before), days back
+            upd = _floor(start + (i + 1) * step)
+            if w[p] < _P2:
+                create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
+                sync = "1"
+                p += 2
+            else:
+                create, sync = upd, "0"
+                p += 1
+            h = (create - (w[p] * 3 >> 32) * 86400) // 3600
+            p += 1
+            txn_date = (hours.get(h) or _hour(h))[2]
+            h, r = divmod(upd, 3600)
+            v = hours.get(h) or _hour(h)
+            updated = v[0] + mmss[r] + v[1]
+            if create == upd:
+                created = updated
+            else:
+                h, r = divmod(create, 3600)
+                v = hours.get(h) or _hour(h)
+                created = v[0] + mmss[r] + v[1]
+            if converted:
+                if est_w is None:
+                    est_w, est_width = stream_block(rseed, DOC, est_pos, b)
+                    est_lw, est_lwidth = stream_block(rseed, LINES, est_pos, b)
+                cust = every[est_w[j * est_width] * n_all >> 32]  # the estimate's first word
+                key, lines_w, q = est_i, est_lw, j * est_lwidth
+                link = f',"LinkedTxn":[{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}]'
+            else:
+                cust = usd[w[p] * n_usd >> 32] if k < 2 else every[w[p] * n_all >> 32]
+                p += 1
+                key, lines_w, q = i, lw, j * lwidth
+                link = ""
+            foreign = cust.currency != "USD"
+            # _sales_lines: g.n_lines(key) (an invoice's or its estimate's: the same formula)
+            x = (key * 2654435761 + s_lines) & 0xFFFFFFFF
             x ^= x >> 16
             x = (x * 73244475) & 0xFFFFFFFF
-            # g._partial: money(total / 2) (half up), foreign Decimal(int(total / 2)) (whole units)
-            paid = total if x ^ (x >> 16) < _P_08 else total // 200 * 100 if foreign else (total + 1) // 2
-            linked = f'{{"TxnId":"{100 + cycle * CYCLE + self.payment_pos[k]}","TxnType":"Payment"}}'
-            if converted:
-                linked += f',{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}'
-        else:
-            paid, linked = 0, ""
-        balance = total - paid
-        if foreign:
-            rate = self.g.rate(cust.currency, txn_date)
-            xrate = f',"ExchangeRate":{_n(rate)}'
-            home_total = f',"HomeTotalAmt":{_m(from_cents(total) * rate)}'
-            home_balance = f',"HomeBalance":{_m(from_cents(balance) * rate)}'
-        else:
-            xrate = home_total = home_balance = ""
-        print_status = "NeedToPrint" if nx() < _P3 else "NotSet"
-        email_status = "EmailSent" if nx() < _P5 else "NotSet"
-        if k < self.sums.inv_per:
-            self.sums.put_invoice_cents(cycle, k, total, balance, cust, txn_date)
-        # amounts as _ct writes them (subtotal and total are > 0: every line amount is)
-        return (f'{_INVOICE_START}{head},"CustomField":{custom},"DocNumber":"{1001 + cycle * self.n_invoice_slots + k}",'
-                f'"TxnDate":"{txn_date}","DepartmentRef":{dept},"CurrencyRef":{cust.currency_ref}{xrate},'
-                f'"LinkedTxn":[{linked}],"Line":[{",".join(lines)},{{"Amount":{subtotal // 100}{_CENTS[subtotal % 100]},'
-                f'"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}],"TxnTaxDetail":{tax}'
-                f'{cust.invoice_tail}{add_days(txn_date, cust.term_days)}","TotalAmt":{total // 100}'
-                f'{_CENTS[total % 100]}{home_total},"ApplyTaxAfterDiscount":false,"PrintStatus":"{print_status}",'
-                f'"EmailStatus":"{email_status}"{cust.bill_email},"Balance":'
+            x ^= x >> 16
+            tab = self._void_tab(foreign, cust.taxable) if voided else tabs[foreign][cust.taxable]
+            n_items = len(tab)
+            lines, subtotal, taxable = [], 0, 0
+            service_date = None
+            for n_ in range(1 + (x * 5 >> 32)):
+                service, taxed, mult_q, off, by_draw = tab[lines_w[q] * n_items >> 32]
+                amount_c, head, tail = by_draw[(lines_w[q + 1] * mult_q >> 32) + off]
+                cls = classes[lines_w[q + 2] * n_classes >> 32]
+                if service:
+                    if lines_w[q + 3] < _P3:
+                        if service_date is None:
+                            service_date = _SERVICE_DATE % txn_date
+                        lines.append(f'{_LINE_START[n_]}{head}{cls}{tail}{service_date}}}{link}}}')
+                    else:
+                        lines.append(f'{_LINE_START[n_]}{head}{cls}{tail}}}{link}}}')
+                    q += 4
+                else:
+                    lines.append(f'{_LINE_START[n_]}{head}{cls}{tail}}}{link}}}')
+                    q += 3
+                subtotal += amount_c
+                if taxed:
+                    taxable += amount_c
+            # _custom_fields: Work Order # (a number 3 in 5), Sales Rep (1 in 2)
+            wo = f',"StringValue":"WO-{10000 + i // 7}"}}' if w[p] < _P6 else "}"
+            if w[p + 1] < _P5:
+                custom = f'{_CF_WORK_ORDER}{wo}{_CF_SALES_REP[w[p + 2] * 4 >> 32]}]'
+                p += 3
+            else:
+                custom = f'{_CF_WORK_ORDER}{wo}]'
+                p += 2
+            dept = depts[w[p] * n_depts >> 32]
+            if not cust.tax_code or not cust.taxable:
+                tax, total = '{"TotalTax":0}', subtotal
+            else:
+                hit = tax_by_code.get(cust.tax_code)
+                hit = hit.get(taxable) if hit is not None else None
+                tax, total_tax = hit if hit is not None else tax_detail(cust, taxable)
+                total = subtotal + total_tax
+            if k < 4:
+                x = (i * 2654435761 + s_paid) & 0xFFFFFFFF  # g._paid_fully(i)
+                x ^= x >> 16
+                x = (x * 73244475) & 0xFFFFFFFF
+                # g._partial: money(total / 2) (half up), foreign Decimal(int(total / 2)) (whole units)
+                paid = total if x ^ (x >> 16) < _P_08 else total // 200 * 100 if foreign else (total + 1) // 2
+                linked = f'{{"TxnId":"{100 + cycle * CYCLE + pay_pos[k]}","TxnType":"Payment"}}'
+                if converted:
+                    linked += f',{{"TxnId":"{100 + est_i}","TxnType":"Estimate"}}'
+            else:
+                paid, linked = 0, ""
+            balance = total - paid
+            if foreign:
+                rate = g.rate(cust.currency, txn_date)
+                xrate = f',"ExchangeRate":{_n(rate)}'
+                home_total = f',"HomeTotalAmt":{_m(from_cents(total) * rate)}'
+                home_balance = f',"HomeBalance":{_m(from_cents(balance) * rate)}'
+            else:
+                xrate = home_total = home_balance = ""
+            print_status = "NeedToPrint" if w[p + 1] < _P3 else "NotSet"
+            email_status = "EmailSent" if w[p + 2] < _P5 else "NotSet"
+            if k < inv_per:  # sums.put_invoice_cents(cycle, k, total, balance, cust, txn_date) inlined
+                si = cycle * inv_per + k
+                if inv_total[si] == UNKNOWN:
+                    inv_balance[si] = balance
+                    v = cust_ids.get(cust)
+                    inv_cust[si] = sums.objects.id(cust) if v is None else v
+                    v = date_ids.get(txn_date)
+                    inv_date[si] = sums.dates.id(txn_date) if v is None else v
+                    inv_total[si] = total
+            if voided:  # (ordinal 4: no payment, not converted, no sums kept)
+                out.append(
+                    f'{_INVOICE_START}"domain":"QBO","sparse":false,"Id":"{100 + i}","SyncToken":"{sync}","MetaData":'
+                    f'{{"CreateTime":"{created}","LastUpdatedTime":"{updated}"}},"CustomField":{custom},"DocNumber":"'
+                    f'{1001 + cycle * n_inv + k}","TxnDate":"{txn_date}","DepartmentRef":{dept},"CurrencyRef":'
+                    f'{cust.currency_ref}{xrate},"LinkedTxn":[],"Line":[{",".join(lines)},{{"Amount":0,'
+                    f'"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{{}}}}],"TxnTaxDetail":{{"TotalTax":0}}'
+                    f'{cust.invoice_tail}{add_days(txn_date, cust.term_days)}","TotalAmt":0'
+                    f'{_HOME_TOTAL_0 if foreign else ""},"ApplyTaxAfterDiscount":false,"PrintStatus":"'
+                    f'{print_status}","EmailStatus":"{email_status}"{cust.bill_email},"Balance":0'
+                    f'{_HOME_BALANCE_0 if foreign else ""}{_VOIDED_NOTE}')
+                continue
+            # amounts as _ct writes them (subtotal and total are > 0: every line amount is)
+            out.append(
+                f'{_INVOICE_START}"domain":"QBO","sparse":false,"Id":"{100 + i}","SyncToken":"{sync}","MetaData":'
+                f'{{"CreateTime":"{created}","LastUpdatedTime":"{updated}"}},"CustomField":{custom},"DocNumber":"'
+                f'{1001 + cycle * n_inv + k}","TxnDate":"{txn_date}","DepartmentRef":{dept},"CurrencyRef":'
+                f'{cust.currency_ref}{xrate},"LinkedTxn":[{linked}],"Line":[{",".join(lines)},{{"Amount":'
+                f'{subtotal // 100}{_CENTS[subtotal % 100]},"DetailType":"SubTotalLineDetail","SubTotalLineDetail":'
+                f'{{}}}}],"TxnTaxDetail":{tax}{cust.invoice_tail}{add_days(txn_date, cust.term_days)}","TotalAmt":'
+                f'{total // 100}{_CENTS[total % 100]}{home_total},"ApplyTaxAfterDiscount":false,"PrintStatus":"'
+                f'{print_status}","EmailStatus":"{email_status}"{cust.bill_email},"Balance":'
                 f'{f"{balance // 100}{_CENTS[balance % 100]}" if balance else "0"}{home_balance}}}')
+        return out
 
     def _invoice_parts(self, i: int, text: bool = False) -> tuple[str | None, tuple]:
         """``generator._b_Invoice``'s fields a payment of the invoice copies → (None, (TotalAmt in

@@ -32,7 +32,7 @@ from typing import Callable, Iterator
 
 from . import company as co
 from .render import Renderer
-from .generator import TxnGenerator, TXN_ENTITIES, CYCLES, ID_BASE, SLOT_POS, CYCLE
+from .generator import BLOCK_CYCLES, TxnGenerator, TXN_ENTITIES, CYCLES, ID_BASE, SLOT_POS, CYCLE
 from .wire import encode
 
 DAY = 86400
@@ -95,7 +95,8 @@ class Realm:
         self.next_txn_id = ID_BASE + self.gen.N
         self._base_live: dict[str, array] = {}
         # bytes of base documents by index (large: rendered straight from the draws, no dict)
-        self._base_bytes = lru_cache(maxsize=cache)(self.renderer.data if self.renderer is not None
+        self._page_run = _PageRun()
+        self._base_bytes = lru_cache(maxsize=cache)(self._render_base if self.renderer is not None
                                                     else self._encode_base)
         self.balances_ready = threading.Event()
         self.persist_balances = size == "large"  # the pass takes minutes: saved for the next start
@@ -125,6 +126,45 @@ class Realm:
     def base_deleted(self, entity: str) -> list[int]:
         g = self.gen
         return [c * CYCLE + p for c in range(g.n_cycles) for p in SLOT_POS[entity] if g.is_deleted(c * CYCLE + p)]
+
+    def base_bytes_many(self, indices) -> list[bytes]:
+        """``[self._base_bytes(i) for i in indices]`` (a page's documents, through the byte cache in the
+        same order: the cache's contents and recency are the same), where a miss also renders the rest of
+        its block's documents in ``indices`` in one run (``Renderer.data_many``), handed to the cache as
+        it asks for them: no Python step a cached document."""
+        if self.renderer is None:
+            return list(map(self._base_bytes, indices))
+        run = self._page_run
+        run.page, run.ahead, run.at = indices, {}, None
+        try:
+            return list(map(self._base_bytes, indices))
+        finally:
+            run.page = run.ahead = run.at = None
+
+    def _render_base(self, i: int) -> bytes:
+        """The byte cache's miss: ``renderer.data(i)``; inside ``base_bytes_many``, the page's documents
+        from ``i`` to the end of its block of ``BLOCK_CYCLES`` cycles rendered at once (the ones the
+        cache asks for next; a document of them that the cache still holds was rendered for nothing)."""
+        run = self._page_run
+        page = run.page
+        if page is None:
+            return self.renderer.data(i)
+        data = run.ahead.pop(i, None)
+        if data is not None:
+            return data
+        if run.at is None:
+            run.at = dict(zip(page, range(len(page))))
+        a = run.at.get(i)
+        if a is None:
+            return self.renderer.data(i)
+        span, n = CYCLE * BLOCK_CYCLES, len(page)
+        b, z = i // span, a + 1
+        while z < n and page[z] // span == b:
+            z += 1
+        chunk = page[a:z]
+        ahead = run.ahead
+        ahead.update(zip(chunk, self.renderer.data_many(chunk)))
+        return ahead.pop(i)
 
     def _encode_base(self, i: int) -> bytes:
         # Rendered straight to bytes when the entity has a renderer (same bytes, no dict).
@@ -209,6 +249,13 @@ class Realm:
                 gc.freeze()
             finally:  # never leave writers waiting on a pass that failed
                 self.balances_ready.set()
+
+
+class _PageRun(threading.local):
+    """The page a thread is reading through ``Realm.base_bytes_many`` (None outside one)."""
+    page = None  # its base indices
+    ahead = None  # index -> bytes rendered with an earlier miss of the page, not asked for yet
+    at = None  # index -> position in ``page``, made on the page's first miss
 
 
 class BaseRec(tuple):
