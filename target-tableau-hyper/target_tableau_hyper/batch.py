@@ -79,6 +79,7 @@ class Batch:
         self.lines: list[int] = []  # input line number of every record, in message order
         self.n = 0
         self.n_raw = 0
+        self._key_tuples: list[tuple] | None = None  # set by `_classify`
         self.plan = model.flattened  # flatten.FlattenPlan of the raw runs (set when they arrive)
 
     def __len__(self) -> int:
@@ -251,10 +252,14 @@ class Batch:
             dropped = [False] * n
             audit_keys = self._audit_keys_vectorized(table, keys) if audited else []
         else:
-            ops, kept, dropped = self._classify(table, keyed)
-            audit_keys = None
+            fast = self._classify_vectorized(table, keyed, audited)
+            if fast is None:
+                ops, kept, dropped = self._classify(table, keyed)
+                audit_keys = None
+            else:
+                ops, kept, dropped, audit_keys = fast
         if audit_keys is None:
-            audit_keys = self._audit_keys(ops) if audited else []
+            audit_keys = self._audit_keys(ops, table) if audited else []
         full_table = table
         table = table.append_column(SEQ_COLUMN, pa.array(self.lines, type=pa.int64()))
         table = table.append_column(
@@ -303,7 +308,6 @@ class Batch:
             if is_delete:
                 ops[i] = OP_DELETE
         self._key_tuples = key_tuples
-        self._parent_idx = parent_idx
         kept = [True] * n
         dropped = [False] * n
         if not (keyed and keys):
@@ -326,11 +330,74 @@ class Batch:
                 dropped[i] = True
         return ops, kept, dropped
 
-    def _audit_keys(self, ops: list[str]) -> list[str]:
+    def _classify_vectorized(
+        self, table: pa.Table, keyed: bool, audited: bool
+    ) -> tuple[list[str], list[bool], list[bool], t.Any] | None:
+        """`_classify` of the common batch with deletes or parent tombstones, in Arrow (a line
+        stream's batches always hold tombstones: the tap sends one before each parent's lines).
+        Covers: every null key is a parent tombstone's, and for keyed loads every key once among
+        the batch's other records, every tombstoned parent once, no line before its parent's
+        tombstone. Returns (ops, kept, dropped, audit keys or None), or None for any other batch
+        (then `_classify` decides record by record and names the line of an error)."""
+        model = self.model
+        keys = model.key_properties
+        parent = model.parent_key
+        if not keys:
+            return None
+        n = table.num_rows
+        try:
+            deleted = pc.is_valid(table.column(DELETED_AT))
+            null_any = _reduce(pc.or_, [pc.is_null(table.column(k)) for k in keys])
+            is_p = None
+            if pc.any(null_any).as_py():
+                if not parent:
+                    return None  # a missing key: the error names its line
+                parent_ok = _reduce(pc.and_, [pc.is_valid(table.column(k)) for k in parent])
+                is_p = pc.and_(pc.and_(null_any, deleted), parent_ok)
+                if pc.any(pc.and_(null_any, pc.invert(is_p))).as_py():
+                    return None
+            is_d = pc.and_(deleted, pc.invert(null_any))
+            if is_p is None:
+                ops_arr = pc.if_else(is_d, OP_DELETE, OP_UPSERT)
+            else:
+                ops_arr = pc.if_else(is_p, OP_PARENT, pc.if_else(is_d, OP_DELETE, OP_UPSERT))
+            if keyed:
+                rows = table.select(keys)
+                if is_p is not None:
+                    not_p = pc.invert(is_p)
+                    rows = rows.filter(not_p)
+                    tombs = table.select(parent).filter(is_p)
+                    if tombs.group_by(parent).aggregate([]).num_rows != tombs.num_rows:
+                        return None  # a parent tombstoned twice
+                    # a line before its parent's tombstone is dropped: record by record
+                    before = rows.select(parent).append_column("_i", pc.indices_nonzero(not_p)).join(
+                        tombs.append_column("_t", pc.indices_nonzero(is_p)), keys=parent, join_type="inner"
+                    )
+                    if before.num_rows and pc.any(pc.less(before.column("_i"), before.column("_t"))).as_py():
+                        return None
+                if rows.group_by(keys).aggregate([]).num_rows != rows.num_rows:
+                    return None  # a key twice: the last version wins, record by record
+            audit_keys = None
+            if audited:
+                full = self._audit_keys_vectorized(table, keys)
+                if full is not None and is_p is not None:
+                    of_parent = self._audit_keys_vectorized(table, parent)
+                    full = None if of_parent is None else pc.if_else(is_p, of_parent, full)
+                audit_keys = full
+        except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid):
+            return None  # a key type Arrow's kernels do not take: record by record
+        return ops_arr.to_pylist(), [True] * n, [False] * n, audit_keys
+
+    def _audit_keys(self, ops: list[str], table: pa.Table) -> list[str]:
+        """Per record JSON text of its key (of its parent key for a tombstone), by msgspec."""
         enc = _json.encode
-        parent_idx = self._parent_idx
+        keys = self.model.key_properties
+        parent_idx = [keys.index(p) for p in self.model.parent_key]
+        key_tuples = self._key_tuples
+        if key_tuples is None:  # classified without `_classify`
+            key_tuples = list(zip(*(table.column(k).to_pylist() for k in keys))) if keys else [()] * len(ops)
         out = []
-        for ktuple, op in zip(self._key_tuples, ops):
+        for ktuple, op in zip(key_tuples, ops):
             if op == OP_PARENT:
                 ktuple = tuple(ktuple[j] for j in parent_idx)
             out.append(enc(ktuple).decode())
@@ -442,6 +509,13 @@ def _special_bytes(column: t.Any) -> int:
                 return _CONTROL_FOUND
             found = 1
     return found
+
+
+def _reduce(op: t.Callable, arrays: list) -> t.Any:
+    out = arrays[0]
+    for other in arrays[1:]:
+        out = op(out, other)
+    return out
 
 
 def _pieces(runs: t.Sequence[bytes], size: int) -> t.Iterator[bytes]:

@@ -389,6 +389,7 @@ class FlattenPlan:
                 if col is None or not _arrow_plain(col, prop):
                     return
         import pyarrow as pa
+        import pyarrow.json as pa_json
 
         col_of = {c.name: c for c in model.columns}
 
@@ -433,6 +434,16 @@ class FlattenPlan:
         # msgspec pass: picks the JSON-text values (Raw, not parsed) and the danger keys
         counter = iter(range(1 << 30))
         self._dump_props = [p for p in self.props if p.kind == DUMP]
+        # Without JSON-text columns every key of a record is in the Arrow schema, so a read that
+        # refuses undeclared keys, when it succeeds, proves there is neither a danger key nor a
+        # long one (both are undeclared): the scans for them are skipped (a flat line stream's
+        # common case). A failed strict read is redone the usual way, and not tried again.
+        self._strict_options = None
+        if not self._dump_props:
+            envelope = [("time_extracted", pa.string()), ("version", pa.int64())]
+            self._strict_options = pa_json.ParseOptions(
+                explicit_schema=pa.schema([*self.arrow_line_schema, *envelope]), unexpected_field_behavior="error",
+            )
         getters: list[str] = []
         checks: list[str] = []
 
@@ -496,6 +507,15 @@ class FlattenPlan:
         pieces = []
         picked: list[tuple] = []
         for piece in _pieces(runs, 1 << 20):
+            if self._strict_options is not None:
+                try:
+                    strict = pa_json.read_json(pa.BufferReader(piece), parse_options=self._strict_options,
+                                               read_options=_ONE_THREAD)
+                except pa.ArrowInvalid:
+                    self._strict_options = None  # an undeclared key (or bad input): the checks below
+                else:
+                    pieces.append(strict.select(["type", "stream", "record"]))
+                    continue
             if pc.any(pc.match_substring_regex(pa.array([piece], pa.binary()), self._long_key)).as_py():
                 raise Fallback  # a key flatten_key could shorten (or text that looks like one)
             pieces.append(pa_json.read_json(pa.BufferReader(piece), parse_options=options, read_options=_ONE_THREAD))

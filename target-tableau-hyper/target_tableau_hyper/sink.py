@@ -221,6 +221,9 @@ class HyperSink(BatchSink):
         elif all(prepared.kept) and not existed and prepared.ops.count(OP_UPSERT) == n:
             ops_out = pa.repeat(batch_mod.AUDIT_INSERT, n)
             inserted, updated, deleted_keys = n, 0, 0
+        elif all(prepared.kept):
+            # every record staged (a line stream's batch: tombstones, then lines): in Arrow
+            ops_out, inserted, updated, deleted_keys = _audit_ops(prepared.ops, prepared.seqs, existed)
         else:
             ops_out = []
             inserted = updated = deleted_keys = 0
@@ -282,6 +285,27 @@ class HyperSink(BatchSink):
         if name == "MetaData":
             return [_text((v or {}).get("LastUpdatedTime")) if isinstance(v, dict) else None for v in map(get, current.rows)]
         return [_text(v) for v in map(get, current.rows)]
+
+
+def _audit_ops(ops: list[str], seqs: list[int], existed: set[int]) -> tuple[t.Any, int, int, int]:
+    """(per record audit operation, inserted, updated, deleted keys) of a batch whose records
+    were all staged: a tombstone is a `parent_delete`, a delete a `delete`, an upsert an
+    `update` when its key was in the table (`existed`, by sequence) else an `insert`."""
+    op = pa.array(ops, type=pa.string())
+    is_parent = pc.equal(op, OP_PARENT)
+    is_delete = pc.equal(op, OP_DELETE)
+    if existed:
+        was = pc.is_in(pa.array(seqs, type=pa.int64()), value_set=pa.array(list(existed), type=pa.int64()))
+    else:
+        was = pa.repeat(pa.scalar(False), len(ops))
+    upsert_op = pc.if_else(was, batch_mod.AUDIT_UPDATE, batch_mod.AUDIT_INSERT)
+    out = pc.if_else(is_parent, batch_mod.AUDIT_PARENT_DELETE,
+                     pc.if_else(is_delete, batch_mod.AUDIT_DELETE, upsert_op))
+    is_upsert = pc.invert(pc.or_(is_parent, is_delete))
+    updated = pc.sum(pc.and_(is_upsert, was)).as_py() or 0
+    inserted = (pc.sum(is_upsert).as_py() or 0) - updated
+    deleted_keys = pc.sum(pc.and_(is_delete, was)).as_py() or 0
+    return out, inserted, updated, deleted_keys
 
 
 def _text(value: t.Any) -> str | None:
