@@ -96,7 +96,9 @@ class Realm:
         self._base_live: dict[str, array] = {}
         # bytes of base documents by index (large: rendered straight from the draws, no dict)
         self._page_run = _PageRun()
-        self._base_bytes = lru_cache(maxsize=cache)(self._render_base if self.renderer is not None
+        self._ahead = _Ahead()  # bytes rendered in runs, handed to the cache in C (``base_bytes_many``)
+        self._ahead.realm = self
+        self._base_bytes = lru_cache(maxsize=cache)(self._ahead.__getitem__ if self.renderer is not None
                                                     else self._encode_base)
         self.balances_ready = threading.Event()
         self.persist_balances = size == "large"  # the pass takes minutes: saved for the next start
@@ -131,27 +133,29 @@ class Realm:
         """``[self._base_bytes(i) for i in indices]`` (a page's documents, through the byte cache in the
         same order: the cache's contents and recency are the same), where a miss also renders the rest of
         its block's documents in ``indices`` in one run (``Renderer.data_many``), handed to the cache as
-        it asks for them: no Python step a cached document."""
+        it asks for them (``_Ahead``: a dict lookup in C): no Python step a cached document, one a run."""
         if self.renderer is None:
             return list(map(self._base_bytes, indices))
         run = self._page_run
-        run.page, run.ahead, run.at = indices, {}, None
+        run.page, run.at, run.chunks = indices, None, []
         try:
             return list(map(self._base_bytes, indices))
         finally:
-            run.page = run.ahead = run.at = None
+            ahead = self._ahead
+            for chunk in run.chunks:  # (another thread's page may have taken some: pop, not del)
+                list(map(ahead.pop, chunk, repeat(None, len(chunk))))
+            run.page = run.at = run.chunks = None
 
     def _render_base(self, i: int) -> bytes:
-        """The byte cache's miss: ``renderer.data(i)``; inside ``base_bytes_many``, the page's documents
-        from ``i`` to the end of its block of ``BLOCK_CYCLES`` cycles rendered at once (the ones the
-        cache asks for next; a document of them that the cache still holds was rendered for nothing)."""
+        """The byte cache's miss (``_Ahead.__missing__``): ``renderer.data(i)``; inside
+        ``base_bytes_many``, the page's documents from ``i`` to the end of its block of ``BLOCK_CYCLES``
+        cycles rendered at once, kept in ``_ahead`` for the cache's next misses until the page is read
+        (a document of them that the cache still holds was rendered for nothing). Base documents never
+        change, so a run another thread rendered serves as well."""
         run = self._page_run
         page = run.page
         if page is None:
             return self.renderer.data(i)
-        data = run.ahead.pop(i, None)
-        if data is not None:
-            return data
         if run.at is None:
             run.at = dict(zip(page, range(len(page))))
         a = run.at.get(i)
@@ -162,9 +166,10 @@ class Realm:
         while z < n and page[z] // span == b:
             z += 1
         chunk = page[a:z]
-        ahead = run.ahead
-        ahead.update(zip(chunk, self.renderer.data_many(chunk)))
-        return ahead.pop(i)
+        datas = self.renderer.data_many(chunk)
+        self._ahead.update(zip(chunk, datas))
+        run.chunks.append(chunk)
+        return datas[0]
 
     def _encode_base(self, i: int) -> bytes:
         # Rendered straight to bytes when the entity has a renderer (same bytes, no dict).
@@ -254,8 +259,18 @@ class Realm:
 class _PageRun(threading.local):
     """The page a thread is reading through ``Realm.base_bytes_many`` (None outside one)."""
     page = None  # its base indices
-    ahead = None  # index -> bytes rendered with an earlier miss of the page, not asked for yet
     at = None  # index -> position in ``page``, made on the page's first miss
+    chunks = None  # the runs of it rendered into ``Realm._ahead`` (dropped from there once it is read)
+
+
+class _Ahead(dict):
+    """index -> bytes of base documents rendered in a run by a page's miss, not yet asked for by the
+    byte cache, whose miss function is this dict's ``__getitem__`` (a lookup in C); a missing index is
+    rendered by ``Realm._render_base``."""
+    __slots__ = ("realm",)
+
+    def __missing__(self, i: int) -> bytes:
+        return self.realm._render_base(i)
 
 
 class BaseRec(tuple):

@@ -57,7 +57,7 @@ def test_data_many_of_mixed_entities_equals_per_document_rendering():
 
 def _small_cache(realm, maxsize: int):
     """The realm's byte cache with room for ``maxsize`` documents (to see evictions)."""
-    realm._base_bytes = lru_cache(maxsize=maxsize)(realm._render_base)
+    realm._base_bytes = lru_cache(maxsize=maxsize)(realm._ahead.__getitem__)
 
 
 def test_page_reads_in_runs_keep_the_byte_cache_as_reads_one_at_a_time():
@@ -81,7 +81,7 @@ def test_page_reads_in_runs_keep_the_byte_cache_as_reads_one_at_a_time():
         assert in_runs._base_bytes.cache_info() == one_by_one._base_bytes.cache_info(), entity
         assert [in_runs._base_bytes(i) for i in later] == [one_by_one._base_bytes(i) for i in later]
         assert in_runs._base_bytes.cache_info() == one_by_one._base_bytes.cache_info(), entity
-    assert in_runs._page_run.page is None  # nothing of a page is kept once it is read
+    assert in_runs._page_run.page is None and not in_runs._ahead  # nothing of a page is kept once it is read
 
 
 def test_page_of_a_demo_realm_without_renderer_reads_the_cache():
