@@ -172,7 +172,7 @@ def test_killed_target_leaves_no_file_a_later_run_loads_and_the_rerun_converges(
     reference.mkdir()
     for name in KILL_STREAMS:
         shutil.copy(output.output_dir / f"{name}.hyper", reference / f"{name}.hyper")
-    project.run("state", "set", "--force", f"{REFERENCE_STATE_ID}",
+    project.run("state", "set", "--force", REFERENCE_STATE_ID,
                 json.dumps(project.state(BATCH_STATE_ID)))
     batches = project.root / ".meltano" / "run" / "tap-quickbooks-online" / "batches"
     select = {"TAP_QUICKBOOKS_ONLINE__BATCH__SELECT": json.dumps(KILL_SELECT)}
