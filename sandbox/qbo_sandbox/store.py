@@ -32,7 +32,7 @@ from typing import Callable, Iterator
 
 from . import company as co
 from .render import Renderer
-from .generator import BLOCK_CYCLES, TxnGenerator, TXN_ENTITIES, CYCLES, ID_BASE, SLOT_POS, CYCLE
+from .generator import BLOCK_CYCLES, SLOTS, TxnGenerator, TXN_ENTITIES, CYCLES, ID_BASE, SLOT_POS, CYCLE
 from .wire import encode
 
 DAY = 86400
@@ -97,7 +97,8 @@ class Realm:
         # bytes of base documents by index (large: rendered straight from the draws, no dict)
         self._page_run = _PageRun()
         self._ahead = _Ahead()  # bytes rendered in runs, handed to the cache in C (``base_bytes_many``)
-        self._ahead.realm = self
+        self._ahead.realm, self._ahead.run = self, self._page_run
+        self._ahead.data = self.renderer.data if self.renderer is not None else None
         self._base_bytes = lru_cache(maxsize=cache)(self._ahead.__getitem__ if self.renderer is not None
                                                     else self._encode_base)
         self.balances_ready = threading.Event()
@@ -134,8 +135,8 @@ class Realm:
         same order: the cache's contents and recency are the same), where a miss also renders the rest of
         its block's documents in ``indices`` in one run (``Renderer.data_many``), handed to the cache as
         it asks for them (``_Ahead``: a dict lookup in C): no Python step a cached document, one a run."""
-        if self.renderer is None:
-            return list(map(self._base_bytes, indices))
+        if self.renderer is None or not len(indices) or SLOTS[indices[0] % CYCLE] not in self.renderer._run_builders:
+            return list(map(self._base_bytes, indices))  # (no run renderer: one at a time, no page state)
         run = self._page_run
         run.page, run.at, run.chunks = indices, None, []
         try:
@@ -146,16 +147,14 @@ class Realm:
                 list(map(ahead.pop, chunk, repeat(None, len(chunk))))
             run.page = run.at = run.chunks = None
 
-    def _render_base(self, i: int) -> bytes:
-        """The byte cache's miss (``_Ahead.__missing__``): ``renderer.data(i)``; inside
-        ``base_bytes_many``, the page's documents from ``i`` to the end of its block of ``BLOCK_CYCLES``
+    def _render_run(self, i: int) -> bytes:
+        """The byte cache's miss inside ``base_bytes_many`` (``_Ahead.__missing__``): the page's documents
+        from ``i`` to the end of its block of ``BLOCK_CYCLES``
         cycles rendered at once, kept in ``_ahead`` for the cache's next misses until the page is read
         (a document of them that the cache still holds was rendered for nothing). Base documents never
         change, so a run another thread rendered serves as well."""
         run = self._page_run
         page = run.page
-        if page is None:
-            return self.renderer.data(i)
         if run.at is None:
             run.at = dict(zip(page, range(len(page))))
         a = run.at.get(i)
@@ -266,11 +265,13 @@ class _PageRun(threading.local):
 class _Ahead(dict):
     """index -> bytes of base documents rendered in a run by a page's miss, not yet asked for by the
     byte cache, whose miss function is this dict's ``__getitem__`` (a lookup in C); a missing index is
-    rendered by ``Realm._render_base``."""
-    __slots__ = ("realm",)
+    rendered: alone (``Renderer.data``) outside a page, else with its run (``Realm._render_run``)."""
+    __slots__ = ("realm", "run", "data")
 
     def __missing__(self, i: int) -> bytes:
-        return self.realm._render_base(i)
+        if self.run.page is None:
+            return self.data(i)
+        return self.realm._render_run(i)
 
 
 class BaseRec(tuple):
