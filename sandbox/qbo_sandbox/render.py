@@ -285,6 +285,7 @@ class Renderer:
         self._tax: dict[str, dict[int, tuple[str, int]]] = {}  # code → taxable cents → (text, TotalTax)
         self._tax_kept = 0
         self._tax_codes: dict[str, tuple] = {}
+        self._rates: dict[tuple, tuple] = {}  # (currency, "YYYY-MM") -> _rate(...)
         self.n_invoice_slots = len(SLOT_POS["Invoice"])
         self.payment_pos = SLOT_POS["Payment"]
         self._invoice_pos = SLOT_POS["Invoice"]
@@ -607,6 +608,16 @@ class Renderer:
         return _line_sums(self._sum_tabs[cust.currency != "USD"][cust.taxable], n,
                           stream_slice(self.rseed, LINES, key), 0)
 
+    def _rate(self, currency: str, txn_date: str) -> tuple:
+        """(100 x ``g.rate`` as an int, or None if it has more than 2 decimals; the ExchangeRate text;
+        the rate) of a foreign currency at a date, kept by (currency, month): ``generator.rate`` depends
+        on the year and month only."""
+        rate = self.g.rate(currency, txn_date)
+        r100 = rate * 100
+        hit = self._rates[(currency, txn_date[:7])] = (
+            int(r100) if r100 == r100.to_integral_value() else None, f',"ExchangeRate":{_n(rate)}', rate)
+        return hit
+
     def _tax_rates(self, code: str) -> tuple:
         """((n, 100 * d) with TaxPercent = n / d exactly, text of a tax line between its Amount and
         NetAmountTaxable), …) of a code."""
@@ -642,16 +653,27 @@ class Renderer:
             by_taxable = self._tax[code] = {}
         hit = by_taxable.get(taxable)
         if hit is None:
-            total = 0
-            tail = _ct(taxable) + "}}"
-            lines = []
-            for n, d, mid in cust.tax_rates:
-                amt = (2 * taxable * n + d) // (2 * d)
-                total += amt
-                lines.append(f'{{"Amount":{_ct(amt)}{mid}{tail}')
+            # (cents texts inlined; amounts >= 0; the usual two-rate code written without a loop)
+            tail = f"{taxable // 100}{_CENTS[taxable % 100]}}}}}" if taxable else "0}}"
+            rates = cust.tax_rates
+            if len(rates) == 2:
+                (n1, d1, mid1), (n2, d2, mid2) = rates
+                a1 = (2 * taxable * n1 + d1) // (2 * d1)
+                a2 = (2 * taxable * n2 + d2) // (2 * d2)
+                total = a1 + a2
+                lines = (f'{{"Amount":{f"{a1 // 100}{_CENTS[a1 % 100]}" if a1 else "0"}{mid1}{tail},'
+                         f'{{"Amount":{f"{a2 // 100}{_CENTS[a2 % 100]}" if a2 else "0"}{mid2}{tail}')
+            else:
+                total = 0
+                parts = []
+                for n, d, mid in rates:
+                    amt = (2 * taxable * n + d) // (2 * d)
+                    total += amt
+                    parts.append(f'{{"Amount":{_ct(amt)}{mid}{tail}')
+                lines = ",".join(parts)
             # TotalTax as _norm writes it: 12.30 -> 12.3, 12.00 -> 12
             hit = (f'{{"TxnTaxCodeRef":{{"value":"{code}"}},"TotalTax":{total // 100}{_CENTS_NORM[total % 100]},'
-                   f'"TaxLine":[{",".join(lines)}]}}', total)
+                   f'"TaxLine":[{lines}]}}', total)
             if self._tax_kept < 20_000:  # ~1/3 of large's invoices hit (one-line ones repeat); ~15 MB at most
                 self._tax_kept += 1
                 by_taxable[taxable] = hit
@@ -909,7 +931,6 @@ class Renderer:
         """``generator._b_Estimate`` as JSON text for a run of estimates in one block of ``BLOCK_CYCLES``
         cycles (``data_many``): ``_head``, ``_sales_lines``, ``_custom_fields`` and the cached
         ``_tax_detail`` inlined, the words read by index from the blocks; one f-string a document."""
-        g = self.g
         pos = self._est_pos
         b = run[0] // CYCLE // BLOCK_CYCLES
         c0 = b * BLOCK_CYCLES
@@ -925,6 +946,7 @@ class Renderer:
         n_slots, inv2 = self.n_slots["Estimate"], self._invoice_pos[2]
         hours, mmss = _HOURS, _MMSS
         tax_by_code, tax_detail = self._tax, self._tax_detail
+        rates = self._rates
         out = []
         for i in run:
             cycle = i // CYCLE
@@ -990,8 +1012,7 @@ class Renderer:
                 custom = f'{_CF_WORK_ORDER}{wo}]'
                 p += 2
             if foreign:
-                rate = g.rate(cust.currency, txn_date)
-                xrate = f',"ExchangeRate":{_n(rate)}'
+                r100, xrate, rate = rates.get((cust.currency, txn_date[:7])) or self._rate(cust.currency, txn_date)
             else:
                 xrate = ""
             # g.estimate_converted(cycle) of this estimate: not deleted (_h(i, 1) >= 0.03) and _h(i, 3) < 0.5
@@ -1016,7 +1037,13 @@ class Renderer:
                 hit = hit.get(taxable) if hit is not None else None
                 tax, total_tax = hit if hit is not None else tax_detail(cust, taxable)
                 total = subtotal + total_tax
-            home = f',"HomeTotalAmt":{_m(from_cents(total) * rate)}' if foreign else ""
+            if not foreign:
+                home = ""
+            elif r100 is not None:  # money(total * rate) in int cents (half up, >= 0)
+                home = f',"HomeTotalAmt":{_ct((total * r100 + 50) // 100)}'
+            else:
+                home = f',"HomeTotalAmt":{_m(from_cents(total) * rate)}'
+
             if w[p] < _P5:
                 email = f'"EmailSent"{cust.bill_email},"DeliveryInfo":{{"DeliveryType":"Email"}}'
             else:
@@ -1601,7 +1628,7 @@ class Renderer:
         inv_per = sums.inv_per
         inv_total, inv_balance, inv_cust, inv_date = sums.inv_total, sums.inv_balance, sums.inv_cust, sums.inv_date
         cust_ids, date_ids = sums.objects.ids, sums.dates.ids
-        g = self.g
+        rates = self._rates
         out = []
         for i in run:
             cycle, pos = divmod(i, CYCLE)
@@ -1719,10 +1746,13 @@ class Renderer:
                 paid, linked = 0, ""
             balance = total - paid
             if foreign:
-                rate = g.rate(cust.currency, txn_date)
-                xrate = f',"ExchangeRate":{_n(rate)}'
-                home_total = f',"HomeTotalAmt":{_m(from_cents(total) * rate)}'
-                home_balance = f',"HomeBalance":{_m(from_cents(balance) * rate)}'
+                r100, xrate, rate = rates.get((cust.currency, txn_date[:7])) or self._rate(cust.currency, txn_date)
+                if r100 is not None:  # money(total * rate) in int cents: (T * R + 50) // 100 (half up, >= 0)
+                    home_total = f',"HomeTotalAmt":{_ct((total * r100 + 50) // 100)}'
+                    home_balance = f',"HomeBalance":{_ct((balance * r100 + 50) // 100)}'
+                else:
+                    home_total = f',"HomeTotalAmt":{_m(from_cents(total) * rate)}'
+                    home_balance = f',"HomeBalance":{_m(from_cents(balance) * rate)}'
             else:
                 xrate = home_total = home_balance = ""
             print_status = "NeedToPrint" if w[p + 1] < _P3 else "NotSet"

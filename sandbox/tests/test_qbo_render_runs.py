@@ -90,3 +90,21 @@ def test_page_of_a_demo_realm_without_renderer_reads_the_cache():
     assert realm.renderer is None
     idx = list(realm.base_live("SalesReceipt")[:50])
     assert realm.base_bytes_many(idx) == [encode(realm.gen.doc(i)) for i in idx]
+
+
+def test_served_query_pages_of_a_large_realm_are_the_documents_bytes(qbo_sandbox_factory):
+    """Pages served over HTTP (``_query_response`` -> ``base_bytes_many``, the next-page prefetch on, so a
+    prefetch thread reads runs beside the request's) hold exactly the dict path's bytes, in order."""
+    sb = qbo_sandbox_factory(realms=1, size="large", seed=42)
+    realm_id = sb.realm_ids()[0]
+    realm = sb.sandbox.store.realm(realm_id)
+    api = sb.api(realm_id)
+    for entity in ("SalesReceipt", "Invoice", "Payment"):
+        arr = realm.base_live(entity)
+        for page in (3, 4, 3):  # the second read of page 3 comes from the byte cache
+            r = api.query(f"SELECT * FROM {entity} ORDERBY Metadata.LastUpdatedTime "
+                          f"STARTPOSITION {page * 1000 + 1} MAXRESULTS 1000")
+            assert r.status_code == 200, r.text
+            want = b",".join(encode(realm.gen._build(i)) for i in arr[page * 1000:(page + 1) * 1000])
+            assert want in r.content, (entity, page)
+    assert any(realm.gen.is_voided(i) for i in realm.base_live("SalesReceipt")[3000:5000])
