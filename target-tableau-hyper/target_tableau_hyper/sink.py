@@ -221,7 +221,7 @@ class HyperSink(BatchSink):
         elif all(prepared.kept) and not existed and prepared.ops.count(OP_UPSERT) == n:
             ops_out = pa.repeat(batch_mod.AUDIT_INSERT, n)
             inserted, updated, deleted_keys = n, 0, 0
-        elif all(prepared.kept):
+        elif n >= Batch.VECTORIZED_MIN_RECORDS and all(prepared.kept):
             # every record staged (a line stream's batch: tombstones, then lines): in Arrow
             ops_out, inserted, updated, deleted_keys = _audit_ops(prepared.ops, prepared.seqs, existed)
         else:
