@@ -32,6 +32,91 @@ the malloc setting this tree's ``QboSandboxServer`` adds). Uncached scenarios st
 their servers with the disk cache off (``QBO_SANDBOX_CACHE_DIR=""``); CPU time is read in ns from
 ``/proc/<pid>/task/*/schedstat``.
 
+Measured 2026-11-26 (issue #2, sixth session, 12:00-13:40 UTC), before = commit b7ffa70's sandbox (the tree the
+session started from) -> after; same bytes throughout (golden digests unchanged; 255 sandbox tests pass).
+
+What changed:
+- Pages in runs: ``Renderer.data_many(indices)`` renders consecutive documents of one entity in one 64-cycle block
+  with one call (``_receipts_run`` for SalesReceipt/CreditMemo/RefundReceipt, ``_estimates_run``,
+  ``_invoices_run``): the word blocks read by index (no ``stream_words``/``stream_slice`` a document), ``_head``,
+  ``_sales_lines``, ``_custom_fields``, the cached ``_tax_detail`` and (invoices) ``put_invoice_cents`` inlined,
+  tables and attributes loaded once a run, one f-string a document with per-customer constant pieces
+  (``_Customer.sales_tail``...). ``data(i)`` of these entities is a run of one (one code path).
+- The page path (``app._query_response``, the prefetch job) reads ``Realm.base_bytes_many(indices)``: the same
+  ``lru_cache`` asked for the page's documents in order (contents, recency, hits and misses unchanged: tested with a
+  small cache); its miss function is a dict subclass's ``__getitem__`` (``store._Ahead``): a miss inside a page
+  renders the page's documents to the end of the block (``data_many``) into that dict until the page is read, so
+  the rest of the run reaches the cache by a C lookup. Entities without a run renderer read one at a time.
+- Voided documents rendered from the draws in ``generator._void``'s form (were ``gen.doc`` + ``wire.encode``, ~180-200
+  us a document, ~4x a rendered one): 2.5% of sales receipts (~12% of a receipt page's render time) and 0.6% of
+  invoices; the voided line pieces are made at start with the others (Renderer() 22 -> 25 ms).
+- ``timefmt._hour`` (a UTC day's 24 local hours, filled the first time a page touches that day: an estimate page
+  touches ~22 days, a receipt page ~11): 126 -> 21 us a day, the texts from the local date(s) and a ``THH:`` table
+  (checked equal for every hour 2015-2035).
+- The tax-detail cache's miss path (~2/3 of a first read's taxable invoices miss) without a loop for the usual
+  two-rate code, cents texts inlined; a foreign document's home amounts in int cents (``(T * R + 50) // 100``, the
+  rate kept per currency and month: ``generator.rate`` depends on those only).
+- Tried and dropped: a sales line's pieces joined per class up front (~2,000 strings a table, a line then one
+  concatenation): +-2k instructions a document, no gain.
+
+Server instructions per served document (callgrind, whole server, as the fifth session's table: large, seed 42,
+cache off, prefetch off, fresh server, the entity's COUNT first, pages 4 then 3 (first read: pages 0 then 1); a
+script starting ``valgrind --tool=callgrind --instr-atstart=no python -m qbo_sandbox.cli serve`` with
+``PYTHONPATH`` = the tree's ``sandbox/``, ``callgrind_control -i on/off`` around the pages), before -> after:
+
+    SalesReceipt          120.8k -> 92.0k   1.31x (23.8% fewer)   CreditMemo     93.3k -> 70.4k   1.33x
+    Estimate              118.6k -> 88.8k   1.34x (25.1% fewer)   RefundReceipt  96.2k -> 74.0k   1.30x (at 355e68a)
+    Invoice               117.1k -> 98.9k   1.18x (15.5% fewer)   unchanged code: Payment 99.7k -> 99.9k, Bill
+    Invoice first read    111.0k -> 95.7k   1.16x (13.8% fewer)   109.5k -> 108.9k, Purchase 94.4k -> 93.6k (355e68a)
+    (before: b7ffa70 measured today for SalesReceipt, Estimate, Invoice; the fifth session's "after" figures for the
+    others, the same tree and method)
+
+In-process, the page path alone (``Realm.base_bytes_many`` after this session / ``map(realm._base_bytes)`` before;
+600 documents after 200, callgrind with the instrumentation around them, ``gc.freeze()`` after start-up: without
+it a full collection falling inside or outside the 600-document window moved an entity by up to 3k, e.g. Purchase
+92.5k -> 95.2k for code that did not change): Invoice 115.1k -> 100.8k, Estimate 119.2k -> 91.3k, SalesReceipt
+117.4k -> 90.2k, CreditMemo 92.2k -> 70.4k, RefundReceipt 94.7k -> 72.5k (at 2833830; the tax and rate changes
+after it: Invoice 100.7k -> 97.2k, Estimate -> 87.8k); ``Renderer.data_many`` alone at 2833830: SalesReceipt 87.2k,
+Estimate 88.3k, Invoice 97.8k (``data()`` one at a time: 101.9k, 97.4k, 113.3k). Entities without a run renderer:
+a miss now goes through one more Python frame (``_Ahead.__missing__``): Payment 106.6k -> 107.7k, Bill 105.1k ->
+105.9k in-process (~1%; the server counts above show no change beyond the noise).
+
+Where the rest goes (callgrind by C function, Invoice through ``data_many``): the eval loop ~26%, object alloc/free
+~12%, string joins and copies ~8%, the word blocks (seeding, ``getrandbits``, the big-int <-> bytes conversions of
+``randbytes``) ~6% (~6k a document), 2-digit int multiplies and shifts of the draws ~5%; by Python line, the
+document's final f-string ~10%, the line loop ~15%; the server adds ~8k a document outside the renderer (HTTP,
+query, byte cache, page joins: untouched here).
+
+CPU runs of this bench, ``--no-balances --repeat 3 --baseline`` (baseline = b7ffa70's sandbox, alternately; best
+of 9 groups of 3 pages), server CPU ms/page (pages per CPU-second), before -> after:
+- 12:34 UTC, load 5-6 (other helpers' suites), an intermediate tree (runs, without ``_Ahead``): SalesReceipt 40.9
+  (24.4) -> 30.8 (32.5) 1.33x; Estimate 32.9 (30.4) -> 25.7 (38.9) 1.28x; CreditMemo 25.0 -> 20.1; RefundReceipt
+  30.8 -> 24.8; Invoice 31.8 (31.5) -> 34.2 (29.3) 0.93x; Invoice first read 33.3 (30.0) -> 35.3 (28.3) 0.94x,
+  incremental 38.0 (26.3); and for code that did not change JournalEntry 28.0 -> 18.7 (1.50x), Deposit 50.9 -> 37.2,
+  Bill 26.9 -> 27.8: at that load one run decides nothing (the Invoice ratio against 1.14x fewer instructions).
+- 12:58 UTC, load 3-4.5 (and this session's callgrind runs beside it), tree 355e68a (all but the tax/rate change):
+  SalesReceipt 46.1 (21.7) -> 32.1 (31.1) 1.43x; Estimate 30.6 (32.7) -> 24.6 (40.6) 1.24x; CreditMemo 37.8 -> 24.1
+  1.57x; RefundReceipt 33.8 -> 32.5; Invoice 32.9 (30.4) -> 31.0 (32.3) 1.06x; Invoice first read 44.3 (22.6) ->
+  31.3 (32.0) 1.42x, incremental 37.5 (26.7); cached Invoice page 3.4 ms; unchanged code Payment 21.7 -> 30.5
+  (0.71x), VendorCredit 24.0 -> 14.3 (1.68x), Transfer 0.90x: the same noise.
+- 13:07 UTC, load 2.5-3.5, the final tree: SalesReceipt 48.7 (20.5) -> 21.6 (46.3) 2.25x; Estimate 48.5 (20.6) ->
+  25.9 (38.6) 1.87x; Invoice 32.4 (30.9) -> 23.1 (43.3) 1.40x; Invoice first read 40.1 (24.9) -> 32.7 (30.5) 1.22x,
+  incremental 43.2 (23.1; one run of 10 pages, no baseline); CreditMemo 34.3 -> 19.9 1.72x; RefundReceipt 35.6 ->
+  27.7 1.28x; cached Invoice page 3.3 ms (139.8 pages/s wall); unchanged code Payment 34.1 -> 18.0 (1.89x),
+  Deposit 45.4 -> 60.5 (0.75x; 1.24x the run before; its server instructions 231.7k -> 227.1k), Purchase 0.79x.
+So, with the final tree, every run-rendered entity came out ahead in both runs, by more than the 1.18-1.34x the
+instruction counts give (the baseline's pages landed on slower moments more often: ratios of unchanged code ran
+0.71-1.89x); the pages per CPU-second seen for this tree (least of the two runs): SalesReceipt 31.1, Estimate 38.6,
+Invoice 32.3, Invoice first read 30.5-32.0, incremental 23.1-26.7, CreditMemo 41.4, RefundReceipt 30.8.
+
+Not met / not done: 25% fewer instructions a served document is reached by Estimate (25.1%) only; SalesReceipt
+23.8%, Invoice 15.5% (first read 13.8%). The CPU runs agree in direction for SalesReceipt, Estimate, CreditMemo and
+the Invoice first read, but at load 3-6 a single run moves unchanged code by 0.7-1.7x, so no CPU margin is claimed;
+no quiet-machine run was possible (other helpers' suites ran throughout). Not done: run renderers for the other
+entities (Payment, Bill, Purchase, Deposit...: one call a document as before), the word blocks' generation
+(``randbytes`` conversions, ~6k a document), the server's per-document path outside the renderer (~8k), an
+instruction count of the incremental scenario (it reads the same page path).
+
 Final tree of that session on an idle machine (10:59-11:02 UTC, load 0.9-1.5, nothing else running):
 ``--no-balances`` once, then ``--repeat 3`` (best of 9 groups an entity), server CPU ms per page: Invoice
 29.0 / 37.9 (34.5 / 26.4 pages per CPU-second), first read 42.2 / 47.5, incremental 39.5 / 56.3,

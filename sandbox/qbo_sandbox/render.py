@@ -21,8 +21,11 @@ the hot path. A cold deposit keeps the inputs of its whole 64-cycle block at onc
 (``_keep_deposit_inputs``), reading the words of whole blocks by index.
 
 Contract: ``Renderer(gen).bytes(i) == wire.encode(gen.doc(i))`` for every base index, or ``None``
-when the document has no fast renderer (voided documents): the caller then encodes the dict;
+when the document has no fast renderer (voided purchases): the caller then encodes the dict;
 ``Renderer.data(i)`` is what the API serves (``bytes(i)`` or that encoding): the store's byte cache.
+``Renderer.data_many(indices)`` is ``[data(i) for i in indices]`` with consecutive documents of one entity
+in one block rendered by one call (``_run_builders``: invoices, estimates, sales receipts, credit memos,
+refund receipts; ``tests/test_qbo_render_runs.py``); the store's page path reads through it.
 ``tests/test_qbo_render.py`` checks the equality for every demo document and a large sample (with
 and without kept sums), ``tests/test_qbo_golden_bytes.py`` pins digests of both; any change to a
 builder in ``generator.py`` must be mirrored here (the tests fail otherwise).
