@@ -38,9 +38,10 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from tableauhyperapi import escape_name, escape_string_literal
 
+from target_tableau_hyper.file_names import AUDIT_FILE_NAME
 from target_tableau_hyper.hyper_store import AttachedFile, HyperEngine
 
-FILE_NAME = "_audit.hyper"
+FILE_NAME = AUDIT_FILE_NAME
 _DB = AttachedFile.ALIAS
 RUNS = f'{_DB}."Extract"."runs"'
 RECORDS = f'{_DB}."Extract"."records"'

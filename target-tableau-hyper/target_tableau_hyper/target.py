@@ -25,6 +25,7 @@ from target_tableau_hyper import publishing
 from target_tableau_hyper.audit_writer import AuditWriter
 from target_tableau_hyper.audit_interrupt import InterruptGuard, RunInterrupted
 from target_tableau_hyper.errors import InputError, RecordBeforeSchemaError
+from target_tableau_hyper.file_names import hyper_file_name
 from target_tableau_hyper.flatten import compile_plan
 from target_tableau_hyper.hyper_store import HyperEngine
 from target_tableau_hyper.publishing.settings import PUBLISH_SETTINGS
@@ -181,7 +182,7 @@ class TargetTableauHyper(Target):
         if combined:
             path = str((self.output_dir / combined).resolve())
             return path, stream
-        return str((self.output_dir / f"{stream}.hyper").resolve()), "Extract"
+        return str((self.output_dir / hyper_file_name(stream)).resolve()), "Extract"
 
     def register_stream(self, stream: str, path: str, table_label: str) -> None:
         self.hyper_files[stream] = path

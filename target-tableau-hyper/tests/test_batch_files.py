@@ -18,6 +18,7 @@ from target_tableau_hyper import audit
 from target_tableau_hyper import batch_files as batch_files_mod
 from target_tableau_hyper import errors
 from target_tableau_hyper.errors import InputError
+from target_tableau_hyper.file_names import hyper_file_name
 from target_tableau_hyper.target import TargetTableauHyper
 
 NESTED_SCHEMA = {
@@ -138,7 +139,7 @@ def _extract(out: Path, stream: str, config: dict) -> tuple[Path, str]:
     """(file, table) of a stream's extract."""
     if config.get("multi_table_file"):
         return out / config["multi_table_file"], stream
-    return out / f"{stream}.hyper", "Extract"
+    return out / hyper_file_name(stream), "Extract"
 
 
 def _compare(hyper_reader, text: str, tmp_path: Path, streams: list[str], *,
