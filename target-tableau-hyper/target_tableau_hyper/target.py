@@ -267,8 +267,10 @@ class TargetTableauHyper(Target):
         # straight from raw JSON to the sink's compiled model; others take the SDK mapper path.
         maps = self.mapper.stream_maps.get(stream) or []
         fast = self.message_reader.fast_streams
-        key = stream.encode()
-        fast.pop(key, None)
+        # the name as json/simplejson write it (non-ASCII escaped) and as msgspec/orjson do (UTF-8)
+        keys = tuple(dict.fromkeys((stream.encode(), json.dumps(stream)[1:-1].encode())))
+        for key in keys:
+            fast.pop(key, None)
         self._fast_sinks.pop(stream, None)
         sink = self._sinks_active.get(stream)
         if sink is not None:
@@ -296,12 +298,12 @@ class TargetTableauHyper(Target):
         if sink.model.full_validator is None:
             prefixes = ()
             if arrow:
-                name = json.dumps(stream).encode()
-                prefixes = (
-                    b'{"type":"RECORD","stream":' + name + b',"record":{',
-                    b'{"type": "RECORD", "stream": ' + name + b', "record": {',
-                )
-            fast[key] = (line_decoder, sink, self.drain_one, prefixes)
+                prefixes = tuple(p for key in keys for p in (
+                    b'{"type":"RECORD","stream":"' + key + b'","record":{',
+                    b'{"type": "RECORD", "stream": "' + key + b'", "record": {',
+                ))
+            for key in keys:
+                fast[key] = (line_decoder, sink, self.drain_one, prefixes)
         self.message_reader.on_tick = self._handle_max_record_age
 
     def _process_record_message(self, message: t.Any) -> None:

@@ -119,3 +119,26 @@ def test_text_input_and_exact_decimals(tmp_path, hyper_reader):
     target.listen_safely(io.StringIO(text))
     amounts = sorted(r["Amount"] for r in hyper_reader(out / "lines.hyper")["rows"])
     assert amounts == [Decimal("0.10"), Decimal("12345678901.23")]
+
+
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_non_ascii_stream_names_read_as_runs(tmp_path, monkeypatch, hyper_reader, ensure_ascii):
+    """A stream name outside ASCII, written escaped (json) or as UTF-8 (msgspec, orjson): its
+    RECORD lines are runs like any other's."""
+    from target_tableau_hyper.sink import HyperSink
+
+    in_runs = []
+    add_run = HyperSink.add_run
+    monkeypatch.setattr(HyperSink, "add_run", lambda self, view, first, count: (
+        in_runs.append(count), add_run(self, view, first, count))[1])
+    stream = "Kunden Übersicht 😀"
+    schema = {**SCHEMA_B, "stream": stream}
+    lines = [json.dumps(schema, ensure_ascii=ensure_ascii)]
+    lines += [json.dumps({"type": "RECORD", "stream": stream, "record": {"id": i, "name": f"n{i}"}},
+                         ensure_ascii=ensure_ascii, separators=(",", ":")) for i in range(20)]
+    lines.append('{"type":"STATE","value":{"done":true}}')
+    out = tmp_path / "out"
+    target = TargetTableauHyper(config={"output_dir": str(out)})
+    target.listen_safely(io.BytesIO("\n".join(lines).encode()))
+    assert sum(in_runs) == 20
+    assert sorted(r["id"] for r in hyper_reader(out / f"{stream}.hyper")["rows"]) == list(range(20))
