@@ -29,6 +29,9 @@ def test_odd_names_get_one_safe_file_name(stream):
 def test_names_that_sanitize_alike_never_share_a_file():
     names = {hyper_file_name(s) for s in ["a/b", "a\\b", "a/b/", "/a/b", ".a/b"]}
     assert len(names) == 5
+    # a plain name shaped like a hashed one does not take that stream's file
+    hashed = hyper_file_name("crm/customers")[: -len(".hyper")]
+    assert hyper_file_name(hashed) != hyper_file_name("crm/customers")
 
 
 def _messages(stream: str, amount: str) -> list:
