@@ -32,6 +32,18 @@ the malloc setting this tree's ``QboSandboxServer`` adds). Uncached scenarios st
 their servers with the disk cache off (``QBO_SANDBOX_CACHE_DIR=""``); CPU time is read in ns from
 ``/proc/<pid>/task/*/schedstat``.
 
+Final tree of the sixth session on an idle machine (14:03-14:10 UTC, load 0.1-0.9, nothing else running),
+server CPU ms per uncached page (pages per CPU-second):
+- ``--entities Deposit,Invoice,SalesReceipt,Estimate,Bill --repeat 3 --baseline`` (commit 4a36066's sandbox),
+  alternately: Invoice 29.5 -> 20.8 (48.1) 1.42x, SalesReceipt 30.6 -> 20.3 (49.4) 1.51x, Estimate 28.4 -> 19.3
+  (51.9) 1.48x, Bill 23.4 -> 21.5 1.09x, Deposit 35.2 -> 34.8 1.01x; Invoice first read 41.6 -> 26.7 1.56x.
+- Two full ``--no-balances`` runs: every entity but Deposit 8-41 ms (>= 24 pages per CPU-second), Invoice first
+  read 25.1 / 37.1, incremental 36.7 / 34.7; cold Deposit (a fresh server: every payment and sales receipt it
+  copies computed first) 60.6 / 44.9 ms (16.5 / 22.3). Deposit alone, six back-to-back runs, same code:
+  33.3, 32.2, 35.7, 52.4, 33.9, 51.6 ms (bimodal, not PYTHONHASHSEED: seeds 0, 1, 2 each gave both modes);
+  Deposit after its payments 23.5-24.2 ms. So >= 20 pages per CPU-second holds for every entity in the fast
+  mode and for all but cold Deposit in the slow one: not met with margin for cold Deposit.
+
 Measured 2026-11-26 (issue #2, sixth session, 12:00-13:40 UTC), before = commit b7ffa70's sandbox (the tree the
 session started from) -> after; same bytes throughout (golden digests unchanged; 255 sandbox tests pass).
 
