@@ -14,6 +14,7 @@ also removes the parent's lines committed by earlier batches.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 import typing as t
 from dataclasses import dataclass, field
@@ -354,12 +355,12 @@ class Batch:
         n = table.num_rows
         try:
             deleted = pc.is_valid(table.column(DELETED_AT))
-            null_any = _reduce(pc.or_, [pc.is_null(table.column(k)) for k in keys])
+            null_any = functools.reduce(pc.or_, [pc.is_null(table.column(k)) for k in keys])
             is_p = None
             if pc.any(null_any).as_py():
                 if not parent:
                     return None  # a missing key: the error names its line
-                parent_ok = _reduce(pc.and_, [pc.is_valid(table.column(k)) for k in parent])
+                parent_ok = functools.reduce(pc.and_, [pc.is_valid(table.column(k)) for k in parent])
                 is_p = pc.and_(pc.and_(null_any, deleted), parent_ok)
                 if pc.any(pc.and_(null_any, pc.invert(is_p))).as_py():
                     return None
@@ -516,13 +517,6 @@ def _special_bytes(column: t.Any) -> int:
                 return _CONTROL_FOUND
             found = 1
     return found
-
-
-def _reduce(op: t.Callable, arrays: list) -> t.Any:
-    out = arrays[0]
-    for other in arrays[1:]:
-        out = op(out, other)
-    return out
 
 
 def _pieces(runs: t.Sequence[bytes], size: int) -> t.Iterator[bytes]:
