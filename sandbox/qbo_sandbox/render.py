@@ -144,6 +144,18 @@ _PM_VALUE = {m: '{"value":"' + m + '"}' for m in ("2", "3", "4", "6")}  # a paym
 _LINE_START = [f'{{"Id":"{n}","LineNum":{n},"Description":' for n in range(1, 64)]
 _SERVICE_DATE = ',"ServiceDate":"%s"'
 _BLOCK_SPAN = CYCLE * BLOCK_CYCLES  # base indices of one block of BLOCK_CYCLES cycles: i // _BLOCK_SPAN
+_PAY_METHOD_TEXTS = [_PM_VALUE[m] for m in ("2", "2", "3", "4", "6")]  # a payment's method by its draw (below(5))
+_CHECK_NUM, _Q = ',"CheckNum":"', '"'  # a deposit line's CheckNum (a payment's PaymentRefNum)
+_UNIFORM_01_1 = 1.0 - 0.1
+#: blocks of deposit inputs a cold deposit keeps at once (``Renderer._keep_deposit_inputs``): 1,024 cycles,
+#: about a page of deposits (one a cycle), so a page's numpy operations run on ~1,000 rows at a time
+_DEPOSIT_KEEP_BLOCKS = 16  # uniform(0.1, 1.0)'s b - a, the float Python folds it to (``_txn_date``)
+
+
+def _numpy():
+    """numpy, imported on first use (the block-wide deposit inputs: ``Renderer._keep_deposit_inputs``)."""
+    import numpy
+    return numpy
 _VOIDED_NOTE = ',"PrivateNote":"Voided"}'  # generator._void adds it last (no voidable document has one)
 _HOME_TOTAL_0, _HOME_BALANCE_0 = ',"HomeTotalAmt":0', ',"HomeBalance":0'  # a voided foreign invoice's
 
@@ -262,6 +274,7 @@ class Renderer:
 
     def __init__(self, gen):
         self.g = gen
+        _numpy()  # imported at start (~0.2 s), not inside a first cold deposit page
         c = gen.co
         self.rseed = gen.rseed
         self.all_customers = c.active_customers
@@ -340,7 +353,7 @@ class Renderer:
         # for a document it has no fast renderer for
         self._run_builders = {"SalesReceipt": self._receipts_run, "CreditMemo": self._receipts_run,
                               "RefundReceipt": self._receipts_run, "Estimate": self._estimates_run,
-                              "Invoice": self._invoices_run}
+                              "Invoice": self._invoices_run, "Deposit": self._deposits_run}
         self._start, self._step, self._salt = gen.start, gen.step, gen.salt
         # generator.n_lines per slot: (base, multiplier of the line-count hash)
         self._n_lines_rule = [(1, 5) if e in ("Invoice", "Estimate", "SalesReceipt") else
@@ -1168,194 +1181,276 @@ class Renderer:
         return "".join(out)
 
     def _deposit(self, i: int) -> str:
-        """``generator._b_Deposit``: banks the cycle's undeposited payments and first sales receipt."""
-        g = self.g
-        nx = stream_words(self.rseed, DOC, i).__next__
-        head, txn_date = self._head(i, nx)
-        lines, total = [], 0  # amounts in int cents
-        cycle = i // CYCLE
-        for j, pay_i in enumerate(g._deposit_payments(cycle)):
-            kind = "Payment" if j < 2 else "SalesReceipt"
-            linked = self.sums.deposit_input_cents(cycle, j)
-            if linked is None:  # a cold deposit: keep its block's inputs at once
-                self._keep_deposit_inputs(cycle)
-                linked = self.sums.deposit_input_cents(cycle, j)
-            if linked is None:
-                linked = (self._payment_parts if j < 2 else self._receipt_parts)(pay_i, False)[1]
-            amt, pm_text, ref_num, p_date = linked
-            total += amt
-            check = f',"CheckNum":"{ref_num}"' if ref_num is not None else ""
-            lines.append(f'{{"Amount":{_ct(amt)},"LinkedTxn":[{{"TxnId":"{100 + pay_i}","TxnType":"{kind}",'
-                         f'"TxnLineId":"0"}}],"DepositLineDetail":{{"PaymentMethodRef":{pm_text}{check}}}}}')
-            txn_date = max(txn_date, p_date)
-        interest = 50 + (nx() * 3951 >> 32)  # money(randint(50, 4000) / 100) in cents
-        total += interest
-        lines.append(f'{{"Id":"1","LineNum":1,"Description":"Interest","Amount":{_ct(interest)},"DetailType":'
-                     f'"DepositLineDetail","DepositLineDetail":{{"AccountRef":{self.interest_ref}}}}}')
-        note = ',"PrivateNote":"Weekly deposit"' if nx() < _P3 else ""
-        return (f'{{"DepositToAccountRef":{self.checking_ref},"TotalAmt":{_ct(total)},{head},"TxnDate":"{txn_date}",'
-                f'"CurrencyRef":{{"value":"USD","name":"United States Dollar"}}{note},"Line":[{",".join(lines)}]}}')
+        """``generator._b_Deposit``: banks the cycle's undeposited payments and first sales receipt (a run
+        of one: ``_deposits_run``)."""
+        return self._deposits_run((i,))[0]
+
+    def _deposits_run(self, run) -> list[str]:
+        """``_deposit`` for a run of deposits (one a cycle) in one block of ``BLOCK_CYCLES`` cycles: the
+        word block and the kept inputs (``LinkSums`` arrays, read by index: ``deposit_input_cents``
+        inlined) loaded once a run, ``_head`` inlined, one f-string a deposit. Inputs not kept yet are
+        kept first for the run's cycles at once (``_keep_deposit_inputs``)."""
+        i0 = run[0]
+        b = i0 // CYCLE // BLOCK_CYCLES
+        c0 = b * BLOCK_CYCLES
+        pos = self._deposit_pos
+        w, width = stream_block(self.rseed, DOC, pos, b)
+        sums = self.sums
+        amounts = sums.dep_amount
+        for i in run:  # a cold deposit: its inputs (and the rest of the block's, the next blocks') kept at once
+            c = i // CYCLE
+            if UNKNOWN in (amounts[c * 3], amounts[c * 3 + 1], amounts[c * 3 + 2]):
+                self._keep_deposit_inputs(c)
+                break
+        methods, refs, dates = sums.dep_method, sums.dep_ref, sums._dep_date
+        objects, date_values = sums.objects.values, sums.dates.values
+        start, step = self._start, self._step
+        hours, mmss = _HOURS, _MMSS
+        cents = _CENTS
+        pay0, pay1, rec0 = self.payment_pos[0], self.payment_pos[1], SLOT_POS["SalesReceipt"][0]
+        head_start = (f'{{"DepositToAccountRef":{self.checking_ref},"TotalAmt":')
+        interest_ref = self.interest_ref
+        out = []
+        for i in run:
+            cycle = i // CYCLE
+            p = (cycle - c0) * width
+            # _head: g.time_of(i), edited 1 in 5 (the edit time uniform(0.1, 1.0) steps before), days back
+            upd = _floor(start + (i + 1) * step)
+            if w[p] < _P2:
+                create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
+                sync = "1"
+                p += 2
+            else:
+                create, sync = upd, "0"
+                p += 1
+            h = (create - (w[p] * 3 >> 32) * 86400) // 3600
+            txn_date = (hours.get(h) or _hour(h))[2]
+            h, r = divmod(upd, 3600)
+            v = hours.get(h) or _hour(h)
+            updated = v[0] + mmss[r] + v[1]
+            if create == upd:
+                created = updated
+            else:
+                h, r = divmod(create, 3600)
+                v = hours.get(h) or _hour(h)
+                created = v[0] + mmss[r] + v[1]
+            # the lines of the cycle's payments 0-1 and sales receipt 0 (sums.deposit_input_cents inlined)
+            s = cycle * 3
+            base = 100 + cycle * CYCLE
+            a0, a1, a2 = amounts[s], amounts[s + 1], amounts[s + 2]
+            r0, r1, r2 = refs[s], refs[s + 1], refs[s + 2]
+            d = date_values[dates[s]], date_values[dates[s + 1]], date_values[dates[s + 2]]
+            for dd in d:  # txn_date = max(txn_date, the inputs' dates)
+                if dd > txn_date:
+                    txn_date = dd
+            interest = 50 + (w[p + 1] * 3951 >> 32)  # money(randint(50, 4000) / 100) in cents
+            total = a0 + a1 + a2 + interest
+            note = ',"PrivateNote":"Weekly deposit"' if w[p + 2] < _P3 else ""
+            out.append(
+                f'{head_start}{total // 100}{cents[total % 100]},"domain":"QBO","sparse":false,"Id":"{100 + i}",'
+                f'"SyncToken":"{sync}","MetaData":{{"CreateTime":"{created}","LastUpdatedTime":"{updated}"}},'
+                f'"TxnDate":"{txn_date}","CurrencyRef":{{"value":"USD","name":"United States Dollar"}}{note},"Line":['
+                f'{{"Amount":{a0 // 100 if a0 else 0}{cents[a0 % 100] if a0 else ""},"LinkedTxn":[{{"TxnId":"{base + pay0}",'
+                f'"TxnType":"Payment","TxnLineId":"0"}}],"DepositLineDetail":{{"PaymentMethodRef":{objects[methods[s]]}'
+                f'{"" if r0 < 0 else _CHECK_NUM + str(r0) + _Q}}}}},'
+                f'{{"Amount":{a1 // 100 if a1 else 0}{cents[a1 % 100] if a1 else ""},"LinkedTxn":[{{"TxnId":"{base + pay1}",'
+                f'"TxnType":"Payment","TxnLineId":"0"}}],"DepositLineDetail":{{"PaymentMethodRef":{objects[methods[s + 1]]}'
+                f'{"" if r1 < 0 else _CHECK_NUM + str(r1) + _Q}}}}},'
+                f'{{"Amount":{a2 // 100 if a2 else 0}{cents[a2 % 100] if a2 else ""},"LinkedTxn":[{{"TxnId":"{base + rec0}",'
+                f'"TxnType":"SalesReceipt","TxnLineId":"0"}}],"DepositLineDetail":{{"PaymentMethodRef":'
+                f'{objects[methods[s + 2]]}{"" if r2 < 0 else _CHECK_NUM + str(r2) + _Q}}}}},'
+                f'{{"Id":"1","LineNum":1,"Description":"Interest","Amount":{interest // 100}{cents[interest % 100]},'
+                f'"DetailType":"DepositLineDetail","DepositLineDetail":{{"AccountRef":{interest_ref}}}}}]}}')
+        return out
 
     def _keep_deposit_inputs(self, cycle: int) -> None:
         """Keep (``LinkSums``) the deposit inputs — payments 0-1 (from their invoices 0-1) and sales
         receipt 0 — of every cycle of ``cycle``'s block of ``BLOCK_CYCLES`` cycles whose inputs are not
         kept yet: the draws and arithmetic of ``_invoice_parts`` / ``_payment_parts`` /
-        ``_receipt_summary`` with ``text=False``, read by index from whole word blocks (no call, iterator
-        or slice per document: a cold deposit re-draws five documents). Values already kept are used.
+        ``_receipt_summary`` with ``text=False``, done for the whole block at once on numpy arrays of the
+        block's words (64 cycles a vector operation: a cold deposit re-draws five documents, which one at
+        a time in Python cost ~2/3 of a cold deposit page). Exact: ints (< 2**63 throughout) and the same
+        float64 operations in the same order as ``_txn_date`` (``time_of``, the edit time). Only
+        entries not kept yet are written (the values are the same whichever path computed them).
         These documents have USD customers (invoices 0-1 and receipts pick from ``usd_customers``) and
         are never voided or deleted."""
+        np = _numpy()
         sums, rseed, g = self.sums, self.rseed, self.g
-        b = cycle // BLOCK_CYCLES
-        c0 = b * BLOCK_CYCLES
-        start, step, salt = self._start, self._step, self._salt
-        usd = self._usd_pieces
-        n_usd = len(usd)
-        inv_pos, pay_pos, rec_pos = self._invoice_pos, self.payment_pos, SLOT_POS["SalesReceipt"][0]
-        inv_doc = [stream_block(rseed, DOC, inv_pos[k], b) for k in (0, 1)]
-        inv_lines = [stream_block(rseed, LINES, inv_pos[k], b) for k in (0, 1)]
-        pay_doc = [stream_block(rseed, DOC, pay_pos[k], b) for k in (0, 1)]
-        rec_doc, rec_lines = stream_block(rseed, DOC, rec_pos, b), stream_block(rseed, LINES, rec_pos, b)
-        tabs = self._sum_tabs[False]
-        pm_refs = self.pm_refs
-        dep_known = sums.dep_amount  # UNKNOWN until kept (LinkSums: 3 inputs a cycle)
         assert sums.dep_per == 3
+        dep_all = np.frombuffer(sums.dep_amount, np.int64).reshape(-1, 3)
+        blocks = []  # (block, its cycles) of the blocks from cycle's on with inputs not kept yet
+        for b in range(cycle // BLOCK_CYCLES, min(cycle // BLOCK_CYCLES + _DEPOSIT_KEEP_BLOCKS,
+                                                  -(-g.n_cycles // BLOCK_CYCLES))):
+            c0 = b * BLOCK_CYCLES
+            c1 = min(c0 + BLOCK_CYCLES, g.n_cycles)
+            if (dep_all[c0:c1] == UNKNOWN).any():
+                blocks.append((b, c0, c1))
+        if not blocks:
+            return
+        cycles = np.concatenate([np.arange(c0, c1, dtype=np.int64) for _b, c0, c1 in blocks])
+        m = len(cycles)
+        todo = dep_all[cycles] == UNKNOWN  # (m, 3): payment 0, payment 1, sales receipt 0
+        usd = self._usd_pieces
+        u_taxable, u_tax_n, u_tax_d = self._usd_arrays()
+        t_step, t_taxed, t_mult, t_off, t_amount, n_items = self._sum_arrays()
+        rows = np.arange(m)
+        base = cycles * CYCLE
+        start, step, salt = self._start, self._step, self._salt
+        objects, dates = sums.objects, sums.dates
 
-        # the LinkSums arrays and interning tables, written inline (the amount, the "known" marker, last)
-        inv_total, inv_balance, inv_cust, inv_date = sums.inv_total, sums.inv_balance, sums.inv_cust, sums.inv_date
-        dep_method, dep_ref, dep_date = sums.dep_method, sums.dep_ref, sums._dep_date
-        ids, date_ids, date_values = sums.objects.ids, sums.dates.ids, sums.dates.values
+        def words(kind: int, pos: int):  # the blocks' words of one stream: row r = cycle cycles[r]
+            parts = []
+            for b, c0, c1 in blocks:
+                w, width = stream_block(rseed, kind, pos, b)
+                parts.append(np.frombuffer(w, np.uint32).reshape(BLOCK_CYCLES, width)[:c1 - c0])
+            return np.concatenate(parts).astype(np.int64)
+
+        def hash32(i, salted: int):  # _hash01(i, salted) * 2**32
+            x = (i * 2654435761 + salted) & 0xFFFFFFFF
+            x ^= x >> 16
+            x = (x * 73244475) & 0xFFFFFFFF
+            return x ^ (x >> 16)
+
+        def txn_date(i, w):  # _txn_date -> (UTC hour of the local date, index of the next word)
+            upd = np.floor(start + (i + 1) * step)  # g.time_of(i)
+            edited = w[:, 0] < _P2
+            create = np.where(edited, np.floor(upd - (0.1 + _UNIFORM_01_1 * (w[:, 1] * WORD)) * step), upd)
+            p = np.where(edited, 2, 1)
+            return (create.astype(np.int64) - ((w[rows, p] * 3) >> 32) * 86400) // 3600, p + 1
+
+        def line_sums(key, cust, lw):  # n_lines(key) and _line_sums of a USD sales document -> (subtotal, taxable)
+            n = 1 + ((hash32(key, salt + 81006) * 5) >> 32)
+            taxable_cust = u_taxable[cust]
+            q = np.zeros(m, np.int64)
+            subtotal = np.zeros(m, np.int64)
+            taxable = np.zeros(m, np.int64)
+            for line in range(int(n.max())):
+                item = (lw[rows, q] * n_items) >> 32
+                amount = t_amount[taxable_cust, item, ((lw[rows, q + 1] * t_mult[taxable_cust, item]) >> 32)
+                                  + t_off[taxable_cust, item]]
+                amount[n <= line] = 0
+                subtotal += amount
+                taxable += amount * t_taxed[taxable_cust, item]
+                q += t_step[taxable_cust, item]
+            return subtotal, taxable
+
+        def tax_total(cust, taxable):  # _tax_total: per rate (2 t n + d) // 2d (an absent rate: n 0, d 1)
+            total = 0
+            for r in range(u_tax_n.shape[1]):
+                n, d = u_tax_n[cust, r], u_tax_d[cust, r]
+                total = total + (2 * taxable * n + d) // (2 * d)
+            return total
+
+        def ids(table, values):  # interned ids of values (few distinct ones)
+            got = table.ids
+            return np.array([got.get(v) if v in got else table.id(v) for v in values], np.int32)
+
+        def date_ids(hours):  # interned ids of the local dates of UTC hours (a few hundred apart at most)
+            lo = int(hours.min())
+            used = np.flatnonzero(np.bincount(hours - lo))  # (np.unique would import numpy.ma: ~40 ms)
+            table = np.zeros(len(used) and int(used[-1]) + 1, np.int32)
+            table[used] = ids(dates, [(_HOURS.get(h) or _hour(h))[2] for h in (used + lo).tolist()])
+            return table[hours - lo]
+
+        # invoices 0-1 (_invoice_parts, text=False: < 2, so never a converted estimate's)
+        inv_pos, pay_pos, rec_pos = self._invoice_pos, self.payment_pos, SLOT_POS["SalesReceipt"][0]
+        inv = []
+        for k in (0, 1):
+            i = base + inv_pos[k]
+            w = words(DOC, inv_pos[k])
+            hour, p = txn_date(i, w)
+            cust = (w[rows, p] * len(usd)) >> 32
+            subtotal, taxable = line_sums(i, cust, words(LINES, inv_pos[k]))
+            total = subtotal + tax_total(cust, taxable)
+            paid_fully = hash32(i, salt + 202515) < _P_08  # g._paid_fully(i); else USD: money(total / 2)
+            balance = np.where(paid_fully, 0, total - (total + 1) // 2)
+            inv.append((hour, cust, total, balance))
+        # payments 0-1 (_payment_parts, text=False): the invoice's paid amount, the later of both dates
+        pay = []
+        for k in (0, 1):
+            w = words(DOC, pay_pos[k])
+            hour, p = txn_date(base + pay_pos[k], w)
+            method = (w[rows, p] * 5) >> 32  # ("2", "2", "3", "4", "6")
+            ref = np.where(method < 2, 1000 + ((w[rows, p + 1] * 99000) >> 32), -1)
+            inv_hour, _c, total, balance = inv[k]
+            # max(TxnDate, the invoice's): a local date never goes back as the UTC hour grows
+            pay.append((total - balance, ids(objects, _PAY_METHOD_TEXTS)[method], ref,
+                        np.maximum(hour, inv_hour)))
+        # sales receipt 0 (_receipt_summary)
+        i = base + rec_pos
+        w = words(DOC, rec_pos)
+        hour, p = txn_date(i, w)
+        cust = (w[rows, p] * len(usd)) >> 32
+        p = p + 1
+        subtotal, taxable = line_sums(i, cust, words(LINES, rec_pos))
+        p = p + np.where(w[rows, p + 1] < _P5, 3, 2) + 1  # _skip_custom_fields (Work Order?, Sales Rep?), DepartmentRef
+        discount = np.where(hash32(i, salt + 162012) < _P_025, (subtotal + 5) // 10, 0)  # g._has_discount(i)
+        total = subtotal - discount + tax_total(cust, taxable)
+        method = (w[rows, p] * 4) >> 32  # ("1", "2", "3", "4")
+        ref = np.where(method == 1, 1000 + ((w[rows, p + 1] * 99000) >> 32), -1)
+        methods = ids(objects, [self.pm_refs[v] for v in ("1", "2", "3", "4")])
+        rec = (total, methods[method], ref, hour)
+
+        # write what is not kept yet, the amount (the "known" marker) last: the invoices' sums too
         inv_per = sums.inv_per
-        s_lines, s_paid, s_discount = salt + 81006, salt + 202515, salt + 162012
-        p_paid, p_discount = _P_08, _p(0.25)
-        pm_ids = {}  # PaymentMethodRef text -> interned id
+        inv_total = np.frombuffer(sums.inv_total, np.int64).reshape(-1, inv_per)
+        inv_balance = np.frombuffer(sums.inv_balance, np.int64).reshape(-1, inv_per)
+        inv_cust = np.frombuffer(sums.inv_cust, np.int32).reshape(-1, inv_per)
+        inv_date = np.frombuffer(sums.inv_date, np.int32).reshape(-1, inv_per)
+        for k in (0, 1):
+            new = inv_total[cycles, k] == UNKNOWN
+            if new.any():
+                hour, cust, total, balance = inv[k]
+                at = cycles[new]
+                used = np.flatnonzero(np.bincount(cust[new], minlength=len(usd)))
+                cust_ids = np.zeros(len(usd), np.int32)
+                cust_ids[used] = ids(objects, [usd[u] for u in used.tolist()])
+                inv_balance[at, k] = balance[new]
+                inv_cust[at, k] = cust_ids[cust[new]]
+                inv_date[at, k] = date_ids(hour[new])
+                inv_total[at, k] = total[new]
+        dep_method = np.frombuffer(sums.dep_method, np.int32).reshape(-1, 3)
+        dep_ref = np.frombuffer(sums.dep_ref, np.int32).reshape(-1, 3)
+        dep_date = np.frombuffer(sums._dep_date, np.int32).reshape(-1, 3)
+        for j, (amount, method_id, ref, hour) in enumerate((pay[0], pay[1], rec)):
+            new = todo[:, j]
+            if new.any():
+                at = cycles[new]
+                dep_method[at, j] = method_id[new]
+                dep_ref[at, j] = ref[new]
+                dep_date[at, j] = date_ids(hour[new])
+                dep_all[at, j] = amount[new]
 
-        def pm_id(text: str) -> int:
-            v = pm_ids.get(text)
-            if v is None:
-                v = pm_ids[text] = sums.objects.id(text)
-            return v
+    def _usd_arrays(self):
+        """Per ``usd_customers`` pool index: taxable (0/1), and the (n, d) of its tax rates padded to
+        one width with (0, 1) (a zero tax), as numpy arrays (``_keep_deposit_inputs``)."""
+        hit = getattr(self, "_usd_np", None)
+        if hit is None:
+            np = _numpy()
+            width = max(1, max(len(c.tax_rates) for c in self._usd_pieces))
+            rates = [list(c.tax_rates) + [(0, 1, None)] * (width - len(c.tax_rates)) for c in self._usd_pieces]
+            hit = self._usd_np = (np.array([int(c.taxable) for c in self._usd_pieces], np.int64),
+                                  np.array([[r[0] for r in rs] for rs in rates], np.int64),
+                                  np.array([[r[1] for r in rs] for rs in rates], np.int64))
+        return hit
 
-        for c in range(c0, min(c0 + BLOCK_CYCLES, g.n_cycles)):
-            j = c - c0
-            base = c * CYCLE
-            for k in (0, 1):
-                sd = c * 3 + k
-                if dep_known[sd] != UNKNOWN:
-                    continue
-                si = c * inv_per + k
-                if inv_total[si] == UNKNOWN:  # _invoice_parts(i, text=False) of invoice k (< 2: not converted)
-                    i = base + inv_pos[k]
-                    w, width = inv_doc[k]
-                    p = j * width
-                    upd = _floor(start + (i + 1) * step)  # _txn_date: g.time_of(i), edited?, days back
-                    if w[p] < _P2:
-                        create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
-                        p += 2
-                    else:
-                        create = upd
-                        p += 1
-                    hr = (create - (w[p] * 3 >> 32) * 86400) // 3600
-                    date = (_HOURS.get(hr) or _hour(hr))[2]
-                    cust = usd[w[p + 1] * n_usd >> 32]
-                    x = (i * 2654435761 + s_lines) & 0xFFFFFFFF  # n_lines: 1 + int(_h(i, 2) * 5)
-                    x ^= x >> 16
-                    x = (x * 73244475) & 0xFFFFFFFF
-                    x ^= x >> 16
-                    lw, lwidth = inv_lines[k]
-                    q = j * lwidth
-                    tab = tabs[cust.taxable]
-                    n_items = len(tab)
-                    subtotal = taxable = 0
-                    for _ in range(1 + (x * 5 >> 32)):  # _line_sums
-                        lstep, taxed, mult, off, amounts = tab[lw[q] * n_items >> 32]
-                        amount_c = amounts[(lw[q + 1] * mult >> 32) + off]
-                        q += lstep
-                        subtotal += amount_c
-                        if taxed:
-                            taxable += amount_c
-                    total = subtotal
-                    for n, d, _t in cust.tax_rates:  # _tax_total
-                        total += (2 * taxable * n + d) // (2 * d)
-                    x = (i * 2654435761 + s_paid) & 0xFFFFFFFF  # g._paid_fully(i)
-                    x ^= x >> 16
-                    x = (x * 73244475) & 0xFFFFFFFF
-                    balance = 0 if x ^ (x >> 16) < p_paid else total - (total + 1) // 2  # USD: money(total / 2)
-                    inv_balance[si] = balance  # put_invoice_cents
-                    v = ids.get(cust)
-                    inv_cust[si] = sums.objects.id(cust) if v is None else v
-                    v = date_ids.get(date)
-                    inv_date[si] = sums.dates.id(date) if v is None else v
-                    inv_total[si] = total
-                    inv_paid, inv_day = total - balance, date
-                else:
-                    inv_paid, inv_day = inv_total[si] - inv_balance[si], date_values[inv_date[si]]
-                # _payment_parts(i, text=False) of payment k
-                i = base + pay_pos[k]
-                w, width = pay_doc[k]
-                p = j * width
-                upd = _floor(start + (i + 1) * step)
-                if w[p] < _P2:
-                    create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
-                    p += 2
-                else:
-                    create = upd
-                    p += 1
-                hr = (create - (w[p] * 3 >> 32) * 86400) // 3600
-                date = (_HOURS.get(hr) or _hour(hr))[2]
-                method = ("2", "2", "3", "4", "6")[(w[p + 1] * 5 >> 32)]
-                dep_method[sd] = pm_id(_PM_VALUE[method])  # put_deposit_input_cents
-                dep_ref[sd] = 1000 + (w[p + 2] * 99000 >> 32) if method == "2" else -1
-                if inv_day > date:
-                    date = inv_day
-                v = date_ids.get(date)
-                dep_date[sd] = sums.dates.id(date) if v is None else v
-                dep_known[sd] = inv_paid
-            sd = c * 3 + 2
-            if dep_known[sd] == UNKNOWN:  # _receipt_summary of sales receipt 0
-                i = base + rec_pos
-                w, width = rec_doc
-                p = j * width
-                upd = _floor(start + (i + 1) * step)
-                if w[p] < _P2:
-                    create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
-                    p += 2
-                else:
-                    create = upd
-                    p += 1
-                hr = (create - (w[p] * 3 >> 32) * 86400) // 3600
-                date = (_HOURS.get(hr) or _hour(hr))[2]
-                cust = usd[w[p + 1] * n_usd >> 32]
-                p += 2
-                x = (i * 2654435761 + s_lines) & 0xFFFFFFFF  # n_lines
-                x ^= x >> 16
-                x = (x * 73244475) & 0xFFFFFFFF
-                x ^= x >> 16
-                lw, lwidth = rec_lines
-                q = j * lwidth
-                tab = tabs[cust.taxable]
-                n_items = len(tab)
-                subtotal = taxable = 0
-                for _ in range(1 + (x * 5 >> 32)):  # _line_sums
-                    lstep, taxed, mult, off, amounts = tab[lw[q] * n_items >> 32]
-                    amount_c = amounts[(lw[q + 1] * mult >> 32) + off]
-                    q += lstep
-                    subtotal += amount_c
-                    if taxed:
-                        taxable += amount_c
-                p += 3 if w[p + 1] < _P5 else 2  # _skip_custom_fields: Work Order?, Sales Rep? (+ the rep)
-                p += 1  # the DepartmentRef draw
-                x = (i * 2654435761 + s_discount) & 0xFFFFFFFF  # g._has_discount(i): _h(i, 4) < 0.25
-                x ^= x >> 16
-                x = (x * 73244475) & 0xFFFFFFFF
-                total = subtotal - ((subtotal + 5) // 10 if x ^ (x >> 16) < p_discount else 0)
-                for n, d, _t in cust.tax_rates:  # _tax_total
-                    total += (2 * taxable * n + d) // (2 * d)
-                method = ("1", "2", "3", "4")[(w[p] * 4 >> 32)]
-                dep_method[sd] = pm_id(pm_refs[method])
-                dep_ref[sd] = 1000 + (w[p + 1] * 99000 >> 32) if method == "2" else -1
-                v = date_ids.get(date)
-                dep_date[sd] = sums.dates.id(date) if v is None else v
-                dep_known[sd] = total
+    def _sum_arrays(self):
+        """The home-currency ``_sum_tabs`` as numpy arrays indexed [customer taxable][item]: words a line
+        reads, line taxed, draw multiplier, offset, amount in cents by draw (0 where no draw lands);
+        and the number of items (``_keep_deposit_inputs``)."""
+        hit = getattr(self, "_sum_np", None)
+        if hit is None:
+            np = _numpy()
+            tabs = self._sum_tabs[False]
+            width = max(len(t[4]) for tab in tabs for t in tab)
+            hit = self._sum_np = (
+                np.array([[t[0] for t in tab] for tab in tabs], np.int64),
+                np.array([[int(t[1]) for t in tab] for tab in tabs], np.int64),
+                np.array([[t[2] for t in tab] for tab in tabs], np.int64),
+                np.array([[t[3] for t in tab] for tab in tabs], np.int64),
+                np.array([[[a or 0 for a in t[4]] + [0] * (width - len(t[4])) for t in tab] for tab in tabs], np.int64),
+                len(tabs[0]))
+        return hit
 
     def _keep_invoice_sums(self, cycle: int) -> None:
         """Keep (``LinkSums``) what payments copy from invoices 0-3 (``sums.inv_per``: one a payment)

@@ -113,33 +113,65 @@ def test_sums_kept_from_the_balances_pass_dicts_give_the_same_bytes():
 
 
 def test_deposit_inputs_kept_for_a_block_equal_the_per_document_summaries():
-    """A cold deposit keeps its whole block's inputs at once (``_keep_deposit_inputs``: invoices 0-1,
-    payments 0-1, sales receipt 0 of 64 cycles, read by index from the word blocks): the same values as
-    the per-document summaries (``_payment_parts`` / ``_receipt_parts`` with ``text=False``), also
-    where some were kept before (they are reused, not re-drawn) and for the last, partial block."""
+    """A cold deposit keeps the inputs of its block and the next ones (``_keep_deposit_inputs``: invoices
+    0-1, payments 0-1, sales receipt 0 of up to ``_DEPOSIT_KEEP_BLOCKS`` blocks of 64 cycles, in numpy
+    array operations over the word blocks): the same values as the per-document summaries
+    (``_payment_parts`` / ``_receipt_parts`` with ``text=False``), also where some were kept before (they
+    are left as they are) and for the last, partial block; nothing before the block or past its range."""
     from qbo_sandbox.generator import BLOCK_CYCLES, SLOT_POS
+    from qbo_sandbox.render import _DEPOSIT_KEEP_BLOCKS
     store = Store(1, "large", 42, as_of=AS_OF)
     gen = store.realm(store.realms()[0]).gen
     last_block = (gen.n_cycles - 1) // BLOCK_CYCLES
-    for block in (7, last_block):
-        cycles = range(block * BLOCK_CYCLES, min((block + 1) * BLOCK_CYCLES, gen.n_cycles))
+    span = _DEPOSIT_KEEP_BLOCKS * BLOCK_CYCLES
+    for block in (7, last_block - 1):
+        first = block * BLOCK_CYCLES
+        cycles = range(first, min(first + span, gen.n_cycles))
         reference, batch = Renderer(gen), Renderer(gen)
-        expected = {}
-        for c in cycles:
-            for j, i in enumerate((c * CYCLE + SLOT_POS["Payment"][0], c * CYCLE + SLOT_POS["Payment"][1],
-                                   c * CYCLE + SLOT_POS["SalesReceipt"][0])):
-                expected[c, j] = (reference._payment_parts if j < 2 else reference._receipt_parts)(i, False)[1]
         for c in cycles[::5]:  # some invoices and deposit inputs kept before the block is filled
             batch.bytes(c * CYCLE + SLOT_POS["Invoice"][1])
             batch.bytes(c * CYCLE + SLOT_POS["SalesReceipt"][0])
-        batch._keep_deposit_inputs(cycles[len(cycles) // 2])
-        for (c, j), want in expected.items():
-            assert batch.sums.deposit_input_cents(c, j) == want, (c, j)
-            if j < 2:
-                (got, want_inv) = (batch.sums.invoice_cents(c, j), reference.sums.invoice_cents(c, j))
-                assert got[:2] + (got[2].id, got[3]) == want_inv[:2] + (want_inv[2].id, want_inv[3]), (c, j)
+        batch._keep_deposit_inputs(first + BLOCK_CYCLES // 2)
+        for c in list(cycles[::3]) + [cycles[-1]]:
+            for j, i in enumerate((c * CYCLE + SLOT_POS["Payment"][0], c * CYCLE + SLOT_POS["Payment"][1],
+                                   c * CYCLE + SLOT_POS["SalesReceipt"][0])):
+                want = (reference._payment_parts if j < 2 else reference._receipt_parts)(i, False)[1]
+                assert batch.sums.deposit_input_cents(c, j) == want, (c, j)
+                if j < 2:
+                    got, want_inv = batch.sums.invoice_cents(c, j), reference.sums.invoice_cents(c, j)
+                    assert got[:2] + (got[2].id, got[3]) == want_inv[:2] + (want_inv[2].id, want_inv[3]), (c, j)
+        for c in (first - 1, first + span):  # the range: from the block's first cycle, 16 blocks
+            if 0 <= c < gen.n_cycles:
+                assert batch.sums.deposit_input_cents(c, 0) is None, c
         for i in (cycles[0] * CYCLE + SLOT_POS["Deposit"][0], cycles[-1] * CYCLE + SLOT_POS["Deposit"][0]):
             assert Renderer(gen).bytes(i) == batch.bytes(i) == encode(gen._build(i)), i
+
+
+def test_deposit_inputs_of_a_whole_realm_equal_the_per_document_summaries():
+    """Every block of a realm (both daylight-saving switches of its 400 days inside some block, the
+    local date of a payment the later of its own and its invoice's), a sample of cycles each: the kept
+    inputs equal the per-document summaries, and deposits rendered from them the dict path's bytes."""
+    from qbo_sandbox.generator import BLOCK_CYCLES, DOC, SLOT_POS, stream_words
+    store = Store(1, "large", 11, as_of=AS_OF)
+    gen = store.realm(store.realms()[0]).gen
+    batch, reference = Renderer(gen), Renderer(gen)
+    for c in range(0, gen.n_cycles, BLOCK_CYCLES):
+        if batch.sums.deposit_input_cents(c, 0) is None:
+            batch._keep_deposit_inputs(c)
+    later_invoice = 0
+    for c in range(0, gen.n_cycles, 13):
+        for j, i in enumerate((c * CYCLE + SLOT_POS["Payment"][0], c * CYCLE + SLOT_POS["Payment"][1],
+                               c * CYCLE + SLOT_POS["SalesReceipt"][0])):
+            want = (reference._payment_parts if j < 2 else reference._receipt_parts)(i, False)[1]
+            assert batch.sums.deposit_input_cents(c, j) == want, (c, j)
+            if j < 2:
+                own_date = reference._txn_date(i, stream_words(gen.rseed, DOC, i).__next__)
+                later_invoice += want[3] == reference.sums.invoice_cents(c, j)[3] != own_date
+        if c % 91 == 0:
+            i = c * CYCLE + SLOT_POS["Deposit"][0]
+            if not gen.is_deleted(i):
+                assert batch.bytes(i) == encode(gen._build(i)), i
+    assert later_invoice > 0  # some payments took their invoice's (later) date
 
 
 def test_invoice_sums_kept_for_a_block_equal_the_per_document_summaries():

@@ -67,7 +67,7 @@ def test_page_reads_in_runs_keep_the_byte_cache_as_reads_one_at_a_time():
     in_runs, one_by_one = _large_realm(), _large_realm()
     for realm in (in_runs, one_by_one):
         _small_cache(realm, 700)
-    for entity in ("SalesReceipt", "Invoice", "Estimate", "Payment"):
+    for entity in ("SalesReceipt", "Invoice", "Estimate", "Payment", "Deposit"):
         arr = in_runs.base_live(entity)
         warm = list(arr[1000:1400:3]) + list(arr[1450:1460])  # cached before the page
         page = list(arr[1000:1500])
@@ -99,7 +99,7 @@ def test_served_query_pages_of_a_large_realm_are_the_documents_bytes(qbo_sandbox
     realm_id = sb.realm_ids()[0]
     realm = sb.sandbox.store.realm(realm_id)
     api = sb.api(realm_id)
-    for entity in ("SalesReceipt", "Invoice", "Payment"):
+    for entity in ("SalesReceipt", "Invoice", "Payment", "Deposit"):
         arr = realm.base_live(entity)
         for page in (3, 4, 3):  # the second read of page 3 comes from the byte cache
             r = api.query(f"SELECT * FROM {entity} ORDERBY Metadata.LastUpdatedTime "
