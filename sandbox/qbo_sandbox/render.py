@@ -17,15 +17,16 @@ one or two per document).
 
 Amounts that are sums of cent amounts (lines, tax lines, totals, balances, what payments and deposits
 copy) are kept as int cents and written from a table (``_ct``): no Decimal arithmetic or formatting on
-the hot path. A cold deposit keeps the inputs of its whole 64-cycle block at once
-(``_keep_deposit_inputs``), reading the words of whole blocks by index.
+the hot path. A cold deposit keeps the inputs of its block and the next ones at once, ~1,000 cycles
+(``_keep_deposit_inputs``: numpy array operations over the word blocks, exact ints and the same float64
+steps as the per-document code; one at a time in Python this was ~2/3 of a cold deposit page).
 
 Contract: ``Renderer(gen).bytes(i) == wire.encode(gen.doc(i))`` for every base index, or ``None``
 when the document has no fast renderer (voided purchases): the caller then encodes the dict;
 ``Renderer.data(i)`` is what the API serves (``bytes(i)`` or that encoding): the store's byte cache.
 ``Renderer.data_many(indices)`` is ``[data(i) for i in indices]`` with consecutive documents of one entity
 in one block rendered by one call (``_run_builders``: invoices, estimates, sales receipts, credit memos,
-refund receipts; ``tests/test_qbo_render_runs.py``); the store's page path reads through it.
+refund receipts, deposits, bills; ``tests/test_qbo_render_runs.py``); the store's page path reads through it.
 ``tests/test_qbo_render.py`` checks the equality for every demo document and a large sample (with
 and without kept sums), ``tests/test_qbo_golden_bytes.py`` pins digests of both; any change to a
 builder in ``generator.py`` must be mirrored here (the tests fail otherwise).
@@ -62,7 +63,8 @@ def _p(x: float) -> int:
 
 
 _P2, _P3, _P4, _P5, _P6 = (_p(x) for x in (0.2, 0.3, 0.4, 0.5, 0.6))
-_P_003, _P_08, _P_025, _P_005 = _p(0.03), _p(0.8), _p(0.25), _p(0.05)  # _hash01(...) < 0.03 / 0.8 as int comparisons of the hash
+_P_003, _P_08, _P_025, _P_005 = _p(0.03), _p(0.8), _p(0.25), _p(0.05)
+_P_085, _P_07 = _p(0.85), _p(0.7)  # a bill paid in full; its bill payment a check  # _hash01(...) < 0.03 / 0.8 as int comparisons of the hash
 
 
 def _hash01(i: int, salted: int) -> float:
@@ -353,7 +355,7 @@ class Renderer:
         # for a document it has no fast renderer for
         self._run_builders = {"SalesReceipt": self._receipts_run, "CreditMemo": self._receipts_run,
                               "RefundReceipt": self._receipts_run, "Estimate": self._estimates_run,
-                              "Invoice": self._invoices_run, "Deposit": self._deposits_run}
+                              "Invoice": self._invoices_run, "Deposit": self._deposits_run, "Bill": self._bills_run}
         self._start, self._step, self._salt = gen.start, gen.step, gen.salt
         # generator.n_lines per slot: (base, multiplier of the line-count hash)
         self._n_lines_rule = [(1, 5) if e in ("Invoice", "Estimate", "SalesReceipt") else
@@ -1265,15 +1267,16 @@ class Renderer:
 
     def _keep_deposit_inputs(self, cycle: int) -> None:
         """Keep (``LinkSums``) the deposit inputs — payments 0-1 (from their invoices 0-1) and sales
-        receipt 0 — of every cycle of ``cycle``'s block of ``BLOCK_CYCLES`` cycles whose inputs are not
-        kept yet: the draws and arithmetic of ``_invoice_parts`` / ``_payment_parts`` /
-        ``_receipt_summary`` with ``text=False``, done for the whole block at once on numpy arrays of the
-        block's words (64 cycles a vector operation: a cold deposit re-draws five documents, which one at
-        a time in Python cost ~2/3 of a cold deposit page). Exact: ints (< 2**63 throughout) and the same
-        float64 operations in the same order as ``_txn_date`` (``time_of``, the edit time). Only
-        entries not kept yet are written (the values are the same whichever path computed them).
-        These documents have USD customers (invoices 0-1 and receipts pick from ``usd_customers``) and
-        are never voided or deleted."""
+        receipt 0 — of the cycles of ``cycle``'s block of ``BLOCK_CYCLES`` cycles and of the next blocks
+        (``_DEPOSIT_KEEP_BLOCKS`` in all: ~a page of deposits) whose inputs are not kept yet: the draws
+        and arithmetic of ``_invoice_parts`` / ``_payment_parts`` / ``_receipt_summary`` with
+        ``text=False``, done for all those cycles at once on numpy arrays of the blocks' words (a cold
+        deposit re-draws five documents: one at a time in Python that was ~2/3 of a cold deposit page,
+        and 64 cycles a call left numpy's per-call cost on top). Exact: ints (< 2**63 throughout) and the
+        same float64 operations in the same order as ``_txn_date`` (``time_of``, the edit time). Only
+        entries not kept yet are written, the amount (the "known" marker) last (the values are the same
+        whichever path computed them). These documents have USD customers (invoices 0-1 and receipts
+        pick from ``usd_customers``) and are never voided or deleted."""
         np = _numpy()
         sums, rseed, g = self.sums, self.rseed, self.g
         assert sums.dep_per == 3
@@ -1623,7 +1626,143 @@ class Renderer:
         return table
 
     def _bill(self, i: int) -> str:
-        return self._bill_parts(i)[0]
+        """``generator._b_Bill`` as JSON text (a run of one: ``_bills_run``)."""
+        return self._bills_run((i,))[0]
+
+    def _bills_run(self, run) -> list[str]:
+        """``_bill_parts(i)``'s text for a run of bills in one block of ``BLOCK_CYCLES`` cycles (a page's
+        consecutive bills): the word blocks, tables and attributes loaded once a run; ``_head``,
+        ``_pick_vendor``, ``_n_lines`` and ``_expense_lines`` inlined; one f-string a bill."""
+        g = self.g
+        b = run[0] // CYCLE // BLOCK_CYCLES
+        c0 = b * BLOCK_CYCLES
+        rseed = self.rseed
+        words = {}  # slot -> (doc words, width)
+        start, step, salt = self._start, self._step, self._salt
+        s_lines, s_paid, s_check = salt + 81006, salt + 202515, salt + 243018
+        hours, mmss = _HOURS, _MMSS
+        vendors = self._all_vendor_pieces
+        n_vendors = len(vendors)
+        classes, depts = self.class_refs, self.dept_refs
+        n_classes, n_depts = len(classes), len(depts)
+        items, n_pitems = self.purchase_items, len(self.purchase_items)
+        accounts = self.expense_accounts
+        n_accounts = len(accounts)
+        amounts = self._amounts
+        ap_refs, cents_t = self.ap_refs, _CENTS
+        bp_pos = SLOT_POS["BillPayment"]
+        out = []
+        for i in run:
+            cycle, pos = divmod(i, CYCLE)
+            k = SLOT_ORD[pos]
+            ws = words.get(pos)
+            if ws is None:
+                ws = words[pos] = stream_block(rseed, DOC, pos, b)
+            w, width = ws
+            p = (cycle - c0) * width
+            # _head: g.time_of(i), edited 1 in 5 (the edit time uniform(0.1, 1.0) steps before), days back
+            upd = _floor(start + (i + 1) * step)
+            if w[p] < _P2:
+                create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
+                sync = "1"
+                p += 2
+            else:
+                create, sync = upd, "0"
+                p += 1
+            h = (create - (w[p] * 3 >> 32) * 86400) // 3600
+            txn_date = (hours.get(h) or _hour(h))[2]
+            h, r = divmod(upd, 3600)
+            v = hours.get(h) or _hour(h)
+            updated = v[0] + mmss[r] + v[1]
+            if create == upd:
+                created = updated
+            else:
+                h, r = divmod(create, 3600)
+                v = hours.get(h) or _hour(h)
+                created = v[0] + mmss[r] + v[1]
+            vend = vendors[w[p + 1] * n_vendors >> 32]  # _pick_vendor(nx, False)
+            p += 2
+            foreign = vend.currency != "USD"
+            x = (i * 2654435761 + s_lines) & 0xFFFFFFFF  # _n_lines: 1 + int(_h(i, 2) * 3)
+            x ^= x >> 16
+            x = (x * 73244475) & 0xFFFFFFFF
+            x ^= x >> 16
+            # _expense_lines(nx, n, foreign): item-based 2 in 5, else account-based (a billable customer 1 in 5)
+            parts, total = [], 0
+            for n_ in range(1, 2 + (x * 3 >> 32)):
+                if w[p] < _P4:
+                    item = items[w[p + 1] * n_pitems >> 32]
+                    draw = 5 + (w[p + 2] * 196 >> 32)
+                    key = ("p", item.id, foreign, draw)
+                    hit = amounts.get(key)
+                    if hit is None:
+                        cost = item.cost
+                        if foreign:
+                            cost = cost.to_integral_value() or ONE
+                        qty = Decimal(draw)
+                        amount = money(cost * qty)
+                        hit = amounts[key] = (cents(amount), _m(amount), _n(cost), _n(qty))
+                    amount, amount_t, cost_t, qty_t = hit
+                    cls = classes[w[p + 3] * n_classes >> 32]
+                    p += 4
+                    parts.append(
+                        f'{{"Id":"{n_}","LineNum":{n_},"Description":{item.desc},"Amount":{amount_t},'
+                        f'"DetailType":"ItemBasedExpenseLineDetail","ItemBasedExpenseLineDetail":{{"BillableStatus":'
+                        f'"NotBillable","ItemRef":{item.ref},"ClassRef":{cls},"UnitPrice":{cost_t},"Qty":{qty_t},'
+                        f'"TaxCodeRef":{{"value":"NON"}}}}}}')
+                else:
+                    acct_ref, acct_desc = accounts[w[p + 1] * n_accounts >> 32]
+                    # whole units foreign (Decimal(20 + d)), else money(Decimal(2000 + d) / 100): in cents
+                    amount = (20 + (w[p + 2] * 3981 >> 32)) * 100 if foreign else 2000 + (w[p + 2] * 398001 >> 32)
+                    if w[p + 3] < _P2:
+                        c = self._usd_pieces[w[p + 4] * len(self._usd_pieces) >> 32]  # _pick_customer(nx, True)
+                        cls = classes[w[p + 5] * n_classes >> 32]
+                        p += 6
+                        det = (f'{{"CustomerRef":{c.ref},"BillableStatus":"Billable","ClassRef":'
+                               f'{cls},"AccountRef":{acct_ref},"TaxCodeRef":{{"value":"NON"}}}}')
+                    else:
+                        cls = classes[w[p + 4] * n_classes >> 32]
+                        p += 5
+                        det = (f'{{"ClassRef":{cls},"AccountRef":{acct_ref},'
+                               f'"BillableStatus":"NotBillable","TaxCodeRef":{{"value":"NON"}}}}')
+                    parts.append(f'{{"Id":"{n_}","LineNum":{n_},"Description":{acct_desc},"Amount":'
+                                 f'{amount // 100}{cents_t[amount % 100]},"DetailType":"AccountBasedExpenseLineDetail",'
+                                 f'"AccountBasedExpenseLineDetail":{det}}}')
+                total += amount
+            # paid in full 85 in 100 (bills 0-1), else g._partial: whole units foreign, money(total / 2)
+            linked = ""
+            paid = 0
+            if k < 2:
+                x = (i * 2654435761 + s_paid) & 0xFFFFFFFF
+                x ^= x >> 16
+                x = (x * 73244475) & 0xFFFFFFFF
+                paid = (total if x ^ (x >> 16) < _P_085 else total // 200 * 100 if foreign else (total + 1) // 2)
+                bp_i = cycle * CYCLE + bp_pos[k]  # g.index_of("BillPayment", cycle, k); g._bp_is_check: _h(bp_i, 6) < 0.7
+                x = (bp_i * 2654435761 + s_check) & 0xFFFFFFFF
+                x ^= x >> 16
+                x = (x * 73244475) & 0xFFFFFFFF
+                linked = (f'{{"TxnId":"{100 + bp_i}","TxnType":"'
+                          f'{"BillPaymentCheck" if x ^ (x >> 16) < _P_07 else "BillPaymentCreditCard"}"}}')
+            doc_number = 10000 + (w[p] * 90000 >> 32)
+            dept = depts[w[p + 1] * n_depts >> 32]
+            balance = total - paid
+            cur = vend.currency
+            if foreign:
+                rate = g.rate(cur, txn_date)
+                fx = f',"ExchangeRate":{_n(rate)}'
+                home = (f',"HomeTotalAmt":{_m(from_cents(total) * rate)},"HomeBalance":'
+                        f'{_m(from_cents(balance) * rate)}')
+            else:
+                fx = home = ""
+            out.append(
+                f'{{"SalesTermRef":{{"value":"{vend.term}"}},"DueDate":"{add_days(txn_date, vend.term_days)}",'
+                f'"Balance":{balance // 100 if balance else 0}{cents_t[balance % 100] if balance else ""},'
+                f'"domain":"QBO","sparse":false,"Id":"{100 + i}","SyncToken":"{sync}","MetaData":{{"CreateTime":'
+                f'"{created}","LastUpdatedTime":"{updated}"}},"DocNumber":"INV-{doc_number}","TxnDate":"{txn_date}",'
+                f'"DepartmentRef":{dept},"CurrencyRef":{vend.currency_ref}{fx},"LinkedTxn":[{linked}],"Line":['
+                f'{",".join(parts)}],"VendorRef":{vend.ref},"APAccountRef":{ap_refs[cur]},"TotalAmt":'
+                f'{total // 100 if total else 0}{cents_t[total % 100] if total else ""}{home}}}')
+        return out
 
     def _bill_parts(self, i: int, text: bool = True) -> tuple[str | None, tuple]:
         """``generator._b_Bill`` → (JSON text, (TotalAmt, Balance, vendor, TxnDate)); ``text=False``:
