@@ -26,7 +26,7 @@ when the document has no fast renderer (voided purchases): the caller then encod
 ``Renderer.data(i)`` is what the API serves (``bytes(i)`` or that encoding): the store's byte cache.
 ``Renderer.data_many(indices)`` is ``[data(i) for i in indices]`` with consecutive documents of one entity
 in one block rendered by one call (``_run_builders``: invoices, estimates, sales receipts, credit memos,
-refund receipts, deposits, bills; ``tests/test_qbo_render_runs.py``); the store's page path reads through it.
+refund receipts, deposits, bills, purchases; ``tests/test_qbo_render_runs.py``); the store's page path reads through it.
 ``tests/test_qbo_render.py`` checks the equality for every demo document and a large sample (with
 and without kept sums), ``tests/test_qbo_golden_bytes.py`` pins digests of both; any change to a
 builder in ``generator.py`` must be mirrored here (the tests fail otherwise).
@@ -64,7 +64,7 @@ def _p(x: float) -> int:
 
 _P2, _P3, _P4, _P5, _P6 = (_p(x) for x in (0.2, 0.3, 0.4, 0.5, 0.6))
 _P_003, _P_08, _P_025, _P_005 = _p(0.03), _p(0.8), _p(0.25), _p(0.05)
-_P_085, _P_07 = _p(0.85), _p(0.7)  # a bill paid in full; its bill payment a check  # _hash01(...) < 0.03 / 0.8 as int comparisons of the hash
+_P_085, _P_07, _P_008 = _p(0.85), _p(0.7), _p(0.08)  # a bill paid in full; its bill payment a check; a credit  # _hash01(...) < 0.03 / 0.8 as int comparisons of the hash
 
 
 def _hash01(i: int, salted: int) -> float:
@@ -136,6 +136,10 @@ def _nv_text(name: str, value: str) -> str:
 _NV_TXN_ID = _NV_A + '"txnId"' + _NV_B + '"'
 _NV_OPEN_BALANCE = '"' + _NV_C + "," + _NV_A + '"txnOpenBalance"' + _NV_B + '"'
 _NV_REF_NUMBER = '"' + _NV_C + "," + _NV_A + '"txnReferenceNumber"' + _NV_B + '"'
+_TXN_TYPE_1, _TXN_TYPE_3, _TXN_TYPE_11 = (_nv_text("TxnType", t) for t in ("1", "3", "11"))  # a purchase's
+_PURCHASE_TYPES = ("Cash", "Check", "CreditCard")  # a purchase's PaymentType by its ordinal
+_PURCHASE_NOTES = ("Shop supplies", "Emergency repair", "Crew lunch", "Fuel")
+_DOC_NUMBER = '"DocNumber":"'
 
 _CF_WORK_ORDER = '[{"DefinitionId":"1","Name":"Work Order #","Type":"StringType"'
 _CF_SALES_REP = tuple(f',{{"DefinitionId":"2","Name":"Sales Rep","Type":"StringType","StringValue":"{rep}"}}'
@@ -355,7 +359,8 @@ class Renderer:
         # for a document it has no fast renderer for
         self._run_builders = {"SalesReceipt": self._receipts_run, "CreditMemo": self._receipts_run,
                               "RefundReceipt": self._receipts_run, "Estimate": self._estimates_run,
-                              "Invoice": self._invoices_run, "Deposit": self._deposits_run, "Bill": self._bills_run}
+                              "Invoice": self._invoices_run, "Deposit": self._deposits_run, "Bill": self._bills_run,
+                              "Purchase": self._purchases_run}
         self._start, self._step, self._salt = gen.start, gen.step, gen.salt
         # generator.n_lines per slot: (base, multiplier of the line-count hash)
         self._n_lines_rule = [(1, 5) if e in ("Invoice", "Estimate", "SalesReceipt") else
@@ -1807,30 +1812,132 @@ class Renderer:
         out.append("}")
         return "".join(out), (from_cents(total), from_cents(total - paid), vend, txn_date)
 
-    def _purchase(self, i: int) -> str:
-        """``generator._b_Purchase`` (not voided)."""
-        cycle, k = divmod(i, CYCLE)
-        k = SLOT_ORD[k]
-        nx = stream_words(self.rseed, DOC, i).__next__
-        head, txn_date = self._head(i, nx)
-        vend = self._pick_vendor(nx, True)
-        lines, total = self._expense_lines(nx, self._n_lines(i), False)
-        ptype = ("Cash", "Check", "CreditCard")[k]
-        credit = ptype == "CreditCard" and _hash01(i, self._salt + 283521) < 0.08
-        txn_type = "11" if credit else ("3" if ptype == "Check" else "1")
-        out = ['{"AccountRef":', self.bank_refs[ptype], ',"PaymentType":"', ptype, '","EntityRef":', vend.entity_ref,
-               ',"Credit":', "true" if credit else "false", ',"TotalAmt":', _ct(total),
-               ',"PurchaseEx":{"any":[', _nv_text("TxnType", txn_type), "]},", head]
-        if ptype == "Check":
-            out += [',"DocNumber":"', str(7000 + cycle), '"']
-        dept = self.dept_refs[(nx() * len(self.dept_refs) >> 32)]
-        out += [',"TxnDate":"', txn_date, '","DepartmentRef":', dept,
-                ',"CurrencyRef":{"value":"USD","name":"United States Dollar"}']
-        if nx() < _P3:
-            note = ("Shop supplies", "Emergency repair", "Crew lunch", "Fuel")[(nx() * 4 >> 32)]
-            out += [',"PrivateNote":"', note, '"']
-        out += [',"Line":[', ",".join(lines), "]}"]
-        return "".join(out)
+    def _purchase(self, i: int) -> str | None:
+        """``generator._b_Purchase`` (not voided) as JSON text (a run of one: ``_purchases_run``)."""
+        return self._purchases_run((i,))[0]
+
+    def _purchases_run(self, run) -> list[str | None]:
+        """``_purchase`` for a run of purchases in one block of ``BLOCK_CYCLES`` cycles (a page's
+        consecutive purchases): the word blocks, tables and attributes loaded once a run; ``_head``,
+        ``_pick_vendor``, ``_n_lines`` and ``_expense_lines`` inlined; one f-string a purchase. None for
+        a voided one (ordinal 1, ``g.is_voided``: no fast renderer, its dict is encoded)."""
+        b = run[0] // CYCLE // BLOCK_CYCLES
+        c0 = b * BLOCK_CYCLES
+        rseed = self.rseed
+        words = {}  # slot -> (doc words, width)
+        start, step, salt = self._start, self._step, self._salt
+        s_void, s_lines, s_credit = salt + 40503, salt + 81006, salt + 283521
+        hours, mmss = _HOURS, _MMSS
+        vendors = self._usd_vendor_pieces
+        n_vendors = len(vendors)
+        usd = self._usd_pieces
+        n_usd = len(usd)
+        classes, depts = self.class_refs, self.dept_refs
+        n_classes, n_depts = len(classes), len(depts)
+        items, n_pitems = self.purchase_items, len(self.purchase_items)
+        accounts = self.expense_accounts
+        n_accounts = len(accounts)
+        amounts = self._amounts
+        bank_refs, cents_t = self.bank_refs, _CENTS
+        out = []
+        for i in run:
+            cycle, pos = divmod(i, CYCLE)
+            k = SLOT_ORD[pos]
+            if k == 1:  # g.is_voided(i): _h(i, 1) < 0.03
+                x = (i * 2654435761 + s_void) & 0xFFFFFFFF
+                x ^= x >> 16
+                x = (x * 73244475) & 0xFFFFFFFF
+                if x ^ (x >> 16) < _P_003:
+                    out.append(None)
+                    continue
+            ws = words.get(pos)
+            if ws is None:
+                ws = words[pos] = stream_block(rseed, DOC, pos, b)
+            w, width = ws
+            p = (cycle - c0) * width
+            # _head: g.time_of(i), edited 1 in 5 (the edit time uniform(0.1, 1.0) steps before), days back
+            upd = _floor(start + (i + 1) * step)
+            if w[p] < _P2:
+                create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
+                sync = "1"
+                p += 2
+            else:
+                create, sync = upd, "0"
+                p += 1
+            h = (create - (w[p] * 3 >> 32) * 86400) // 3600
+            txn_date = (hours.get(h) or _hour(h))[2]
+            h, r = divmod(upd, 3600)
+            v = hours.get(h) or _hour(h)
+            updated = v[0] + mmss[r] + v[1]
+            if create == upd:
+                created = updated
+            else:
+                h, r = divmod(create, 3600)
+                v = hours.get(h) or _hour(h)
+                created = v[0] + mmss[r] + v[1]
+            vend = vendors[w[p + 1] * n_vendors >> 32]  # _pick_vendor(nx, True)
+            p += 2
+            x = (i * 2654435761 + s_lines) & 0xFFFFFFFF  # _n_lines: 1 + int(_h(i, 2) * 3)
+            x ^= x >> 16
+            x = (x * 73244475) & 0xFFFFFFFF
+            x ^= x >> 16
+            # _expense_lines(nx, n, False): item-based 2 in 5, else account-based (a billable customer 1 in 5)
+            parts, total = [], 0
+            for n_ in range(1, 2 + (x * 3 >> 32)):
+                if w[p] < _P4:
+                    item = items[w[p + 1] * n_pitems >> 32]
+                    draw = 5 + (w[p + 2] * 196 >> 32)
+                    key = ("p", item.id, False, draw)
+                    hit = amounts.get(key)
+                    if hit is None:
+                        qty = Decimal(draw)
+                        amount = money(item.cost * qty)
+                        hit = amounts[key] = (cents(amount), _m(amount), _n(item.cost), _n(qty))
+                    amount, amount_t, cost_t, qty_t = hit
+                    cls = classes[w[p + 3] * n_classes >> 32]
+                    p += 4
+                    parts.append(
+                        f'{{"Id":"{n_}","LineNum":{n_},"Description":{item.desc},"Amount":{amount_t},'
+                        f'"DetailType":"ItemBasedExpenseLineDetail","ItemBasedExpenseLineDetail":{{"BillableStatus":'
+                        f'"NotBillable","ItemRef":{item.ref},"ClassRef":{cls},"UnitPrice":{cost_t},"Qty":{qty_t},'
+                        f'"TaxCodeRef":{{"value":"NON"}}}}}}')
+                else:
+                    acct_ref, acct_desc = accounts[w[p + 1] * n_accounts >> 32]
+                    amount = 2000 + (w[p + 2] * 398001 >> 32)  # money(Decimal(2000 + d) / 100) in cents
+                    if w[p + 3] < _P2:
+                        c = usd[w[p + 4] * n_usd >> 32]  # _pick_customer(nx, True)
+                        cls = classes[w[p + 5] * n_classes >> 32]
+                        p += 6
+                        det = (f'{{"CustomerRef":{c.ref},"BillableStatus":"Billable","ClassRef":'
+                               f'{cls},"AccountRef":{acct_ref},"TaxCodeRef":{{"value":"NON"}}}}')
+                    else:
+                        cls = classes[w[p + 4] * n_classes >> 32]
+                        p += 5
+                        det = (f'{{"ClassRef":{cls},"AccountRef":{acct_ref},'
+                               f'"BillableStatus":"NotBillable","TaxCodeRef":{{"value":"NON"}}}}')
+                    parts.append(f'{{"Id":"{n_}","LineNum":{n_},"Description":{acct_desc},"Amount":'
+                                 f'{amount // 100}{cents_t[amount % 100]},"DetailType":"AccountBasedExpenseLineDetail",'
+                                 f'"AccountBasedExpenseLineDetail":{det}}}')
+                total += amount
+            ptype = _PURCHASE_TYPES[k]
+            credit = False
+            if k == 2:  # a credit card charge: a refund (credit) 8 in 100, _h(i, 7) < 0.08
+                x = (i * 2654435761 + s_credit) & 0xFFFFFFFF
+                x ^= x >> 16
+                x = (x * 73244475) & 0xFFFFFFFF
+                credit = x ^ (x >> 16) < _P_008
+            dept = depts[w[p] * n_depts >> 32]
+            note = (f',"PrivateNote":"{_PURCHASE_NOTES[w[p + 2] * 4 >> 32]}"' if w[p + 1] < _P3 else "")
+            out.append(
+                f'{{"AccountRef":{bank_refs[ptype]},"PaymentType":"{ptype}","EntityRef":{vend.entity_ref},'
+                f'"Credit":{"true" if credit else "false"},"TotalAmt":{total // 100 if total else 0}'
+                f'{cents_t[total % 100] if total else ""},"PurchaseEx":{{"any":['
+                f'{_TXN_TYPE_11 if credit else _TXN_TYPE_3 if k == 1 else _TXN_TYPE_1}]}},"domain":"QBO",'
+                f'"sparse":false,"Id":"{100 + i}","SyncToken":"{sync}","MetaData":{{"CreateTime":"{created}",'
+                f'"LastUpdatedTime":"{updated}"}}{f",{_DOC_NUMBER}{7000 + cycle}{_Q}" if k == 1 else ""},'
+                f'"TxnDate":"{txn_date}","DepartmentRef":{dept},"CurrencyRef":{{"value":"USD","name":'
+                f'"United States Dollar"}}{note},"Line":[{",".join(parts)}]}}')
+        return out
 
     def _invoice(self, i: int, voided: bool = False) -> str:
         """``generator._b_Invoice`` of one invoice as JSON text (``_invoices_run``; whether it is voided

@@ -67,7 +67,7 @@ def test_page_reads_in_runs_keep_the_byte_cache_as_reads_one_at_a_time():
     in_runs, one_by_one = _large_realm(), _large_realm()
     for realm in (in_runs, one_by_one):
         _small_cache(realm, 700)
-    for entity in ("SalesReceipt", "Invoice", "Estimate", "Payment", "Deposit", "Bill"):
+    for entity in ("SalesReceipt", "Invoice", "Estimate", "Payment", "Deposit", "Bill", "Purchase"):
         arr = in_runs.base_live(entity)
         warm = list(arr[1000:1400:3]) + list(arr[1450:1460])  # cached before the page
         page = list(arr[1000:1500])
