@@ -26,7 +26,7 @@ when the document has no fast renderer (voided purchases): the caller then encod
 ``Renderer.data(i)`` is what the API serves (``bytes(i)`` or that encoding): the store's byte cache.
 ``Renderer.data_many(indices)`` is ``[data(i) for i in indices]`` with consecutive documents of one entity
 in one block rendered by one call (``_run_builders``: invoices, estimates, sales receipts, credit memos,
-refund receipts, deposits, bills, purchases; ``tests/test_qbo_render_runs.py``); the store's page path reads through it.
+refund receipts, deposits, bills, purchases, payments; ``tests/test_qbo_render_runs.py``); the store's page path reads through it.
 ``tests/test_qbo_render.py`` checks the equality for every demo document and a large sample (with
 and without kept sums), ``tests/test_qbo_golden_bytes.py`` pins digests of both; any change to a
 builder in ``generator.py`` must be mirrored here (the tests fail otherwise).
@@ -150,7 +150,8 @@ _PM_VALUE = {m: '{"value":"' + m + '"}' for m in ("2", "3", "4", "6")}  # a paym
 _LINE_START = [f'{{"Id":"{n}","LineNum":{n},"Description":' for n in range(1, 64)]
 _SERVICE_DATE = ',"ServiceDate":"%s"'
 _BLOCK_SPAN = CYCLE * BLOCK_CYCLES  # base indices of one block of BLOCK_CYCLES cycles: i // _BLOCK_SPAN
-_PAY_METHOD_TEXTS = [_PM_VALUE[m] for m in ("2", "2", "3", "4", "6")]  # a payment's method by its draw (below(5))
+_PAY_METHODS = ("2", "2", "3", "4", "6")  # a payment's PaymentMethodRef value by its draw (below(5))
+_PAY_METHOD_TEXTS = [_PM_VALUE[m] for m in _PAY_METHODS]  # a payment's method by its draw (below(5))
 _CHECK_NUM, _Q = ',"CheckNum":"', '"'  # a deposit line's CheckNum (a payment's PaymentRefNum)
 _UNIFORM_01_1 = 1.0 - 0.1
 #: blocks of deposit inputs a cold deposit keeps at once (``Renderer._keep_deposit_inputs``): 1,024 cycles,
@@ -360,7 +361,7 @@ class Renderer:
         self._run_builders = {"SalesReceipt": self._receipts_run, "CreditMemo": self._receipts_run,
                               "RefundReceipt": self._receipts_run, "Estimate": self._estimates_run,
                               "Invoice": self._invoices_run, "Deposit": self._deposits_run, "Bill": self._bills_run,
-                              "Purchase": self._purchases_run}
+                              "Purchase": self._purchases_run, "Payment": self._payments_run}
         self._start, self._step, self._salt = gen.start, gen.step, gen.salt
         # generator.n_lines per slot: (base, multiplier of the line-count hash)
         self._n_lines_rule = [(1, 5) if e in ("Invoice", "Estimate", "SalesReceipt") else
@@ -2187,52 +2188,105 @@ class Renderer:
 
     def _payment(self, i: int) -> str | None:
         """``generator._b_Payment`` as JSON text: pays invoice ordinal k of its cycle (its sums kept in
-        ``LinkSums``, a block's at once when cold); one f-string, cents texts inlined."""
-        cycle, pos = divmod(i, CYCLE)
-        k = SLOT_ORD[pos]
-        inv_i = cycle * CYCLE + self._invoice_pos[k]  # g.index_of("Invoice", cycle, k)
-        if k == 4 and self.g.is_voided(inv_i):  # only an invoice of ordinal 4 is ever voided
-            return None
+        ``LinkSums``, a block's at once when cold); a run of one (``_payments_run``)."""
+        return self._payments_run((i,))[0]
+
+    def _payments_run(self, run) -> list[str | None]:
+        """``_payment`` for a run of payments in one block of ``BLOCK_CYCLES`` cycles (a page's
+        consecutive payments): the word blocks and the kept invoice sums (``LinkSums`` arrays, read by
+        index: ``invoice_cents`` inlined; a cold one keeps its block's at once, ``_keep_invoice_sums``)
+        loaded once a run, ``_head`` inlined, one f-string a payment."""
+        g = self.g
+        b = run[0] // CYCLE // BLOCK_CYCLES
+        c0 = b * BLOCK_CYCLES
+        rseed = self.rseed
+        words = {}  # slot -> (doc words, width)
+        start, step = self._start, self._step
+        hours, mmss = _HOURS, _MMSS
         sums = self.sums
-        known = sums.invoice_cents(cycle, k)
-        if known is None:  # a cold payment: keep the sums of its block's invoices at once
-            self._keep_invoice_sums(cycle)
-            known = sums.invoice_cents(cycle, k)
-        inv_total, inv_balance, cust, inv_date = known
-        total = inv_total - inv_balance  # cents
-        nx = stream_words(self.rseed, DOC, i).__next__
-        head, txn_date = self._head(i, nx)
-        cur = cust.currency
-        to_undeposited = k < 2 and cur == "USD"
-        method = ("2", "2", "3", "4", "6")[(nx() * 5 >> 32)]
-        if method == "2":
-            ref_num = str(1000 + (nx() * 99000 >> 32))
-            ref_t = f',"PaymentRefNum":"{ref_num}"'
-        else:
-            ref_num, ref_t = None, ""
-        total_t = f"{total // 100}{_CENTS[total % 100]}" if total else "0"  # _ct(total)
-        date = txn_date if txn_date > inv_date else inv_date  # max(txn_date, inv_date)
-        if cur == "USD":
-            fx = home = ""
-        else:
-            rate = self.g.rate(cur, inv_date)
-            fx = f',"ExchangeRate":{_n(rate)},"ARAccountRef":{self.ar_refs[cur]}'
-            home = f',"HomeTotalAmt":{_m(from_cents(total) * rate)}'
-        if to_undeposited and cycle < self.g.n_cycles:
-            linked = f'[{{"TxnId":"{100 + cycle * CYCLE + self._deposit_pos}","TxnType":"Deposit"}}]'
-        else:
-            linked = "[]"
-        if k < 2:
-            sums.put_deposit_input_cents(cycle, k, total, _PM_VALUE[method], ref_num, date)
-        inv_id = 100 + inv_i
-        # the LineEx values are _nv_text of digit strings (JSON-encoded as themselves in quotes)
-        return (f'{{"CustomerRef":{cust.ref},"DepositToAccountRef":{{"value":"'
+        inv_per = sums.inv_per
+        inv_total, inv_balance, inv_cust, inv_date = sums.inv_total, sums.inv_balance, sums.inv_cust, sums.inv_date
+        objects, date_values = sums.objects.values, sums.dates.values
+        dep_amount = sums.dep_amount
+        invoice_pos, deposit_pos, n_invoice_slots = self._invoice_pos, self._deposit_pos, self.n_invoice_slots
+        rates, ar_refs, cents_t = self._rates, self.ar_refs, _CENTS
+        n_cycles = g.n_cycles
+        out = []
+        for i in run:
+            cycle, pos = divmod(i, CYCLE)
+            k = SLOT_ORD[pos]
+            inv_i = cycle * CYCLE + invoice_pos[k]  # g.index_of("Invoice", cycle, k)
+            if k == 4 and g.is_voided(inv_i):  # only an invoice of ordinal 4 is ever voided
+                out.append(None)
+                continue
+            s = cycle * inv_per + k
+            it = inv_total[s]
+            if it == UNKNOWN:  # a cold payment: keep the sums of its block's invoices at once
+                self._keep_invoice_sums(cycle)
+                it = inv_total[s]
+            ib = inv_balance[s]
+            cust, i_date = objects[inv_cust[s]], date_values[inv_date[s]]
+            total = it - ib  # cents
+            ws = words.get(pos)
+            if ws is None:
+                ws = words[pos] = stream_block(rseed, DOC, pos, b)
+            w, width = ws
+            p = (cycle - c0) * width
+            # _head: g.time_of(i), edited 1 in 5 (the edit time uniform(0.1, 1.0) steps before), days back
+            upd = _floor(start + (i + 1) * step)
+            if w[p] < _P2:
+                create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
+                sync = "1"
+                p += 2
+            else:
+                create, sync = upd, "0"
+                p += 1
+            h = (create - (w[p] * 3 >> 32) * 86400) // 3600
+            txn_date = (hours.get(h) or _hour(h))[2]
+            h, r = divmod(upd, 3600)
+            v = hours.get(h) or _hour(h)
+            updated = v[0] + mmss[r] + v[1]
+            if create == upd:
+                created = updated
+            else:
+                h, r = divmod(create, 3600)
+                v = hours.get(h) or _hour(h)
+                created = v[0] + mmss[r] + v[1]
+            cur = cust.currency
+            to_undeposited = k < 2 and cur == "USD"
+            method = _PAY_METHODS[w[p + 1] * 5 >> 32]
+            if method == "2":
+                ref_num = str(1000 + (w[p + 2] * 99000 >> 32))
+                ref_t = f',"PaymentRefNum":"{ref_num}"'
+            else:
+                ref_num, ref_t = None, ""
+            total_t = f"{total // 100}{cents_t[total % 100]}" if total else "0"  # _ct(total)
+            date = txn_date if txn_date > i_date else i_date  # max(txn_date, inv_date)
+            if cur == "USD":
+                fx = home = ""
+            else:
+                rate = (rates.get((cur, i_date[:7])) or self._rate(cur, i_date))[2]  # g.rate(cur, inv_date)
+                fx = f',"ExchangeRate":{_n(rate)},"ARAccountRef":{ar_refs[cur]}'
+                home = f',"HomeTotalAmt":{_m(from_cents(total) * rate)}'
+            if to_undeposited and cycle < n_cycles:
+                linked = f'[{{"TxnId":"{100 + cycle * CYCLE + deposit_pos}","TxnType":"Deposit"}}]'
+            else:
+                linked = "[]"
+            if k < 2 and dep_amount[cycle * 3 + k] == UNKNOWN:
+                sums.put_deposit_input_cents(cycle, k, total, _PM_VALUE[method], ref_num, date)
+            inv_id = 100 + inv_i
+            # the LineEx values are _nv_text of digit strings (JSON-encoded as themselves in quotes)
+            out.append(
+                f'{{"CustomerRef":{cust.ref},"DepositToAccountRef":{{"value":"'
                 f'{co.A_UNDEPOSITED if to_undeposited else co.A_CHECKING}"}},"PaymentMethodRef":{{"value":"{method}"}}'
-                f'{ref_t},"TotalAmt":{total_t},"UnappliedAmt":0,"ProcessPayment":false,{head},"TxnDate":"{date}",'
+                f'{ref_t},"TotalAmt":{total_t},"UnappliedAmt":0,"ProcessPayment":false,"domain":"QBO","sparse":false,'
+                f'"Id":"{100 + i}","SyncToken":"{sync}","MetaData":{{"CreateTime":"{created}","LastUpdatedTime":'
+                f'"{updated}"}},"TxnDate":"{date}",'
                 f'"CurrencyRef":{cust.currency_ref}{fx},"LinkedTxn":{linked},"Line":[{{"Amount":{total_t},'
                 f'"LinkedTxn":[{{"TxnId":"{inv_id}","TxnType":"Invoice"}}],"LineEx":{{"any":[{_NV_TXN_ID}{inv_id}'
-                f'{_NV_OPEN_BALANCE}{inv_total // 100}{_CENTS[inv_total % 100]}{_NV_REF_NUMBER}'
-                f'{1001 + cycle * self.n_invoice_slots + k}"{_NV_C}]}}}}]{home}}}')
+                f'{_NV_OPEN_BALANCE}{it // 100}{cents_t[it % 100]}{_NV_REF_NUMBER}'
+                f'{1001 + cycle * n_invoice_slots + k}"{_NV_C}]}}}}]{home}}}')
+        return out
 
     def _payment_parts(self, i: int, text: bool = False) -> tuple[str | None, tuple] | None:
         """``generator._b_Payment``'s fields a deposit copies → (None, (TotalAmt in cents,
