@@ -68,9 +68,10 @@ class HyperEngine:
         self.telemetry = telemetry
         self.database_version = database_version
         self._process: HyperProcess | None = None
-        #: set by the target: `defer(path, fn)` runs `fn` later, in order with the loads of the
-        #: file `path` (a table's set-up then runs on the loader threads); None: right away
-        self.defer: t.Callable[[str, t.Callable[[], None]], None] | None = None
+        #: set by the target: `defer(path, fn)` runs `fn(conn)` later, with the file `path`
+        #: attached on `conn`, in order with the loads of that file (a table's set-up then runs on
+        #: the loader threads, inside the attach of the file's next load); None: right away
+        self.defer: t.Callable[[str, t.Callable[[Connection], None]], None] | None = None
         self._start_lock = threading.Lock()
         self._file_locks: dict[str, threading.Lock] = {}
         # (file, table) → its columns as this run last created/evolved or read them, shared by
@@ -107,11 +108,24 @@ class HyperEngine:
         with self._start_lock:
             return self._file_locks.setdefault(os.path.abspath(path), threading.Lock())
 
+    def run_setups(self, path: str, setups: list[t.Callable[[Connection], None]]) -> None:
+        """Deferred set-ups of the file `path` in one attach of their own (see `run_setups`)."""
+        if setups:
+            with AttachedFile(self, path) as conn:
+                run_setups(conn, setups)
+
     def close(self) -> None:
         with self._start_lock:
             if self._process is not None:
                 self._process.close()
                 self._process = None
+
+
+def run_setups(conn: Connection, setups: list[t.Callable[[Connection], None]]) -> None:
+    """Run deferred set-ups on a connection with their file attached, in order, each taken off
+    the list before it runs (what is left after a failure never ran)."""
+    while setups:
+        setups.pop(0)(conn)
 
 
 class AttachedFile:
@@ -290,6 +304,10 @@ class HyperTable:
         With `engine.defer` set (the target), the Hyper work runs on the loader threads, before
         any batch of this file handed over later: opening and detaching a file costs ~50-100 ms
         of waiting per stream, which the run's main thread no longer spends on every SCHEMA.
+        It runs inside the attach of the file's next load (`apply(setups=...)`), else in its
+        own attach at the target's next barrier: each attach of a file costs hyperd ~20-55 ms
+        of CPU (it generates the tables' access code: `database-load` / `generate-code` in its
+        log), so a stream with records no longer pays it twice a run.
         A schema the file cannot take then fails the load queued behind it (same error)."""
         for c in columns:
             if c.kind == KIND_NUMERIC and c.precision > self.engine.max_numeric_precision:
@@ -300,62 +318,66 @@ class HyperTable:
                 )
         if self.engine.defer is not None:
             wanted = list(columns)
-            self.engine.defer(self.path, lambda: self._ensure_now(wanted))
+            self.engine.defer(self.path, lambda conn: self._ensure_in(conn, wanted))
         else:
             self._ensure_now(columns)
 
     def _ensure_now(self, columns: t.Sequence[Column]) -> None:
         with AttachedFile(self.engine, self.path) as conn:
-            conn.execute_command(
-                f"CREATE SCHEMA IF NOT EXISTS {AttachedFile.ALIAS}.{escape_name(EXTRACT_SCHEMA)}"
-            )
-            self._recover_rebuild(conn)
-            existing = self._read_columns(conn)
-            if existing is None:
-                cols = ", ".join(f"{escape_name(c.name)} {c.sql_type}" for c in columns)
-                conn.execute_command(f"CREATE TABLE {self.table_sql} ({cols})")
-                self.table_columns = {c.name: c for c in columns}
-                self.engine.remember_columns(self.path, self.table_name, self.table_columns)
-                return
-            # New properties: add columns first, in their own transaction.
-            added = [c for c in columns if c.name not in existing]
-            if added:
-                conn.execute_command("BEGIN TRANSACTION")
-                for c in added:
-                    conn.execute_command(
-                        f"ALTER TABLE {self.table_sql} ADD COLUMN {escape_name(c.name)} {c.sql_type}"
-                    )
-                    existing[c.name] = c
-                conn.execute_command("COMMIT")
-                logger.info("stream '%s': added columns %s", self.stream, [c.name for c in added])
-            # Changed types: widen (Hyper has no ALTER COLUMN TYPE: rebuild the table in one
-            # transaction; every value is cast, an overflow aborts with nothing changed).
-            changed: dict[str, Column] = {}
-            for c in columns:
-                old = existing[c.name]
-                if old.kind.startswith("other:"):
-                    raise SchemaError(
-                        f"stream '{self.stream}', field '{c.name}': existing column type "
-                        f"{old.kind[6:]} is not one this target writes"
-                    )
-                merged = merge_columns(old, c, stream=self.stream)
-                if merged.sql_type != old.sql_type:
-                    if merged.kind == KIND_NUMERIC and merged.precision > self.engine.max_numeric_precision:
-                        raise SchemaError(
-                            f"stream '{self.stream}', field '{c.name}': widening {old.sql_type} to"
-                            f" {merged.sql_type} needs hyper_database_version 3"
-                        )
-                    changed[c.name] = merged
-            if changed:
-                self._rebuild(conn, existing, changed)
-                existing.update(changed)
-                logger.info(
-                    "stream '%s': widened columns %s",
-                    self.stream,
-                    {k: v.sql_type for k, v in changed.items()},
+            self._ensure_in(conn, columns)
+
+    def _ensure_in(self, conn: Connection, columns: t.Sequence[Column]) -> None:
+        """`ensure` on a connection with this table's file attached (no transaction open)."""
+        conn.execute_command(
+            f"CREATE SCHEMA IF NOT EXISTS {AttachedFile.ALIAS}.{escape_name(EXTRACT_SCHEMA)}"
+        )
+        self._recover_rebuild(conn)
+        existing = self._read_columns(conn)
+        if existing is None:
+            cols = ", ".join(f"{escape_name(c.name)} {c.sql_type}" for c in columns)
+            conn.execute_command(f"CREATE TABLE {self.table_sql} ({cols})")
+            self.table_columns = {c.name: c for c in columns}
+            self.engine.remember_columns(self.path, self.table_name, self.table_columns)
+            return
+        # New properties: add columns first, in their own transaction.
+        added = [c for c in columns if c.name not in existing]
+        if added:
+            conn.execute_command("BEGIN TRANSACTION")
+            for c in added:
+                conn.execute_command(
+                    f"ALTER TABLE {self.table_sql} ADD COLUMN {escape_name(c.name)} {c.sql_type}"
                 )
-            self.table_columns = existing
-            self.engine.remember_columns(self.path, self.table_name, existing)
+                existing[c.name] = c
+            conn.execute_command("COMMIT")
+            logger.info("stream '%s': added columns %s", self.stream, [c.name for c in added])
+        # Changed types: widen (Hyper has no ALTER COLUMN TYPE: rebuild the table in one
+        # transaction; every value is cast, an overflow aborts with nothing changed).
+        changed: dict[str, Column] = {}
+        for c in columns:
+            old = existing[c.name]
+            if old.kind.startswith("other:"):
+                raise SchemaError(
+                    f"stream '{self.stream}', field '{c.name}': existing column type "
+                    f"{old.kind[6:]} is not one this target writes"
+                )
+            merged = merge_columns(old, c, stream=self.stream)
+            if merged.sql_type != old.sql_type:
+                if merged.kind == KIND_NUMERIC and merged.precision > self.engine.max_numeric_precision:
+                    raise SchemaError(
+                        f"stream '{self.stream}', field '{c.name}': widening {old.sql_type} to"
+                        f" {merged.sql_type} needs hyper_database_version 3"
+                    )
+                changed[c.name] = merged
+        if changed:
+            self._rebuild(conn, existing, changed)
+            existing.update(changed)
+            logger.info(
+                "stream '%s': widened columns %s",
+                self.stream,
+                {k: v.sql_type for k, v in changed.items()},
+            )
+        self.table_columns = existing
+        self.engine.remember_columns(self.path, self.table_name, existing)
 
     def _rebuild(self, conn: Connection, existing: dict[str, Column], changed: dict[str, Column]) -> None:
         # Hyper runs no DDL and DML in one transaction, and has no ALTER COLUMN TYPE. The file
@@ -398,15 +420,20 @@ class HyperTable:
         load_method: str,
         truncate: bool,
         parent_tombstones: bool = True,
+        setups: list[t.Callable[[Connection], None]] | None = None,
     ) -> ApplyResult:
         """Load one staged batch in one transaction (see README "Load methods").
 
         `parent_tombstones=False` (the batch has none) skips the parent-scoped delete: a join
-        of the staged file against the whole table, ~7% of a first load's Hyper time."""
+        of the staged file against the whole table, ~7% of a first load's Hyper time.
+        `setups`: the file's deferred table set-ups (`HyperEngine.defer`) to run first, in this
+        attach, before the batch's transaction (each taken off the list as it runs)."""
         tbl = self.table_sql
         q = escape_name
         keyed = bool(self.key_properties) and load_method != "append-only"
         with AttachedFile(self.engine, self.path) as conn:
+            if setups:
+                run_setups(conn, setups)
             # Current column types (a newer sink of the stream may have widened them since):
             # as ensure() left them in this run (under this file's lock), else read.
             current = self.engine.known_columns(self.path, self.table_name)

@@ -172,7 +172,8 @@ class HyperSink(BatchSink):
         # batch N is in Hyper. The load waits for its own staging; STATE waits for the loads
         # (target.wait_for_loads), so the order and the barrier are unchanged.
         staged = target.stager.submit(self._stage, current)
-        target.submit_load(lambda: self._load(current, staged, truncate))
+        setups = target.take_setups(self.hyper_path)  # this file's table set-ups not run yet
+        target.submit_load(lambda: self._load(current, staged, truncate, setups))
 
     def _stage(self, current: Batch) -> tuple[batch_mod.PreparedBatch, StagedFile]:
         """Batch → staged rows in a file Hyper reads (staging thread). Returns (prepared, file)."""
@@ -190,15 +191,26 @@ class HyperSink(BatchSink):
         prepared.table = None  # the staged file holds it now (memory)
         return prepared, staged
 
-    def _load(self, current: Batch, staged: concurrent.futures.Future, truncate: bool) -> None:
+    def _load(self, current: Batch, staged: concurrent.futures.Future, truncate: bool, setups: list | None = None) -> None:
         started = time.perf_counter()
-        self._load_batch(current, staged, truncate)
+        setups = setups if setups is not None else []
+        try:
+            self._load_batch(current, staged, truncate, setups)
+        except BaseException:
+            if setups:  # the batch failed before its attach (e.g. bad input): set up the table all the same
+                try:
+                    self.hyper_target.engine.run_setups(self.hyper_path, setups)
+                except Exception:  # noqa: BLE001 - the batch's failure is the one reported
+                    self.logger.warning("table set-up after a failed batch failed too", exc_info=True)
+            raise
+        if setups:  # a load that never attached (not expected): the set-ups still run, in order
+            self.hyper_target.engine.run_setups(self.hyper_path, setups)
         self.logger.info(
             "loaded batch: stream=%s records=%d seconds=%.3f", self.stream_name, len(current),
             time.perf_counter() - started,
         )
 
-    def _load_batch(self, current: Batch, staged: concurrent.futures.Future, truncate: bool) -> None:
+    def _load_batch(self, current: Batch, staged: concurrent.futures.Future, truncate: bool, setups: list) -> None:
         prepared, staged_file = staged.result()  # re-raises a staging failure (bad input)
         try:
             result = self.table.apply(
@@ -207,6 +219,7 @@ class HyperSink(BatchSink):
                 load_method=self.load_method if self.keyed else "append-only",
                 truncate=truncate,
                 parent_tombstones=OP_PARENT in prepared.ops,
+                setups=setups,  # run first, in the batch's attach (one attach less a file)
             )
         finally:
             remove_staged(staged_file.path)

@@ -7,6 +7,7 @@ import concurrent.futures
 import copy
 import datetime
 import decimal
+import functools
 import json
 import sys
 import threading
@@ -121,6 +122,7 @@ class TargetTableauHyper(Target):
         self.stager = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyper-stage")
         self._loads: collections.deque[concurrent.futures.Future] = collections.deque()
         self._setups: collections.deque[concurrent.futures.Future] = collections.deque()  # table set-ups
+        self._pending_setups: dict[str, list] = {}  # file → set-ups no job or load has taken yet
         self._last_load: dict[str, concurrent.futures.Future] = {}  # file → its latest job
         self._loads_lock = threading.Lock()
         self._draining: str | None = None  # file of the sink being drained (main thread)
@@ -215,10 +217,26 @@ class TargetTableauHyper(Target):
         a job waits for is already running or done."""
         self._submit(self._draining, fn, self._loads)
 
-    def _submit_setup(self, path: str, fn: t.Callable[[], None]) -> None:
-        """A table's creation/evolution (`HyperTable.ensure`), queued like a load of its file
-        but not counted in LOADS_IN_FLIGHT (it holds no records)."""
-        self._submit(path, fn, self._setups)
+    def _submit_setup(self, path: str, fn: t.Callable[[t.Any], None]) -> None:
+        """A table's creation/evolution (`HyperTable.ensure`, `fn(conn)`): kept for the file's
+        next load, which runs it inside its own attach (`take_setups`); a file with no load
+        before the next barrier gets a job of its own then (`_flush_setups`), queued like a
+        load of its file but not counted in LOADS_IN_FLIGHT (it holds no records)."""
+        with self._loads_lock:
+            self._pending_setups.setdefault(path, []).append(fn)
+
+    def take_setups(self, path: str) -> list[t.Callable[[t.Any], None]]:
+        """The set-ups of file `path` deferred so far (main thread, when a batch of the file is
+        handed over: its load runs them first, so the order stays set-ups then batches)."""
+        with self._loads_lock:
+            return self._pending_setups.pop(path, [])
+
+    def _flush_setups(self) -> None:
+        """A job per file whose set-ups no load took (streams without records so far)."""
+        with self._loads_lock:
+            pending, self._pending_setups = self._pending_setups, {}
+        for path, setups in pending.items():
+            self._submit(path, functools.partial(self.engine.run_setups, path, setups), self._setups)
 
     def _submit(self, key: str | None, fn: t.Callable[[], None], queue: collections.deque) -> None:
         with self._loads_lock:
@@ -238,7 +256,9 @@ class TargetTableauHyper(Target):
                 self._last_load[key] = future
 
     def wait_for_loads(self) -> None:
-        """Barrier: every submitted batch committed and audited (raises the first failure)."""
+        """Barrier: every submitted batch committed and audited, every table set up (raises the
+        first failure)."""
+        self._flush_setups()
         with self._loads_lock:
             for pending in (self._setups, self._loads):
                 while pending:

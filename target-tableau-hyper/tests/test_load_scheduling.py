@@ -118,19 +118,50 @@ def test_each_files_batches_load_in_order_on_two_threads(run_target, hyper_reade
 
 def test_table_setup_runs_on_loader_threads_and_empty_streams_get_their_file(run_target, hyper_reader, monkeypatch):
     setups: list[tuple[str, str]] = []
-    original = HyperTable._ensure_now
+    original = HyperTable._ensure_in
 
-    def ensure_now(self, columns):
+    def ensure_in(self, conn, columns):
         setups.append((self.stream, threading.current_thread().name))
-        return original(self, columns)
+        return original(self, conn, columns)
 
-    monkeypatch.setattr(HyperTable, "_ensure_now", ensure_now)
+    monkeypatch.setattr(HyperTable, "_ensure_in", ensure_in)
     run_target([_schema("empty"), _schema("full"), _rec("full", 1, 1), _state(1)])
     assert sorted(s for s, _ in setups) == ["empty", "full"]
     assert all(name.startswith("hyper-load") for _, name in setups)
     empty = hyper_reader(run_target.out_dir / "empty.hyper")
     assert empty["rows"] == [] and set(empty["columns"]) == {"id", "v"}
     assert _rows(hyper_reader, run_target.out_dir / "full.hyper") == [(1, 1)]
+
+
+def test_table_setup_shares_the_first_loads_attach(run_target, hyper_reader, monkeypatch):
+    """A stream's table is created inside the attach of its first batch (each attach of a file
+    costs hyperd its tables' code generation): one attach per file for a stream loaded in one
+    batch, one for a stream without records; a schema change mid-run evolves the table before
+    the batches sent after it, and the batches before it keep their rows."""
+    from target_tableau_hyper.hyper_store import AttachedFile
+
+    attaches: list[str] = []
+    original_enter = AttachedFile.__enter__
+
+    def enter(self):
+        attaches.append(self.path.rsplit("/", 1)[-1])
+        return original_enter(self)
+
+    monkeypatch.setattr(AttachedFile, "__enter__", enter)
+    wider = {"type": "object", "properties": {**SCHEMA["properties"], "w": {"type": ["string", "null"]}}}
+    messages = [
+        _schema("empty"), _schema("full"), _rec("full", 1, 1), _rec("full", 2, 2),
+        _schema("evolving"), _rec("evolving", 1, 1), _state(1),
+        {"type": "SCHEMA", "stream": "evolving", "schema": wider, "key_properties": ["id"]},
+        {"type": "RECORD", "stream": "evolving", "record": {"id": 2, "v": 2, "w": "x"}}, _state(2),
+    ]
+    run = run_target(messages)
+    assert attaches.count("empty.hyper") == 1
+    assert attaches.count("full.hyper") == 1
+    assert _rows(hyper_reader, run_target.out_dir / "full.hyper") == [(1, 1), (2, 2)]
+    evolving = hyper_reader(run_target.out_dir / "evolving.hyper", order_by='"id"')
+    assert [(r["id"], r["v"], r["w"]) for r in evolving["rows"]] == [(1, 1, None), (2, 2, "x")]
+    assert run.states[-1] == {"pos": 2}
 
 
 def test_failed_batch_stops_the_later_batches_of_its_file(run_target, hyper_reader, monkeypatch):
