@@ -588,6 +588,17 @@ def entity_cold(entity: str, pages: int, sandbox_path: str | None = None) -> tup
         return n / sum(pages / pps for pps, _cpu in groups), sum(cpu for _pps, cpu in groups) / len(groups)
 
 
+def reference_ms() -> float:
+    """CPU ms of a fixed pure-Python loop in this process: the machine's speed at that moment. On this
+    host it has two modes (~23 and ~38-42 ms, switching within seconds, idle or not): every server's
+    CPU per page moves with it, which is what made cold Deposit look bimodal (2026-11-26, ninth session)."""
+    t = time.process_time()
+    x = 0
+    for i in range(300_000):
+        x += i * 7 >> 3
+    return (time.process_time() - t) * 1000
+
+
 def summary(runs: list[tuple[float, float]]) -> tuple[float, float, float, float]:
     """(median wall pages/s, median, least and most server CPU seconds per page) of repeated runs."""
     walls, cpus = sorted(r[0] for r in runs), sorted(r[1] for r in runs)
@@ -671,12 +682,14 @@ def main() -> None:
     with env(**NO_CACHE):
         invoice, counts = invoice_scenarios(pages)
         per_entity = {}
+        reference = []  # reference_ms() before every uncached run of this tree
         first_reads = {"baseline": [], "this tree": []}
         for _ in range(max(1, args.repeat)):
             if args.baseline:  # the Invoice first read side by side, alternately
                 first_reads["baseline"].append(invoice_first_read(pages, args.baseline))
                 first_reads["this tree"].append(invoice_first_read(pages))
             for e in entities:
+                reference.append(reference_ms())
                 per_entity.setdefault(e, []).append(entity_cold(e, epages))
                 if args.baseline:
                     baseline.setdefault(e, []).append(entity_cold(e, epages, args.baseline))
@@ -713,6 +726,8 @@ def main() -> None:
     cold, cached = invoice["large Invoice uncached (first read)"], invoice["large Invoice cached"]
     print(f"uncached/cached Invoice pages/s: {cold[0]:.1f} / {cached[0]:.1f} (ratio {cold[0] / cached[0]:.2f}); "
           f"target >= 20 uncached pages/s")
+    print(f"machine speed, a fixed pure-Python loop before each run (bench process): "
+          f"{min(reference):.1f}-{max(reference):.1f} ms, median {statistics.median(reference):.1f} ms")
     stats = {e: summary(rs) for e, rs in per_entity.items()}
     slow_median = max(stats, key=lambda e: stats[e][1])
     slow_worst = max(stats, key=lambda e: stats[e][3])
