@@ -17,7 +17,7 @@ import typing as t
 
 import msgspec
 
-from tap_quickbooks_online.client import QueryResult
+from tap_quickbooks_online.client import QueryResult, compact_json
 from tap_quickbooks_online.errors import Fault, FaultError, QBOAPIError, describe_fault
 
 if t.TYPE_CHECKING:
@@ -78,7 +78,7 @@ class BatchQueryCache:
             body = {"BatchItemRequest": [{"bId": str(i), "Query": q} for i, q in enumerate(chunk)]}
             self.calls += 1
             raw = stream.api_post(realm_id, "batch", body)
-            envelope = _decoder.decode(raw)
+            envelope = _decoder.decode(compact_json(raw))
             self.tap.note_server_time(realm_id, envelope.time)
             for item in envelope.BatchItemResponse:
                 try:

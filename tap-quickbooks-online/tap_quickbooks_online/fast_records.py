@@ -640,6 +640,16 @@ class FastRecordWriter:
         self.unknown_keys.update(unmapped)
         return record
 
+    def _as_they_are(self, records: t.Sequence[t.Any]) -> bool:
+        """`project` would return every one of these records unchanged: compiled rows of a
+        stream whose properties are all selected, and records that are neither compiled rows
+        nor dicts (line Structs)."""
+        rows_usable = self.rows_usable
+        for kind in set(map(type, records)):
+            if issubclass(kind, dict) or (not rows_usable and issubclass(kind, QboRow)):
+                return False
+        return True
+
     def write_page(self, records: t.Sequence[t.Any]) -> None:
         """`write` for every record of a page: one time stamp, one encoder call."""
         if int(time.time()) != self._suffix_second:
@@ -647,25 +657,34 @@ class FastRecordWriter:
         if self.batch is not None:
             self._write_page_to_batch(records)
             return
+        if not records:
+            return
+        if not self._as_they_are(records):
+            records = [self.project(record) for record in records]
+        # The records as JSON lines, then each line framed as a RECORD message (the prefix and
+        # suffix `write` uses: the same bytes as a RecordEnvelope). Splitting at newlines is
+        # exact only when no record holds a newline itself (raw JSON passed through from QBO
+        # may, between tokens): the length tells how many newlines were replaced; otherwise
+        # the page is written as envelopes.
+        lines = ENCODER.encode_lines(records)
+        prefix = self._prefix
+        separator = self._suffix + prefix
+        framed = bytearray(prefix)
+        framed += lines.replace(b"\n", separator)
+        if len(framed) - len(prefix) - len(lines) == len(records) * (len(separator) - 1):
+            del framed[len(framed) - len(prefix):]
+            OUTPUT.append(framed)
+            return
         name, version, stamp = self._stream_name, self._version, self._stamp
-        if self.rows_usable and all(issubclass(kind, QboRow)
-                                    for kind in set(map(type, records))):
-            # compiled rows only (a page may mix them with dict rows): written as they are
-            envelopes = [RecordEnvelope("RECORD", name, record, version, stamp)
-                         for record in records]
-        else:
-            project = self.project
-            envelopes = [RecordEnvelope("RECORD", name, project(record), version, stamp)
-                         for record in records]
-        OUTPUT.append(ENCODER.encode_lines(envelopes))
+        OUTPUT.append(ENCODER.encode_lines(
+            [RecordEnvelope("RECORD", name, record, version, stamp) for record in records]))
 
     def _write_page_to_batch(self, records: t.Sequence[t.Any]) -> None:
         """`write_page` in batch mode: the records (projected as for RECORD messages) as JSON
         lines, one encoder call."""
         if not records:
             return
-        if not (self.rows_usable and all(issubclass(kind, QboRow)
-                                         for kind in set(map(type, records)))):
+        if not self._as_they_are(records):
             records = [self.project(record) for record in records]
         self.batch(ENCODER.encode_lines(records), len(records))
 

@@ -46,8 +46,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from tap_quickbooks_online.sql_tables import create_tables
-
 STORE_FORMAT_VERSION = 1
 # Cap on remembered fingerprints per realm: enough for years of daily rotation to be recognized
 # (rotation is at most every 24 h; a config seed is only compared against recent history anyway).
@@ -406,6 +404,8 @@ class SqlTokenStore:
             sa.Column("updated_at", sa.Float, nullable=True),
         )
         try:
+            from tap_quickbooks_online.sql_tables import create_tables  # noqa: PLC0415 - SQLAlchemy only for SQL stores
+
             create_tables(self.engine, metadata)
         except sa.exc.SQLAlchemyError as exc:
             raise _database_error(self.description, "cannot be opened", exc) from None

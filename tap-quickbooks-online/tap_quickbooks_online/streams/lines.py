@@ -24,6 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import msgspec
 
 from tap_quickbooks_online.client import QuickBooksStream, value
+from tap_quickbooks_online.fast_records import QboRow
 from tap_quickbooks_online.schema_objects import line_schema
 
 if t.TYPE_CHECKING:
@@ -71,6 +72,21 @@ class LineRow(msgspec.Struct, gc=False):
     billable_status: t.Any
     linked_txn_id: t.Any
     linked_txn_type: t.Any
+
+    def get(self, key: str, default: t.Any = None) -> t.Any:
+        return getattr(self, key, default)
+
+    def keys(self) -> tuple[str, ...]:
+        return self.__struct_fields__
+
+
+class ParentTombstone(msgspec.Struct, gc=False):
+    """A parent tombstone record (fields in the order the record was always written in)."""
+
+    realm_id: t.Any
+    txn_id: str
+    line_index: None
+    _sdc_deleted_at: t.Any
 
     def get(self, key: str, default: t.Any = None) -> t.Any:
         return getattr(self, key, default)
@@ -141,16 +157,18 @@ class LineStream(QuickBooksStream):
         realm_id = parent["realm_id"]
         txn_id = str(parent["Id"])
         deleted_at = parent.get("_sdc_deleted_at")
-        messages.append({
-            "realm_id": realm_id,
-            "txn_id": txn_id,
-            "line_index": None,
-            "_sdc_deleted_at": deleted_at or parent.get("updated_at"),
-        })
+        messages.append(ParentTombstone(realm_id, txn_id, None,
+                                        deleted_at or parent.get("updated_at")))
         self.emitted_tombstones += 1
         if not deleted_at:
-            messages.extend(self.rows(parent))
-            self.emitted_lines += self._last_line_count
+            fast = typed_rows(parent, self.parent_entity) if isinstance(parent, QboRow) \
+                else None
+            if fast is not None:
+                messages.extend(fast)
+                self.emitted_lines += len(fast)
+            else:
+                messages.extend(self.rows(parent))
+                self.emitted_lines += self._last_line_count
 
     def flush_counts(self) -> None:
         if self.emitted_tombstones:
@@ -229,6 +247,225 @@ class LineStream(QuickBooksStream):
                 detail.get("BillableStatus"), first_link.get("TxnId"),
                 first_link.get("TxnType"),
             )
+
+
+# ---- typed fast path ------------------------------------------------------------------------
+# A compiled parent row (fast_records.QboRow) keeps its values as raw JSON. Its lines and the
+# header values they copy are decoded in one msgspec call into the Structs below, instead of
+# ten generic decodes into dicts and a dict lookup per value. Values stay what the generic
+# decode gives (`t.Any` fields, fractions as Decimal; an absent key reads as None, as `.get`
+# does), so `typed_rows` returns exactly the rows `LineStream.rows` yields. A parent the Structs
+# cannot describe exactly (a value of another shape, a DetailType without a field here, a blank
+# reference where `rows` would look further) gets None: `rows` shapes it.
+UNSET = msgspec.UNSET
+
+
+class _Ref(msgspec.Struct, gc=False):
+    """A reference object (`rows` reads it as a dict through `_ref`)."""
+
+    value: t.Any = None
+    name: t.Any = None
+    type: t.Any = None
+
+
+class _Link(msgspec.Struct, gc=False):
+    TxnId: t.Any = None
+    TxnType: t.Any = None
+
+
+class _Detail(msgspec.Struct, gc=False):
+    """The keys `rows` reads from a line's detail object (others are not read)."""
+
+    AccountRef: _Ref | None = None
+    ItemAccountRef: _Ref | None = None
+    DiscountAccountRef: _Ref | None = None
+    ItemRef: _Ref | None = None
+    GroupItemRef: _Ref | None = None
+    ClassRef: _Ref | None = None
+    DepartmentRef: _Ref | None = None
+    CustomerRef: _Ref | None = None
+    Entity: t.Any = None
+    PostingType: t.Any = None
+    Qty: t.Any = UNSET  # (`rows` reads Quantity only when Qty is absent)
+    Quantity: t.Any = None
+    UnitPrice: t.Any = None
+    TaxCodeRef: _Ref | None = None
+    BillableStatus: t.Any = None
+
+
+_DetailField = _Detail | None
+_NO_DETAIL = _Detail()
+
+
+class _Line(msgspec.Struct, gc=False):
+    """A line: the keys `rows` reads, and a field for each DetailType QBO documents (the
+    detail is found by its name; a line of another DetailType takes `rows`)."""
+
+    Id: t.Any = None
+    LineNum: t.Any = None
+    Description: t.Any = None
+    Amount: t.Any = None
+    DetailType: t.Any = None
+    LinkedTxn: list[_Link] | None = None
+    SalesItemLineDetail: _DetailField = None
+    GroupLineDetail: _DetailField = None
+    DescriptionOnly: _DetailField = None
+    DescriptionLineDetail: _DetailField = None
+    DiscountLineDetail: _DetailField = None
+    SubTotalLineDetail: _DetailField = None
+    TaxLineDetail: _DetailField = None
+    AccountBasedExpenseLineDetail: _DetailField = None
+    ItemBasedExpenseLineDetail: _DetailField = None
+    JournalEntryLineDetail: _DetailField = None
+    DepositLineDetail: _DetailField = None
+    PaymentLineDetail: _DetailField = None
+    ReimburseLineDetail: _DetailField = None
+    TDSLineDetail: _DetailField = None
+    ItemReceiptLineDetail: _DetailField = None
+
+
+_DETAIL_NAMES = frozenset(_Line.__struct_fields__[6:])
+
+
+class _Header(msgspec.Struct, array_like=True, gc=False):
+    """The parent values `rows` reads, in `HEADER` order (one JSON array)."""
+
+    Line: list[_Line] | None
+    CurrencyRef: _Ref | None
+    ExchangeRate: t.Any
+    TxnDate: t.Any
+    DocNumber: t.Any
+    ClassRef: _Ref | None
+    DepartmentRef: _Ref | None
+    CustomerRef: _Ref | None
+    VendorRef: _Ref | None
+    EntityRef: _Ref | None
+
+
+HEADER = _Header.__struct_fields__
+_header_decoder = msgspec.json.Decoder(_Header, float_hook=Decimal)
+_Raw = msgspec.Raw
+_NONE2 = (None, None)
+
+
+class _Ambiguous(Exception):  # noqa: N818 - control flow, never raised out of this module
+    """A blank reference object: `{}` (where `rows` looks at the next reference) or one with
+    null values or unknown keys only (where it stops); which one is not kept."""
+
+
+def _first(*refs: _Ref | None) -> tuple[t.Any, t.Any]:
+    """`_ref(a or b or ...)`: the first non-empty reference's (value, name)."""
+    for position, ref in enumerate(refs):
+        if ref is None:
+            continue
+        if ref.value is not None or ref.name is not None:
+            return ref.value, ref.name
+        if any(later is not None for later in refs[position + 1:]):
+            raise _Ambiguous
+        return _NONE2
+    return _NONE2
+
+
+def _pair(ref: _Ref | None) -> tuple[t.Any, t.Any]:
+    return _NONE2 if ref is None else (ref.value, ref.name)
+
+
+def typed_rows(parent: QboRow, parent_entity: str) -> list[LineRow] | None:
+    """`list(LineStream.rows(parent))` of a compiled row, or None when only `rows` can."""
+    parts = []
+    for name in HEADER:
+        found = getattr(parent, name, UNSET)
+        if found is UNSET:
+            parts.append(b"null")
+        elif type(found) is _Raw:
+            parts.append(found)
+        else:
+            return None
+    try:
+        header = _header_decoder.decode(b"[" + b",".join(parts) + b"]")
+    except msgspec.ValidationError:
+        return None
+    lines = header.Line
+    if not lines:
+        return []
+    currency_ref = header.CurrencyRef
+    currency = currency_ref.value if currency_ref is not None else None
+    rate = header.ExchangeRate
+    realm_id = parent["realm_id"]
+    txn_id = str(parent["Id"])
+    updated_at = parent.get("updated_at")
+    txn_date, doc_number = header.TxnDate, header.DocNumber
+    parent_class = _pair(header.ClassRef)
+    parent_department = _pair(header.DepartmentRef)
+    parent_customer = _pair(header.CustomerRef)
+    parent_vendor = _pair(header.VendorRef)
+    entity = header.EntityRef
+    if entity is not None:  # (a dict for `rows`, blank or not)
+        if parent_vendor == _NONE2 and entity.type in (None, "Vendor"):
+            parent_vendor = (entity.value, entity.name)
+        elif entity.type == "Customer" and parent_customer == _NONE2:
+            parent_customer = (entity.value, entity.name)
+    home = rate is not None and rate != ONE
+    out = []
+    append = out.append
+    try:
+        for index, line in enumerate(lines):
+            detail_type = line.DetailType
+            if not detail_type:
+                detail = _NO_DETAIL
+            elif type(detail_type) is str and detail_type in _DETAIL_NAMES:
+                detail = getattr(line, detail_type) or _NO_DETAIL
+            else:
+                return None  # the detail is under a key these Structs do not keep
+            account = _first(detail.AccountRef, detail.ItemAccountRef, detail.DiscountAccountRef)
+            ref = detail.ItemRef
+            item = (ref.value, ref.name) if ref is not None and (
+                ref.value is not None or ref.name is not None) else _first(ref, detail.GroupItemRef)
+            ref = detail.ClassRef
+            klass = parent_class if ref is None or (ref.value is None and ref.name is None) \
+                else (ref.value, ref.name)
+            ref = detail.DepartmentRef
+            department = parent_department if ref is None or (
+                ref.value is None and ref.name is None) else (ref.value, ref.name)
+            ref = detail.CustomerRef
+            customer = _NONE2 if ref is None else (ref.value, ref.name)
+            vendor = _NONE2
+            line_entity = detail.Entity
+            if line_entity is not None and isinstance(line_entity, dict):
+                entity_type = line_entity.get("Type") or line_entity.get("type")
+                entity_ref = _ref(line_entity.get("EntityRef") or line_entity)
+                if entity_type == "Vendor":
+                    vendor = entity_ref
+                elif entity_type == "Customer":
+                    customer = entity_ref
+            if customer == _NONE2:
+                customer = parent_customer
+            if vendor == _NONE2:
+                vendor = parent_vendor
+            amount = line.Amount
+            if home and amount is not None:
+                home_amount = (Decimal(amount) * Decimal(rate)).quantize(CENT, ROUND_HALF_UP)
+            else:
+                home_amount = amount
+            linked = line.LinkedTxn
+            link = linked[0] if linked else None
+            tax_code = detail.TaxCodeRef
+            quantity = detail.Qty
+            if quantity is UNSET:
+                quantity = detail.Quantity
+            append(LineRow(
+                realm_id, txn_id, updated_at, parent_entity, txn_date, doc_number, currency,
+                rate, index, None, line.Id, line.LineNum, line.Description, detail_type,
+                amount, home_amount, detail.PostingType, quantity, detail.UnitPrice,
+                account[0], account[1], klass[0], klass[1], department[0], department[1],
+                item[0], item[1], customer[0], customer[1], vendor[0], vendor[1],
+                tax_code.value if tax_code is not None else None, detail.BillableStatus,
+                link.TxnId if link is not None else None,
+                link.TxnType if link is not None else None,
+            ))
+    except _Ambiguous:
+        return None
+    return out
 
 
 # line stream name → parent stream name

@@ -1,0 +1,109 @@
+"""`FastRecordWriter.write_page` frames a page's JSON lines as RECORD messages: the same bytes
+as one `RecordEnvelope` per record (envelopes still when a record's raw JSON holds newlines);
+query pages with newlines are compacted first, so a message is always one line."""
+
+from __future__ import annotations
+
+import decimal
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import msgspec
+
+from tap_quickbooks_online.client import QueryResult, decode_envelope
+from tap_quickbooks_online.fast_records import ENCODER, QboRow, RecordEnvelope, flush_stdout
+from tap_quickbooks_online.tap import TapQuickBooksOnline
+
+REFERENCE = Path("/work/shared/reference/qbo")
+CONFIG = {"client_id": "c", "client_secret": "s", "refresh_token": "r", "realm_ids": ["9"]}
+WIRE = msgspec.json.Encoder(decimal_format="number")
+
+
+def capture(fn) -> bytes:
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    with redirect_stdout(out):
+        fn()
+        flush_stdout()
+    out.seek(0)
+    return out.buffer.read()
+
+
+def envelopes(writer, records) -> bytes:
+    """What `write_page` wrote before framing: one RecordEnvelope per record."""
+    return bytes(ENCODER.encode_lines([
+        RecordEnvelope("RECORD", writer._stream_name, writer.project(r), writer._version,  # noqa: SLF001
+                       writer._stamp) for r in records]))  # noqa: SLF001
+
+
+def rows_of(stream, body: bytes) -> list:
+    rows = QueryResult(decode_envelope(body, stream.rows_decoder()).QueryResponse).rows(
+        stream.entity)
+    return stream.normalize_page("9", rows)
+
+
+def invoices_body(pretty: bool) -> bytes:
+    invoices = json.loads((REFERENCE / "entity-invoices.json").read_text(),
+                          parse_float=decimal.Decimal)
+    page = {"QueryResponse": {"Invoice": invoices, "startPosition": 1,
+                              "maxResults": len(invoices)},
+            "time": "2024-05-01T10:00:00.000-07:00"}
+    # pretty: newlines between tokens (QBO's JSON is compact, but nothing says so)
+    return msgspec.json.format(WIRE.encode(page), indent=2 if pretty else -1)
+
+
+def test_framed_pages_equal_envelopes():
+    tap = TapQuickBooksOnline(config=CONFIG)
+    stream = tap.streams["invoices"]
+    rows = rows_of(stream, invoices_body(False))
+    assert rows and all(isinstance(r, QboRow) for r in rows)
+    writer = stream.fast_writer()
+    written = capture(lambda: writer.write_page(rows))
+    assert written == envelopes(writer, rows)
+    assert written.count(b"\n") == len(rows)
+
+
+def test_pretty_pages_are_written_as_compact_lines():
+    tap = TapQuickBooksOnline(config=CONFIG)
+    stream = tap.streams["invoices"]
+    writer = stream.fast_writer()
+    compact = capture(lambda: writer.write_page(rows_of(stream, invoices_body(False))))
+    pretty_rows = rows_of(stream, invoices_body(True))
+    assert not any(b"\n" in bytes(r.Line) for r in pretty_rows)
+    assert capture(lambda: writer.write_page(pretty_rows)) == compact  # money text kept too
+    assert b'"TotalAmt":362.07' in compact
+
+
+def test_raw_newlines_fall_back_to_envelopes():
+    tap = TapQuickBooksOnline(config=CONFIG)
+    stream = tap.streams["invoices"]
+    # decoded without the compaction of `decode_envelope`: raw values keep their newlines
+    parsed = stream.rows_decoder().decode(invoices_body(True))
+    rows = stream.normalize_page("9", QueryResult(parsed.QueryResponse).rows("Invoice"))
+    assert any(b"\n" in bytes(r.Line) for r in rows)
+    writer = stream.fast_writer()
+    assert capture(lambda: writer.write_page(rows)) == envelopes(writer, rows)
+
+
+def test_framed_line_pages_equal_envelopes():
+    tap = TapQuickBooksOnline(config=CONFIG)
+    stream = tap.streams["invoices"]
+    lines = stream.line_stream
+    rows = rows_of(stream, invoices_body(False))
+    records: list = []
+    for row in rows:
+        lines._messages_for(row, records)  # noqa: SLF001
+    writer = lines.fast_writer()
+    assert capture(lambda: writer.write_page(records)) == envelopes(writer, records)
+
+
+def test_dict_records_still_projected():
+    tap = TapQuickBooksOnline(config=CONFIG)
+    writer = tap.streams["invoice_lines"].fast_writer()
+    records = [{"realm_id": "9", "txn_id": "1", "line_index": None,
+                "_sdc_deleted_at": "2024-01-01T00:00:00+00:00", "not_in_schema": 1}]
+    written = capture(lambda: writer.write_page(records))
+    assert json.loads(written)["record"] == {"realm_id": "9", "txn_id": "1", "line_index": None,
+                                             "_sdc_deleted_at": "2024-01-01T00:00:00+00:00"}
+    assert written == envelopes(writer, records)
