@@ -26,7 +26,9 @@ when the document has no fast renderer (voided purchases): the caller then encod
 ``Renderer.data(i)`` is what the API serves (``bytes(i)`` or that encoding): the store's byte cache.
 ``Renderer.data_many(indices)`` is ``[data(i) for i in indices]`` with consecutive documents of one entity
 in one block rendered by one call (``_run_builders``: invoices, estimates, sales receipts, credit memos,
-refund receipts, deposits, bills, purchases, payments; ``tests/test_qbo_render_runs.py``); the store's page path reads through it.
+refund receipts, deposits, bills, purchases, payments, purchase orders; ``tests/test_qbo_render_runs.py``);
+the store's page path reads through it. (Not in runs: bill payments, vendor credits, journal entries,
+transfers, time activities: one call a document.)
 ``tests/test_qbo_render.py`` checks the equality for every demo document and a large sample (with
 and without kept sums), ``tests/test_qbo_golden_bytes.py`` pins digests of both; any change to a
 builder in ``generator.py`` must be mirrored here (the tests fail otherwise).
@@ -361,7 +363,8 @@ class Renderer:
         self._run_builders = {"SalesReceipt": self._receipts_run, "CreditMemo": self._receipts_run,
                               "RefundReceipt": self._receipts_run, "Estimate": self._estimates_run,
                               "Invoice": self._invoices_run, "Deposit": self._deposits_run, "Bill": self._bills_run,
-                              "Purchase": self._purchases_run, "Payment": self._payments_run}
+                              "Purchase": self._purchases_run, "Payment": self._payments_run,
+                              "PurchaseOrder": self._purchase_orders_run}
         self._start, self._step, self._salt = gen.start, gen.step, gen.salt
         # generator.n_lines per slot: (base, multiplier of the line-count hash)
         self._n_lines_rule = [(1, 5) if e in ("Invoice", "Estimate", "SalesReceipt") else
@@ -1147,46 +1150,105 @@ class Renderer:
                 f'"Description":"{desc}",{head}}}')
 
     def _purchase_order(self, i: int) -> str:
-        """``generator._b_PurchaseOrder``."""
+        """``generator._b_PurchaseOrder`` as JSON text (a run of one: ``_purchase_orders_run``)."""
+        return self._purchase_orders_run((i,))[0]
+
+    def _purchase_orders_run(self, run) -> list[str]:
+        """``_purchase_order`` for a run of purchase orders in one block of ``BLOCK_CYCLES`` cycles (a
+        page's consecutive ones): the word blocks, tables and attributes loaded once a run; ``_head``,
+        ``_pick_vendor``, ``_n_lines`` and ``_custom_fields`` inlined; amounts summed in int cents (the
+        same texts: ``_ct`` of the cents is ``_m`` of the Decimal sum); one f-string a purchase order."""
         g = self.g
-        cycle = i // CYCLE
-        nx = stream_words(self.rseed, DOC, i).__next__
-        head, txn_date = self._head(i, nx)
-        vend = self._pick_vendor(nx, False)
-        cur = vend.currency
-        foreign = cur != "USD"
+        b = run[0] // CYCLE // BLOCK_CYCLES
+        c0 = b * BLOCK_CYCLES
+        rseed = self.rseed
+        words = {}  # slot -> (doc words, width)
+        start, step, salt = self._start, self._step, self._salt
+        s_lines = salt + 81006
+        hours, mmss = _HOURS, _MMSS
+        vendors = self._all_vendor_pieces
+        n_vendors = len(vendors)
         classes = self.class_refs
-        lines, total = [], ZERO
-        for n_ in range(self._n_lines(i)):
-            item = self.purchase_items[(nx() * len(self.purchase_items) >> 32)]
-            draw = 10 + (nx() * 291 >> 32)
-            key = ("po", item.id, foreign, draw)
-            hit = self._amounts.get(key)
-            if hit is None:
-                cost = item.cost if not foreign else (item.cost.to_integral_value() or ONE)
-                amount = money(cost * Decimal(draw))
-                hit = self._amounts[key] = (amount, _m(amount), _n(cost), _n(Decimal(draw)))
-            amount, amount_t, cost_t, qty_t = hit
-            total += amount
-            cls = classes[(nx() * len(classes) >> 32)]
-            lines.append(f'{{"Id":"{n_ + 1}","LineNum":{n_ + 1},"Description":{item.desc},"Amount":{amount_t},'
-                         f'"DetailType":"ItemBasedExpenseLineDetail","ItemBasedExpenseLineDetail":{{"BillableStatus":'
-                         f'"NotBillable","ItemRef":{item.ref},"ClassRef":{cls},"UnitPrice":{cost_t},"Qty":{qty_t},'
-                         f'"TaxCodeRef":{{"value":"NON"}}}}}}')
-        status = "Closed" if nx() < _P6 else "Open"
-        custom = self._custom_fields(nx, i)
-        out = [f'{{"VendorAddr":{vend.bill},"POStatus":"{status}",', head, ',"CustomField":', custom,
-               f',"DocNumber":"{1001 + cycle * self.n_slots["PurchaseOrder"]}","TxnDate":"{txn_date}",'
-               f'"CurrencyRef":{vend.currency_ref}']
-        if foreign:
-            rate = g.rate(cur, txn_date)
-            out.append(f',"ExchangeRate":{_n(rate)}')
-        out += [',"Line":[', ",".join(lines), '],"VendorRef":', vend.ref, ',"APAccountRef":', self.ap_refs[cur],
-                ',"TotalAmt":', _m(total)]
-        if foreign:
-            out += [',"HomeTotalAmt":', _m(total * rate)]
-        out.append("}")
-        return "".join(out)
+        n_classes = len(classes)
+        items, n_pitems = self.purchase_items, len(self.purchase_items)
+        amounts = self._amounts
+        ap_refs, cents_t = self.ap_refs, _CENTS
+        n_po = self.n_slots["PurchaseOrder"]
+        out = []
+        for i in run:
+            cycle, pos = divmod(i, CYCLE)
+            ws = words.get(pos)
+            if ws is None:
+                ws = words[pos] = stream_block(rseed, DOC, pos, b)
+            w, width = ws
+            p = (cycle - c0) * width
+            # _head: g.time_of(i), edited 1 in 5 (the edit time uniform(0.1, 1.0) steps before), days back
+            upd = _floor(start + (i + 1) * step)
+            if w[p] < _P2:
+                create = _floor(upd - (0.1 + (1.0 - 0.1) * (w[p + 1] * WORD)) * step)
+                sync = "1"
+                p += 2
+            else:
+                create, sync = upd, "0"
+                p += 1
+            h = (create - (w[p] * 3 >> 32) * 86400) // 3600
+            txn_date = (hours.get(h) or _hour(h))[2]
+            h, r = divmod(upd, 3600)
+            v = hours.get(h) or _hour(h)
+            updated = v[0] + mmss[r] + v[1]
+            if create == upd:
+                created = updated
+            else:
+                h, r = divmod(create, 3600)
+                v = hours.get(h) or _hour(h)
+                created = v[0] + mmss[r] + v[1]
+            vend = vendors[w[p + 1] * n_vendors >> 32]  # _pick_vendor(nx, False)
+            p += 2
+            cur = vend.currency
+            foreign = cur != "USD"
+            x = (i * 2654435761 + s_lines) & 0xFFFFFFFF  # _n_lines: 1 + int(_h(i, 2) * 3)
+            x ^= x >> 16
+            x = (x * 73244475) & 0xFFFFFFFF
+            x ^= x >> 16
+            lines, total = [], 0  # total in int cents
+            for n_ in range(1, 2 + (x * 3 >> 32)):
+                item = items[w[p] * n_pitems >> 32]
+                draw = 10 + (w[p + 1] * 291 >> 32)
+                key = ("po", item.id, foreign, draw)
+                hit = amounts.get(key)
+                if hit is None:
+                    cost = item.cost if not foreign else (item.cost.to_integral_value() or ONE)
+                    amount = money(cost * Decimal(draw))
+                    hit = amounts[key] = (cents(amount), _m(amount), _n(cost), _n(Decimal(draw)))
+                amount_c, amount_t, cost_t, qty_t = hit
+                total += amount_c
+                cls = classes[w[p + 2] * n_classes >> 32]
+                p += 3
+                lines.append(f'{{"Id":"{n_}","LineNum":{n_},"Description":{item.desc},"Amount":{amount_t},'
+                             f'"DetailType":"ItemBasedExpenseLineDetail","ItemBasedExpenseLineDetail":{{"BillableStatus":'
+                             f'"NotBillable","ItemRef":{item.ref},"ClassRef":{cls},"UnitPrice":{cost_t},"Qty":{qty_t},'
+                             f'"TaxCodeRef":{{"value":"NON"}}}}}}')
+            status = "Closed" if w[p] < _P6 else "Open"
+            # _custom_fields: Work Order # (a number 3 in 5), Sales Rep (1 in 2)
+            wo = f',"StringValue":"WO-{10000 + i // 7}"}}' if w[p + 1] < _P6 else "}"
+            if w[p + 2] < _P5:
+                custom = f'{_CF_WORK_ORDER}{wo}{_CF_SALES_REP[w[p + 3] * 4 >> 32]}]'
+            else:
+                custom = f'{_CF_WORK_ORDER}{wo}]'
+            if foreign:
+                rate = g.rate(cur, txn_date)
+                fx = f',"ExchangeRate":{_n(rate)}'
+                home = f',"HomeTotalAmt":{_m(from_cents(total) * rate)}'
+            else:
+                fx = home = ""
+            out.append(
+                f'{{"VendorAddr":{vend.bill},"POStatus":"{status}","domain":"QBO","sparse":false,"Id":"{100 + i}",'
+                f'"SyncToken":"{sync}","MetaData":{{"CreateTime":"{created}","LastUpdatedTime":"{updated}"}},'
+                f'"CustomField":{custom},"DocNumber":"{1001 + cycle * n_po}","TxnDate":"{txn_date}",'
+                f'"CurrencyRef":{vend.currency_ref}{fx},"Line":[{",".join(lines)}],"VendorRef":{vend.ref},'
+                f'"APAccountRef":{ap_refs[cur]},"TotalAmt":{total // 100 if total else 0}'
+                f'{cents_t[total % 100] if total else ""}{home}}}')
+        return out
 
     def _deposit(self, i: int) -> str:
         """``generator._b_Deposit``: banks the cycle's undeposited payments and first sales receipt (a run
