@@ -297,7 +297,9 @@ def timed(owner, name, label):
     setattr(owner, name, wrapper)
 timed(pa_json, "read_json", "Arrow JSON parse")
 timed(pc, "match_substring_regex", "long-key scan (RE2)")
-timed(flatten_mod, "_dump_column", "JSON-text columns (decode+re-encode)")
+# the JSON-text columns: `_dump_array` where it exists (it calls `_dump_column` only on a fallback)
+timed(flatten_mod, "_dump_array" if hasattr(flatten_mod, "_dump_array") else "_dump_column",
+      "JSON-text columns (decode+re-encode)")
 for name in ("_classify", "_classify_vectorized"):
     if hasattr(batch_mod.Batch, name):
         timed(batch_mod.Batch, name, "classify (ops, last version, tombstones)")
