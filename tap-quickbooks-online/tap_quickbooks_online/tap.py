@@ -14,13 +14,16 @@ import threading
 import time
 import typing as t
 from functools import cached_property
+from pathlib import PurePath
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers._util import read_json_file
 
 from tap_quickbooks_online import batch_output, timeutil
 from tap_quickbooks_online.batch import BatchQueryCache
+from tap_quickbooks_online.catalog_input import synced_entries
 from tap_quickbooks_online.cdc import CdcCache
 from tap_quickbooks_online.client import API_HOSTS, ThreadLocalSessions, value
 from tap_quickbooks_online.fast_records import OUTPUT, SingerBytesWriter, flush_stdout
@@ -31,11 +34,13 @@ from tap_quickbooks_online.rate_limit import (
     RateLimiters,
 )
 from tap_quickbooks_online.streams.entities import ENTITY_STREAMS, STREAMS_BY_NAME
-from tap_quickbooks_online.streams.lines import make_line_streams
+from tap_quickbooks_online.streams.lines import LINE_TABLE, make_line_streams
 from tap_quickbooks_online.streams.reports import REPORT_STREAMS
 from tap_quickbooks_online.webhooks.schema import WEBHOOK_SETTINGS
 
 OAUTH_HOST = "https://oauth.platform.intuit.com"
+#: line stream → its parent entity stream
+LINE_PARENTS = dict(LINE_TABLE)
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property("client_id", th.StringType, required=True,
@@ -136,6 +141,11 @@ class TapQuickBooksOnline(Tap):
         self._lock = threading.Lock()
         #: batch mode's files (`batch_config` set), during `sync_all`
         self.batch_output: batch_output.BatchOutput | None = None
+        catalog = kwargs.get("catalog")
+        if isinstance(catalog, (str, PurePath)):
+            catalog = read_json_file(catalog)
+        if isinstance(catalog, dict):  # (the CLI's --catalog)
+            kwargs["catalog"] = synced_entries(catalog, LINE_PARENTS)
         super().__init__(*args, **kwargs)
 
     # ---- settings ------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""`FastRecordWriter.write_page` frames a page's JSON lines as RECORD messages: the same bytes
-as one `RecordEnvelope` per record (envelopes still when a record's raw JSON holds newlines);
-query pages with newlines are compacted first, so a message is always one line."""
+"""`FastRecordWriter.write_page`: records that `project` would leave as they are (compiled rows,
+line Structs) are written without it, the same bytes as projected ones; query pages with
+newlines are compacted before decoding, so a RECORD message is always one line."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def capture(fn) -> bytes:
 
 
 def envelopes(writer, records) -> bytes:
-    """What `write_page` wrote before framing: one RecordEnvelope per record."""
+    """One RecordEnvelope per projected record."""
     return bytes(ENCODER.encode_lines([
         RecordEnvelope("RECORD", writer._stream_name, writer.project(r), writer._version,  # noqa: SLF001
                        writer._stamp) for r in records]))  # noqa: SLF001
@@ -53,7 +53,7 @@ def invoices_body(pretty: bool) -> bytes:
     return msgspec.json.format(WIRE.encode(page), indent=2 if pretty else -1)
 
 
-def test_framed_pages_equal_envelopes():
+def test_compiled_pages_equal_projected_envelopes():
     tap = TapQuickBooksOnline(config=CONFIG)
     stream = tap.streams["invoices"]
     rows = rows_of(stream, invoices_body(False))
@@ -75,18 +75,7 @@ def test_pretty_pages_are_written_as_compact_lines():
     assert b'"TotalAmt":362.07' in compact
 
 
-def test_raw_newlines_fall_back_to_envelopes():
-    tap = TapQuickBooksOnline(config=CONFIG)
-    stream = tap.streams["invoices"]
-    # decoded without the compaction of `decode_envelope`: raw values keep their newlines
-    parsed = stream.rows_decoder().decode(invoices_body(True))
-    rows = stream.normalize_page("9", QueryResult(parsed.QueryResponse).rows("Invoice"))
-    assert any(b"\n" in bytes(r.Line) for r in rows)
-    writer = stream.fast_writer()
-    assert capture(lambda: writer.write_page(rows)) == envelopes(writer, rows)
-
-
-def test_framed_line_pages_equal_envelopes():
+def test_line_pages_equal_projected_envelopes():
     tap = TapQuickBooksOnline(config=CONFIG)
     stream = tap.streams["invoices"]
     lines = stream.line_stream

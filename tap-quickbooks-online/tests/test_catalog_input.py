@@ -1,0 +1,90 @@
+"""The input catalog loses only entries of streams the run does not sync (`catalog_input`):
+the tap resolves selection, parents and schemas exactly as with the whole catalog."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from singer_sdk.singerlib.catalog import Catalog
+
+from tap_quickbooks_online.catalog_input import root_selected, synced_entries
+from tap_quickbooks_online.tap import LINE_PARENTS, TapQuickBooksOnline
+
+CONFIG = {"client_id": "c", "client_secret": "s", "refresh_token": "r", "realm_ids": ["9"]}
+
+
+def discovered() -> dict:
+    return TapQuickBooksOnline(config=CONFIG).catalog_dict
+
+
+def select(catalog: dict, names: set[str]) -> dict:
+    catalog = copy.deepcopy(catalog)
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = entry["tap_stream_id"] in names
+    return catalog
+
+
+def view(tap) -> dict:
+    """What the run does with each stream: selection, parents, keys, schema it writes."""
+    return {name: (stream.selected, stream.has_selected_descendents,
+                   list(stream.primary_keys or ()), stream.replication_key,
+                   json.dumps(stream.effective_schema, sort_keys=True)
+                   if stream.selected or stream.has_selected_descendents else None)
+            for name, stream in tap.streams.items()}
+
+
+@pytest.mark.parametrize("names", [
+    {"invoices", "invoice_lines", "bills", "bill_lines"},
+    {"invoice_lines"},                          # a line stream without its parent selected
+    {"customers", "profit_and_loss"},
+    set(),
+])
+def test_same_streams_synced_as_with_the_whole_catalog(names):
+    catalog = select(discovered(), names)
+    pruned = TapQuickBooksOnline(config=CONFIG, catalog=copy.deepcopy(catalog))
+    whole = TapQuickBooksOnline(config=CONFIG, catalog=Catalog.from_dict(copy.deepcopy(catalog)))
+    kept = {entry.tap_stream_id for entry in pruned.input_catalog.streams}
+    assert kept == names | {LINE_PARENTS[n] for n in names if n in LINE_PARENTS}
+    assert len(whole.input_catalog.streams) > len(kept)
+    assert view(pruned) == view(whole)
+    assert [s.name for s in pruned.streams.values() if s.selected] == sorted(
+        names, key=list(pruned.streams).index)
+
+
+def test_catalog_path_is_read_and_pruned(tmp_path):
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(select(discovered(), {"payments"})))
+    tap = TapQuickBooksOnline(config=CONFIG, catalog=str(path))
+    assert [e.tap_stream_id for e in tap.input_catalog.streams] == ["payments"]
+    assert tap.streams["payments"].selected and not tap.streams["invoices"].selected
+
+
+def test_root_selection_as_the_sdk_resolves_it():
+    entry = {"metadata": [{"breadcrumb": [], "metadata": {"inclusion": "automatic",
+                                                           "selected": False}}]}
+    assert root_selected(entry) is True
+    entry = {"metadata": [{"breadcrumb": [], "metadata": {"selected-by-default": True}}]}
+    assert root_selected(entry) is True
+    entry = {"metadata": [{"breadcrumb": [], "metadata": {"inclusion": "unsupported",
+                                                           "selected": True}}]}
+    assert root_selected(entry) is False
+    assert root_selected({"metadata": []}) is True
+    # no root entry, or two: not told here, so the entry is kept
+    assert root_selected({"metadata": [{"breadcrumb": ["properties", "Id"],
+                                        "metadata": {"selected": False}}]}) is None
+    assert root_selected({"schema": {}}) is None
+
+
+def test_untold_entries_are_kept():
+    catalog = {"streams": [
+        {"tap_stream_id": "a", "metadata": [{"breadcrumb": [], "metadata": {"selected": False}}]},
+        {"tap_stream_id": "b", "metadata": [{"breadcrumb": ["properties", "x"],
+                                             "metadata": {}}]},
+        {"tap_stream_id": "c", "metadata": []},
+    ]}
+    assert [e["tap_stream_id"] for e in synced_entries(catalog, {})["streams"]] == ["b", "c"]
+    assert synced_entries({"streams": "odd"}, {}) == {"streams": "odd"}
