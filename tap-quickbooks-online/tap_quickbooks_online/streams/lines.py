@@ -417,7 +417,14 @@ def typed_rows(parent: QboRow, parent_entity: str) -> list[LineRow] | None:
                 detail = getattr(line, detail_type) or _NO_DETAIL
             else:
                 return None  # the detail is under a key these Structs do not keep
-            account = _first(detail.AccountRef, detail.ItemAccountRef, detail.DiscountAccountRef)
+            ref = detail.AccountRef
+            if ref is not None and (ref.value is not None or ref.name is not None):
+                account = (ref.value, ref.name)
+            elif ref is None and detail.ItemAccountRef is None and \
+                    detail.DiscountAccountRef is None:
+                account = _NONE2
+            else:
+                account = _first(ref, detail.ItemAccountRef, detail.DiscountAccountRef)
             ref = detail.ItemRef
             item = (ref.value, ref.name) if ref is not None and (
                 ref.value is not None or ref.name is not None) else _first(ref, detail.GroupItemRef)
