@@ -27,6 +27,44 @@ responses). ``BENCH_PROFILE=1`` prints a cProfile of the timed sync (page pool o
     .venv/bin/python bench/bench_tap.py [--records 20000] [--with-lines]
         [--variants ours-cpu,ours-cpu-1,sdk-cpu,ours,sdk] [--repeat 3]
         [--tap-quickbooks-python /path/to/venv/bin/python]
+    .venv/bin/python bench/bench_tap.py --against /tmp/base-tap/tap-quickbooks-online
+        [--records 20000] [--repeat 5]
+
+``--against DIR`` compares this checkout's tap with another checkout's (e.g. ``git worktree add
+--detach /tmp/base-tap <commit>``), side by side: the tap CLI itself in a subprocess per run
+(its package first on PYTHONPATH), runs of the two alternating, the median of ``--repeat``, the
+CPU (user + system) of the tap process, against one sandbox (`large`, latency and rate limits
+off). The selection is the hourly job's kind: invoices, bills, payments and journal entries with
+their line streams, about ``--records`` invoices. Modes: RECORD messages, batch mode
+(`batch_config`, JSONL files), "no change" (the same streams with the state a first run left:
+CDC finds nothing; the run's fixed cost: start-up, catalog, token, CDC call) and "none selected"
+(start-up and catalog only). µs/record = (the mode's CPU − the "no change" CPU) / records. The
+outputs of both are compared (RECORDs without ``time_extracted``, batch file lines, SCHEMA,
+STATE with today's server times masked: the sandbox clock moves between runs).
+
+Measured 26 Nov ~15:55 UTC, ours (66122d8 + 95f6c54: typed line rows, catalog pruning, lazy
+SQLAlchemy) vs e756800 (the session's start), 236,629 records (20,000 invoices, 99,837 invoice
+lines, 12,078 bills, 36,180 bill lines, 16,104 payments, 32,208 payment lines, 4,026 journal
+entries, 16,196 journal entry lines), ``--repeat 5``, load average 5.4 on the 2 cores (other
+helpers' test runs: ±0.3 s between runs of one tree is common here):
+
+    mode           ours CPU  base CPU  base/ours  µs/record ours  base   output
+    RECORD          3.465 s   4.429 s     1.28        10.57      12.45   identical
+    batch           3.444 s   4.293 s     1.25        10.48      11.88   identical
+    no change       0.964 s   1.483 s     1.54          -          -     identical
+    none selected   1.362 s   1.264 s     0.93          -          -     identical
+
+("none selected" ran last, at load ~7; it cannot cost more than "no change", which does all
+of it and more: noise.) Where the CPU went, py-spy of one RECORD run (250 Hz, all threads):
+imports ~25 % before (SQLAlchemy, pulled in by the file token store's module, ~12 % of the
+run), line rows ~23 % (generic decode of each parent's `Line` into dicts and Decimals, then a
+dict lookup per value), page decode ~10 %, socket reads ~8 %, RECORD encoding ~7 %. In-process
+(bench-style replay of recorded pages, µs per record of all records): line shaping 5.4 -> 4.1
+(invoices, two runs each), 4.3-7.7 -> 3.7-3.8 (journal entries); catalog handling for 54 streams 0.24-0.28 -> 0.05 s.
+What stays: the SDK's own imports (singer_sdk pulls joblib -> numpy in this shared venv, fsspec,
+jsonschema: ~0.8 s of the ~1 s start-up here; a Meltano plugin venv has no numpy), msgspec
+decode of each page and of each parent's lines (object creation: ~3.5 µs a line on this host),
+the socket copy.
 
 Measured 25 Nov on the 2-core machine shared with other helpers' jobs (load average 4.5;
 20,000 invoices of `large`, ~2.5 KB each; `--repeat 5`):
@@ -59,14 +97,19 @@ small wrapper (module constants), nothing else is changed.
 from __future__ import annotations
 
 import argparse
+import datetime
+import hashlib
 import json
 import os
+import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import typing as t
+from pathlib import Path
 
 from support import TAP_QUICKBOOKS_WRAPPER, start_date_for_invoices  # bench/ is sys.path[0] when run as a script
 
@@ -212,6 +255,139 @@ def run_tap_quickbooks(python: str, base_url: str, creds: dict, start_date: str,
     return {"records": records, "seconds": elapsed}
 
 
+# ---- side by side against another checkout of the tap (--against) ------------------------------
+#: the hourly job's kind of selection: entity streams with their line streams
+MIX_STREAMS = ("invoices", "bills", "payments", "journal_entries")
+MIX_LINES = {"invoices": "invoice_lines", "bills": "bill_lines", "payments": "payment_lines",
+             "journal_entries": "journal_entry_lines"}
+_TIME_EXTRACTED = re.compile(rb',"time_extracted":"[^"]*"')
+_TAP_MAIN = "from tap_quickbooks_online.cli import main; main()"
+
+
+def _tap_process_cpu(package_dir: str, arguments: list[str], out_path: str) -> float:
+    """Run the tap CLI of `package_dir` (its `tap_quickbooks_online` first on sys.path) with its
+    stdout in `out_path`; returns the CPU seconds (user + system) of the tap process."""
+    env = {**os.environ, "PYTHONPATH": package_dir}
+    with open(out_path, "wb") as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-c", _TAP_MAIN, *arguments], env=env,
+                                stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            sys.stderr.write(err.read().decode("utf-8", "replace")[-4000:])
+            raise SystemExit(f"tap of {package_dir} failed")
+    return usage.ru_utime + usage.ru_stime
+
+
+def _output_digest(path: str, today: bytes) -> tuple[str, dict[str, int]]:
+    """A digest of a run's output (RECORDs without `time_extracted`, batch file lines with their
+    stream, SCHEMA and STATE messages with today's server times and signposts masked: the sandbox
+    clock moves between runs) and the records per stream. Batch files read are deleted."""
+    digest, counts = hashlib.sha256(), {}
+    with open(path, "rb") as handle:
+        for line in handle:
+            if line.startswith(b'{"type":"RECORD"'):
+                stream = line[27:line.index(b'"', 27)].decode()
+                counts[stream] = counts.get(stream, 0) + 1
+                digest.update(_TIME_EXTRACTED.sub(b"", line))
+            elif line.startswith(b'{"type":"BATCH"'):
+                message = json.loads(line)
+                file_path = message["manifest"][0].removeprefix("file://")
+                with open(file_path, "rb") as batch_file:
+                    for record in batch_file:
+                        counts[message["stream"]] = counts.get(message["stream"], 0) + 1
+                        digest.update(message["stream"].encode() + b":" + record)
+                os.unlink(file_path)
+            else:
+                digest.update(re.sub(rb'"' + re.escape(today) + rb'[^"]*"', b'"T"', line))
+    return digest.hexdigest()[:16], counts
+
+
+def against(args: argparse.Namespace) -> None:
+    """This checkout's tap vs `args.against`'s, side by side: the tap CLI in a subprocess per run
+    (runs alternate, median of `--repeat`), the tap process's CPU; per mode the CPU beyond the
+    fixed cost divided by the records, and whether both outputs are identical."""
+    from qbo_sandbox.testing import QboSandboxServer  # noqa: PLC0415
+
+    ours_dir = str(Path(__file__).resolve().parent.parent / "tap-quickbooks-online")
+    trees = {"ours": ours_dir, "base": str(Path(args.against).resolve())}
+    today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT").encode()
+    with QboSandboxServer(realms=1, size="large", seed=42, subprocess_mode=True) as sb, \
+            tempfile.TemporaryDirectory() as tmp:
+        sb.control("POST", "/_sandbox/limits", json={"enabled": False})
+        sb.control("POST", "/_sandbox/latency", json={"enabled": False})
+        creds = sb.credentials()
+        realm_id = creds["realms"][0]["realm_id"]
+        config = {
+            "client_id": creds["client_id"], "client_secret": creds["client_secret"],
+            "realms": [{"realm_id": r["realm_id"], "refresh_token": r["refresh_token"]}
+                       for r in creds["realms"]],
+            "api_base_url": sb.base_url, "oauth_base_url": sb.base_url,
+            "token_store": os.path.join(tmp, "tokens.json"),
+            "start_date": start_date_for_invoices(sb.api(realm_id), args.records),
+        }
+        paths = {name: os.path.join(tmp, f"{name}.json") for name in
+                 ("record", "batch", "catalog", "none", "state")}
+        Path(paths["record"]).write_text(json.dumps(config))
+        Path(paths["batch"]).write_text(json.dumps({**config, "batch_config": {
+            "encoding": {"format": "jsonl", "compression": "none"},
+            "storage": {"root": os.path.join(tmp, "batches")}}}))
+        out = os.path.join(tmp, "out.jsonl")
+        _tap_process_cpu(ours_dir, ["--config", paths["record"], "--discover"], out)
+        catalog = json.loads(Path(out).read_text())
+        wanted = set(MIX_STREAMS) | set(MIX_LINES.values())
+        for selected, name in ((wanted, "catalog"), (set(), "none")):
+            for entry in catalog["streams"]:
+                for metadata in entry["metadata"]:
+                    if metadata["breadcrumb"] == []:
+                        metadata["metadata"]["selected"] = entry["tap_stream_id"] in selected
+            Path(paths[name]).write_text(json.dumps(catalog))
+        # a first run warms the sandbox's caches; its last STATE is the incremental runs' state
+        _tap_process_cpu(ours_dir, ["--config", paths["record"], "--catalog", paths["catalog"]],
+                         out)
+        states = [line for line in Path(out).read_bytes().splitlines()
+                  if line.startswith(b'{"type":"STATE"')]
+        Path(paths["state"]).write_text(json.dumps(json.loads(states[-1])["value"]))
+        modes = {
+            "RECORD": ["--config", paths["record"], "--catalog", paths["catalog"]],
+            "batch": ["--config", paths["batch"], "--catalog", paths["catalog"]],
+            "no change": ["--config", paths["record"], "--catalog", paths["catalog"],
+                          "--state", paths["state"]],
+            "none selected": ["--config", paths["record"], "--catalog", paths["none"]],
+        }
+        results: dict[str, dict[str, list[float]]] = {}
+        digests: dict[str, dict[str, set[str]]] = {}
+        counts: dict[str, dict[str, int]] = {}
+        for mode, arguments in modes.items():
+            results[mode] = {name: [] for name in trees}
+            digests[mode] = {name: set() for name in trees}
+            for run in range(args.repeat):
+                for name in (trees if run % 2 == 0 else list(trees)[::-1]):
+                    results[mode][name].append(_tap_process_cpu(trees[name], arguments, out))
+                    digest, counts[mode] = _output_digest(out, today)
+                    digests[mode][name].add(digest)
+        print(f"tap-quickbooks-online CPU (tap process, user+sys), ours vs {args.against}, "
+              f"{', '.join(MIX_STREAMS)} + their lines, 1 realm of `large`, latency and limits "
+              f"off, median of {args.repeat} alternating runs (load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+        fixed = {name: statistics.median(results["no change"][name]) for name in trees}
+        for mode in modes:
+            total = sum(counts[mode].values())
+            line = f"  {mode:14s} {total:7d} records"
+            for name in trees:
+                median = statistics.median(results[mode][name])
+                line += f"  {name} {median:6.3f} s"
+                if total:
+                    line += f" ({(median - fixed[name]) / total * 1e6:5.2f} µs/record)"
+            same = digests[mode]["ours"] == digests[mode]["base"] and \
+                len(digests[mode]["ours"]) == 1
+            print(line + f"  ratio base/ours {statistics.median(results[mode]['base']) / statistics.median(results[mode]['ours']):.2f}"
+                  f"  output {'identical' if same else 'DIFFERS'}")
+        print(f"  records per stream: {counts['RECORD']}")
+        print("  (µs/record: CPU beyond the run's fixed cost, the median 'no change' run: same "
+              "streams, a state after the first run, so CDC finds nothing)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=20000,
@@ -224,7 +400,15 @@ def main() -> None:
     parser.add_argument("--child", nargs=3, metavar=("VARIANT", "BASE_URL", "START_DATE"))
     parser.add_argument("--tap-quickbooks-python",
                         help="python of a virtualenv with tap-quickbooks==2.5.0 installed")
+    parser.add_argument("--against", metavar="TAP_PACKAGE_DIR",
+                        help="compare with another checkout's tap-quickbooks-online directory "
+                             "(e.g. a `git worktree` of an older commit): RECORD and batch mode "
+                             "over invoices, bills, payments, journal entries and their lines, "
+                             "and the fixed cost")
     args = parser.parse_args()
+    if args.against:
+        against(args)
+        return
     if args.child:
         child(*args.child, with_lines=args.with_lines)
         return
