@@ -60,7 +60,8 @@ imports ~25 % before (SQLAlchemy, pulled in by the file token store's module, ~1
 run), line rows ~23 % (generic decode of each parent's `Line` into dicts and Decimals, then a
 dict lookup per value), page decode ~10 %, socket reads ~8 %, RECORD encoding ~7 %. In-process
 (bench-style replay of recorded pages, µs per record of all records): line shaping 5.4 -> 4.1
-(invoices, two runs each), 4.3-7.7 -> 3.7-3.8 (journal entries); catalog handling for 54 streams 0.24-0.28 -> 0.05 s.
+(invoices, two runs each), 4.3-7.7 -> 3.7-3.8 (journal entries); catalog handling for 54
+streams 0.24-0.28 -> 0.05 s.
 What stays: the SDK's own imports (singer_sdk pulls joblib -> numpy in this shared venv, fsspec,
 jsonschema: ~0.8 s of the ~1 s start-up here; a Meltano plugin venv has no numpy), msgspec
 decode of each page and of each parent's lines (object creation: ~3.5 µs a line on this host),
@@ -381,7 +382,9 @@ def against(args: argparse.Namespace) -> None:
                     line += f" ({(median - fixed[name]) / total * 1e6:5.2f} µs/record)"
             same = digests[mode]["ours"] == digests[mode]["base"] and \
                 len(digests[mode]["ours"]) == 1
-            print(line + f"  ratio base/ours {statistics.median(results[mode]['base']) / statistics.median(results[mode]['ours']):.2f}"
+            ratio = statistics.median(results[mode]["base"]) / \
+                statistics.median(results[mode]["ours"])
+            print(line + f"  ratio base/ours {ratio:.2f}"
                   f"  output {'identical' if same else 'DIFFERS'}")
         print(f"  records per stream: {counts['RECORD']}")
         print("  (µs/record: CPU beyond the run's fixed cost, the median 'no change' run: same "

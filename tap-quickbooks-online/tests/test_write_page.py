@@ -32,9 +32,9 @@ def capture(fn) -> bytes:
 
 def envelopes(writer, records) -> bytes:
     """One RecordEnvelope per projected record."""
+    name, version, stamp = writer._stream_name, writer._version, writer._stamp  # noqa: SLF001
     return bytes(ENCODER.encode_lines([
-        RecordEnvelope("RECORD", writer._stream_name, writer.project(r), writer._version,  # noqa: SLF001
-                       writer._stamp) for r in records]))  # noqa: SLF001
+        RecordEnvelope("RECORD", name, writer.project(r), version, stamp) for r in records]))
 
 
 def rows_of(stream, body: bytes) -> list:
