@@ -332,8 +332,18 @@ class TapQuickBooksOnline(Tap):
                             "announced yet are deleted", name)
         sys.exit(128 + signum)
 
+    def map_streams_left_out(self) -> None:
+        """Stream maps for the streams whose catalog entries were left out (`catalog_input`):
+        a run that selects every stream (the connection test) syncs them too."""
+        mapper = self.mapper
+        for stream in self.streams.values():
+            if stream.name not in mapper.stream_maps:
+                mapper.register_raw_stream_schema(stream.name, stream.schema,
+                                                  stream.primary_keys or [])
+
     def run_connection_test(self) -> bool:
         """Reach every realm (read its CompanyInfo), then the SDK's one-record-per-stream run."""
+        self.map_streams_left_out()
         probe = next(iter(self.streams.values()))
         for realm_id in self.realm_ids:
             info = probe.query(realm_id, "SELECT * FROM CompanyInfo")

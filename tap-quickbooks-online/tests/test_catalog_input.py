@@ -88,3 +88,13 @@ def test_untold_entries_are_kept():
     ]}
     assert [e["tap_stream_id"] for e in synced_entries(catalog, {})["streams"]] == ["b", "c"]
     assert synced_entries({"streams": "odd"}, {}) == {"streams": "odd"}
+
+
+def test_streams_left_out_get_stream_maps_for_a_run_selecting_all():
+    tap = TapQuickBooksOnline(config=CONFIG, catalog=select(discovered(), {"payments"}))
+    left_out = [s for s in tap.streams.values() if s.name not in tap.mapper.stream_maps]
+    assert left_out
+    tap.map_streams_left_out()  # (run_connection_test does this first)
+    for stream in tap.streams.values():
+        stream.selected = True  # as the SDK's dry run does
+        assert stream.stream_maps[0].stream_alias == stream.name
