@@ -1225,9 +1225,9 @@ class Renderer:
                 cls = classes[w[p + 2] * n_classes >> 32]
                 p += 3
                 lines.append(f'{{"Id":"{n_}","LineNum":{n_},"Description":{item.desc},"Amount":{amount_t},'
-                             f'"DetailType":"ItemBasedExpenseLineDetail","ItemBasedExpenseLineDetail":{{"BillableStatus":'
-                             f'"NotBillable","ItemRef":{item.ref},"ClassRef":{cls},"UnitPrice":{cost_t},"Qty":{qty_t},'
-                             f'"TaxCodeRef":{{"value":"NON"}}}}}}')
+                             f'"DetailType":"ItemBasedExpenseLineDetail","ItemBasedExpenseLineDetail":{{'
+                             f'"BillableStatus":"NotBillable","ItemRef":{item.ref},"ClassRef":{cls},"UnitPrice":'
+                             f'{cost_t},"Qty":{qty_t},"TaxCodeRef":{{"value":"NON"}}}}}}')
             status = "Closed" if w[p] < _P6 else "Open"
             # _custom_fields: Work Order # (a number 3 in 5), Sales Rep (1 in 2)
             wo = f',"StringValue":"WO-{10000 + i // 7}"}}' if w[p + 1] < _P6 else "}"
@@ -1320,13 +1320,18 @@ class Renderer:
                 f'{head_start}{total // 100}{cents[total % 100]},"domain":"QBO","sparse":false,"Id":"{100 + i}",'
                 f'"SyncToken":"{sync}","MetaData":{{"CreateTime":"{created}","LastUpdatedTime":"{updated}"}},'
                 f'"TxnDate":"{txn_date}","CurrencyRef":{{"value":"USD","name":"United States Dollar"}}{note},"Line":['
-                f'{{"Amount":{a0 // 100 if a0 else 0}{cents[a0 % 100] if a0 else ""},"LinkedTxn":[{{"TxnId":"{base + pay0}",'
-                f'"TxnType":"Payment","TxnLineId":"0"}}],"DepositLineDetail":{{"PaymentMethodRef":{objects[methods[s]]}'
+                f'{{"Amount":{a0 // 100 if a0 else 0}{cents[a0 % 100] if a0 else ""},'
+                f'"LinkedTxn":[{{"TxnId":"{base + pay0}",'
+                f'"TxnType":"Payment","TxnLineId":"0"}}],'
+                f'"DepositLineDetail":{{"PaymentMethodRef":{objects[methods[s]]}'
                 f'{"" if r0 < 0 else _CHECK_NUM + str(r0) + _Q}}}}},'
-                f'{{"Amount":{a1 // 100 if a1 else 0}{cents[a1 % 100] if a1 else ""},"LinkedTxn":[{{"TxnId":"{base + pay1}",'
-                f'"TxnType":"Payment","TxnLineId":"0"}}],"DepositLineDetail":{{"PaymentMethodRef":{objects[methods[s + 1]]}'
+                f'{{"Amount":{a1 // 100 if a1 else 0}{cents[a1 % 100] if a1 else ""},'
+                f'"LinkedTxn":[{{"TxnId":"{base + pay1}",'
+                f'"TxnType":"Payment","TxnLineId":"0"}}],'
+                f'"DepositLineDetail":{{"PaymentMethodRef":{objects[methods[s + 1]]}'
                 f'{"" if r1 < 0 else _CHECK_NUM + str(r1) + _Q}}}}},'
-                f'{{"Amount":{a2 // 100 if a2 else 0}{cents[a2 % 100] if a2 else ""},"LinkedTxn":[{{"TxnId":"{base + rec0}",'
+                f'{{"Amount":{a2 // 100 if a2 else 0}{cents[a2 % 100] if a2 else ""},'
+                f'"LinkedTxn":[{{"TxnId":"{base + rec0}",'
                 f'"TxnType":"SalesReceipt","TxnLineId":"0"}}],"DepositLineDetail":{{"PaymentMethodRef":'
                 f'{objects[methods[s + 2]]}{"" if r2 < 0 else _CHECK_NUM + str(r2) + _Q}}}}},'
                 f'{{"Id":"1","LineNum":1,"Description":"Interest","Amount":{interest // 100}{cents[interest % 100]},'
@@ -1805,7 +1810,8 @@ class Renderer:
                 x ^= x >> 16
                 x = (x * 73244475) & 0xFFFFFFFF
                 paid = (total if x ^ (x >> 16) < _P_085 else total // 200 * 100 if foreign else (total + 1) // 2)
-                bp_i = cycle * CYCLE + bp_pos[k]  # g.index_of("BillPayment", cycle, k); g._bp_is_check: _h(bp_i, 6) < 0.7
+                # g.index_of("BillPayment", cycle, k); g._bp_is_check: _h(bp_i, 6) < 0.7
+                bp_i = cycle * CYCLE + bp_pos[k]
                 x = (bp_i * 2654435761 + s_check) & 0xFFFFFFFF
                 x ^= x >> 16
                 x = (x * 73244475) & 0xFFFFFFFF
