@@ -123,6 +123,7 @@ class TargetTableauHyper(Target):
         self._loads: collections.deque[concurrent.futures.Future] = collections.deque()
         self._setups: collections.deque[concurrent.futures.Future] = collections.deque()  # table set-ups
         self._pending_setups: dict[str, list] = {}  # file → set-ups no job or load has taken yet
+        self._hyperd_started = False
         self._last_load: dict[str, concurrent.futures.Future] = {}  # file → its latest job
         self._loads_lock = threading.Lock()
         self._draining: str | None = None  # file of the sink being drained (main thread)
@@ -224,6 +225,12 @@ class TargetTableauHyper(Target):
         load of its file but not counted in LOADS_IN_FLIGHT (it holds no records)."""
         with self._loads_lock:
             self._pending_setups.setdefault(path, []).append(fn)
+            if not self._hyperd_started:
+                # hyperd starts now, on a loader thread, while records are read (as when the
+                # set-up itself ran then), not with the first load (a failure to start is
+                # raised again by the load that needs it)
+                self._hyperd_started = True
+                self._loader.submit(lambda: self.engine.endpoint)
 
     def take_setups(self, path: str) -> list[t.Callable[[t.Any], None]]:
         """The set-ups of file `path` deferred so far (main thread, when a batch of the file is
