@@ -28,8 +28,69 @@ vs a baseline checkout, side by side in one run (issue #6).
   ``thread_time``; per kind and step, ours vs the baseline, median of ``--repeats`` runs. (In ours
   the classification step includes the audit keys it builds, which are also counted on their line.)
 
-Measured 2026-11-26 12:43-12:53 UTC on the shared 2-core machine (load average 4-6 from other
-helpers' tests and benchmarks), capture at ``--scale 0.05`` (97 MB: 109,493 records, 25,958 entity
+Measured 2026-11-26 15:53-16:04 UTC (load average 1.6 before, 5-8 during: other helpers' tests
+and benchmarks), the same capture (``--scale 0.05``, seed 42: 109,493 records, 25,958 entity
+records of 1,684 bytes, 83,535 line records of 688 bytes), baseline = e756800 (this session's
+start), ours = 9b5124a:
+
+    run --repeats 5                       ours     base   base/ours   (CPU µs per record, target + hyperd)
+      fixed cost, CPU-s                   3.14     3.18
+      all (109,493 records)               42.2     50.7     1.20x
+      entity (25,958)                     83.1    127.4     1.53x
+      line (83,535)                       24.2     26.8     1.11x
+      all, CPU-s (whole run)              7.76     8.72
+      tables of ours vs baseline: identical (EXCEPT ALL both ways, every stream)
+
+    stages --repeats 5 (staging only)     ours     base
+      entity  Arrow JSON parse            13.7     14.7
+              JSON-text columns           11.3     14.1     (ours: the Arrow array included; base: not)
+              msgspec pick pass            3.7      4.7
+              long-key scan (RE2)          3.1      3.2
+              prepare, all                39.6     46.9
+      line    prepare, all                 8.0     10.1     (no change for line streams: noise)
+
+(Absolute numbers run ~25% below the 12:43 ones for both variants: a quieter machine at the
+start; only the side-by-side ratios compare.)
+
+Where an entity record's ~100 µs beyond staging went (before this change; in process, the
+entity input minus the no-record input, CPU per thread with thread_time at each thread's end,
+hyperd apart with RUSAGE_CHILDREN; its statements from hyperd's own log): hyperd ~45 µs, of
+which ~20 µs was a second attach of every file: the table set-up (SCHEMA) attached the file,
+then the first load attached it again, and every attach of a .hyper file costs hyperd 17-20 ms
+of CPU for a small table, ~53 ms for invoices' 127 columns, generating the tables' access code
+(`database-load` / `generate-code` in hyperd.log; its ATTACH statement itself takes <1 ms; no
+process setting changed it: initial_compilation_mode, adaptive_compilation); ~10-13 µs the
+INSERT from the staged file, ~2 ms a stream the emptiness query of a first load, the rest
+commit and detach (persisting). In the target process beyond staging (~65 µs): the reader's
+main thread ~13 µs (the 44 MB pipe read ~7, the line index ~5, copies ~2.5), the audit writer
+~11 µs (its SQLite rows: a cost per record, not one of entity records), the loader threads ~4 µs. (A holder
+connection keeping each file attached removes the code generation but not the durability
+problem: a detach that is not the last one does not persist - checked with kill -9 of hyperd.)
+
+Changed (ours):
+- a table's set-up (create/evolve) runs inside the attach of its file's next load
+  (`HyperTable.apply(setups=...)`), else in its own attach at the next barrier (STATE, end of
+  input): one attach per file and run instead of two for a stream with records; a batch failing
+  before its attach still sets its table up; hyperd is started when the first set-up is
+  deferred, as before (on a loader thread);
+- the JSON-text columns built as Arrow arrays over the source texts when every value of the
+  column re-encodes to itself (`flatten._dump_array`: the same check as `_dump_column`, then one
+  join and offsets, no Python string per value nor list conversion; any other column goes
+  through `_dump_column` as before, tested equal on canonical and odd texts);
+- a staged column whose declared type is the table column's type is inserted without a CAST
+  (~2 µs of hyperd a wide record), and a table this run created empty skips the emptiness query.
+
+Rejected or not done: the JSON-text check without Python objects (an RE2 test of canonical
+tokens - compact, short escapes, canonical numbers - is possible, but a repeated key inside an
+array's objects must collapse as in the SDK, and only a decode sees that: decode + re-encode is
+~7.5 µs of the ~10 left); Arrow parses the JSON-text arrays too (ignored fields): removing them
+from its input would save ~25% of its parse (measured: invoices 23.7 -> 17.9 µs) but needs a
+Python pass per record to cut them out; hyperd's fixed cost (47 attaches a run for the streams'
+set-ups, ~1 CPU-s) and its per-batch attach stay (durability needs the detach). Next levers:
+the audit writer (~11 µs a record of any kind), the reader's line index, and batch files in
+Arrow IPC / Parquet instead of JSONL (no parse at all).
+
+Earlier measurements (12:43-12:53 UTC, load average 4-6), capture at ``--scale 0.05`` (97 MB: 109,493 records, 25,958 entity
 records of 1,684 bytes on average - invoices 2.6 KB - and 83,535 line records of 688 bytes, one
 parent tombstone per emitted transaction among them), baseline = b7ffa70 (this session's start):
 
