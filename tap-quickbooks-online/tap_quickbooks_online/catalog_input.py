@@ -45,4 +45,8 @@ def synced_entries(catalog: dict[str, t.Any], parents: t.Mapping[str, str]) -> d
                 keep.add(id(parent))
     if len(keep) == len(entries):
         return catalog
+    if not keep and entries:
+        # an empty catalog reads as none for the SDK (`Tap.catalog` falls back to discovering
+        # every stream's catalog entry): one unselected entry keeps it a catalog
+        keep.add(id(entries[0]))
     return {**catalog, "streams": [e for e in entries if id(e) in keep]}
