@@ -53,8 +53,8 @@ start), ours = 9b5124a:
 start; only the side-by-side ratios compare.) A second run on the final tree (62a422d, hyperd
 started at the first deferred set-up), 16:19-16:24 UTC, load average 4.4 -> 8.5, ``--repeats
 3``: fixed cost 3.62 / 3.33 CPU-s, all 49.8 / 60.7 µs (1.22x), entity 78.6 / 155.6 (1.98x),
-line 20.6 / 29.6 (1.44x), tables identical: the ratios move with the load (the baseline's extra
-attaches wait on a busy hyperd), the direction does not.
+line 20.6 / 29.6 (1.44x), tables identical: the ratios move with the load, the direction does
+not.
 
 Where an entity record's ~100 µs beyond staging went (before this change; in process, the
 entity input minus the no-record input, CPU per thread with thread_time at each thread's end,
