@@ -42,21 +42,25 @@ CDC finds nothing; the run's fixed cost: start-up, catalog, token, CDC call) and
 outputs of both are compared (RECORDs without ``time_extracted``, batch file lines, SCHEMA,
 STATE with today's server times masked: the sandbox clock moves between runs).
 
-Measured 26 Nov ~15:55 UTC, ours (66122d8 + 95f6c54: typed line rows, catalog pruning, lazy
-SQLAlchemy) vs e756800 (the session's start), 236,629 records (20,000 invoices, 99,837 invoice
-lines, 12,078 bills, 36,180 bill lines, 16,104 payments, 32,208 payment lines, 4,026 journal
-entries, 16,196 journal entry lines), ``--repeat 5``, load average 5.4 on the 2 cores (other
-helpers' test runs: ±0.3 s between runs of one tree is common here):
+Measured 26 Nov, ours vs e756800 (the session's start), 236,629 records (20,000 invoices,
+99,837 invoice lines, 12,078 bills, 36,180 bill lines, 16,104 payments, 32,208 payment lines,
+4,026 journal entries, 16,196 journal entry lines), ``--repeat 5``, three runs on the 2 cores
+shared with other helpers' test runs (±0.3 s between runs of one tree is common here). CPU s
+ours / base (µs/record ours / base), base/ours:
 
-    mode           ours CPU  base CPU  base/ours  µs/record ours  base   output
-    RECORD          3.465 s   4.429 s     1.28        10.57      12.45   identical
-    batch           3.444 s   4.293 s     1.25        10.48      11.88   identical
-    no change       0.964 s   1.483 s     1.54          -          -     identical
-    none selected   1.362 s   1.264 s     0.93          -          -     identical
+    run, load, ours  RECORD                   batch                    no change      none selected
+    15:55 5.4 95f6c54 3.47/4.43 (10.6/12.5) 1.28 3.44/4.29 (10.5/11.9) 1.25 0.96/1.48 1.54 1.36/1.26 0.93
+    16:15 4.5 ecf12fc 3.65/4.70 (10.1/12.1) 1.29 4.24/4.63 (12.7/11.8) 1.09 1.25/1.85 1.48 1.48/1.41 0.95
+    16:21 3.6 6a79702 3.99/5.06 (10.5/13.6) 1.27 4.30/5.55 (11.8/15.6) 1.29 1.50/1.85 1.23 1.16/1.23 1.06
 
-("none selected" ran last, at load ~7; it cannot cost more than "no change", which does all
-of it and more: noise.) Where the CPU went, py-spy of one RECORD run (250 Hz, all threads):
-imports ~25 % before (SQLAlchemy, pulled in by the file token store's module, ~12 % of the
+Outputs identical in every run and mode. "none selected" was worse until 6a79702: a catalog
+pruned to nothing reads as none for the SDK, which then built every stream's entry (now one
+entry is kept; in-process catalog handling with nothing selected 0.06 s vs 0.27-0.30 s). The
+µs/record figures subtract each tree's own "no change" median, so they carry its noise too:
+the whole-run ratios (RECORD 1.27-1.29x less CPU, fixed cost 1.23-1.54x) are the steadier
+numbers.
+
+Where the CPU went, py-spy of one RECORD run (250 Hz, all threads): imports ~25 % before (SQLAlchemy, pulled in by the file token store's module, ~12 % of the
 run), line rows ~23 % (generic decode of each parent's `Line` into dicts and Decimals, then a
 dict lookup per value), page decode ~10 %, socket reads ~8 %, RECORD encoding ~7 %. In-process
 (bench-style replay of recorded pages, µs per record of all records): line shaping 5.4 -> 4.1
