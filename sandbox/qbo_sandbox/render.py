@@ -155,10 +155,10 @@ _BLOCK_SPAN = CYCLE * BLOCK_CYCLES  # base indices of one block of BLOCK_CYCLES 
 _PAY_METHODS = ("2", "2", "3", "4", "6")  # a payment's PaymentMethodRef value by its draw (below(5))
 _PAY_METHOD_TEXTS = [_PM_VALUE[m] for m in _PAY_METHODS]  # a payment's method by its draw (below(5))
 _CHECK_NUM, _Q = ',"CheckNum":"', '"'  # a deposit line's CheckNum (a payment's PaymentRefNum)
-_UNIFORM_01_1 = 1.0 - 0.1
+_UNIFORM_01_1 = 1.0 - 0.1  # uniform(0.1, 1.0)'s b - a, the float Python folds it to (``_txn_date``)
 #: blocks of deposit inputs a cold deposit keeps at once (``Renderer._keep_deposit_inputs``): 1,024 cycles,
 #: about a page of deposits (one a cycle), so a page's numpy operations run on ~1,000 rows at a time
-_DEPOSIT_KEEP_BLOCKS = 16  # uniform(0.1, 1.0)'s b - a, the float Python folds it to (``_txn_date``)
+_DEPOSIT_KEEP_BLOCKS = 16
 
 
 def _numpy():
