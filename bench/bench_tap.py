@@ -61,8 +61,9 @@ the whole-run ratios (RECORD 1.27-1.29x less CPU, fixed cost 1.23-1.54x) are the
 numbers.
 
 Where the CPU went, py-spy of one RECORD run (250 Hz, all threads): imports ~25 % before
-(SQLAlchemy, pulled in by the file token store's module, ~12 % of the run), line rows ~23 % (generic decode of each parent's `Line` into dicts and Decimals, then a
-dict lookup per value), page decode ~10 %, socket reads ~8 %, RECORD encoding ~7 %. In-process
+(SQLAlchemy, pulled in by the file token store's module, ~12 % of the run), line rows ~23 %
+(generic decode of each parent's `Line` into dicts and Decimals, then a dict lookup per
+value), page decode ~10 %, socket reads ~8 %, RECORD encoding ~7 %. In-process
 (bench-style replay of recorded pages, µs per record of all records): line shaping 5.4 -> 4.1
 (invoices, two runs each), 4.3-7.7 -> 3.7-3.8 (journal entries); catalog handling for 54
 streams 0.24-0.28 -> 0.05 s.
