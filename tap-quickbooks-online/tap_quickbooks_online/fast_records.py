@@ -545,6 +545,8 @@ class FastRecordWriter:
         self._version = version if version is not None else UNSET
         self._stamp = ""
         self.unknown_keys: set[str] = set()
+        #: per record Struct type (line rows, tombstones): are all its fields selected?
+        self._struct_fits: dict[type, bool] = {}
         #: dict records (the rows that do not fit the compiled type, CDC rows) are conformed
         #: the SDK's way (`conform`); the tap's own dicts (line tombstones) need not be
         self.conform_dicts = False
@@ -603,7 +605,13 @@ class FastRecordWriter:
                 return record  # its fields are the schema's properties, all selected
             record = {name: getattr(record, name) for name in record.keys()}
         elif not isinstance(record, dict):
-            return record  # a line row Struct: its fields are the line schema's properties
+            # a line row or tombstone Struct: its fields are line schema properties, written
+            # as they are unless some are deselected
+            if self._fits(type(record)):
+                return record
+            allowed = self.allowed
+            return {name: getattr(record, name) for name in record.__struct_fields__
+                    if name in allowed}
         allowed = self.allowed
         if not record.keys() <= allowed:
             extra = record.keys() - allowed
@@ -640,13 +648,27 @@ class FastRecordWriter:
         self.unknown_keys.update(unmapped)
         return record
 
+    def _fits(self, kind: type) -> bool:
+        """Records of this non-dict, non-QboRow type (line Structs) hold selected
+        properties only."""
+        found = self._struct_fits.get(kind)
+        if found is None:
+            fields = getattr(kind, "__struct_fields__", None)
+            found = self._struct_fits[kind] = fields is None or set(fields) <= self.allowed
+        return found
+
     def _as_they_are(self, records: t.Sequence[t.Any]) -> bool:
         """`project` would return every one of these records unchanged: compiled rows of a
-        stream whose properties are all selected, and records that are neither compiled rows
-        nor dicts (line Structs)."""
+        stream whose properties are all selected, and line Structs whose fields are all
+        selected."""
         rows_usable = self.rows_usable
         for kind in set(map(type, records)):
-            if issubclass(kind, dict) or (not rows_usable and issubclass(kind, QboRow)):
+            if issubclass(kind, dict):
+                return False
+            if issubclass(kind, QboRow):
+                if not rows_usable:
+                    return False
+            elif not self._fits(kind):
                 return False
         return True
 
@@ -683,7 +705,7 @@ class FastRecordWriter:
         return line
 
     def write(self, record: t.Any) -> None:
-        if isinstance(record, dict) or not self.rows_usable and isinstance(record, QboRow):
+        if not (self.rows_usable and isinstance(record, QboRow)):
             record = self.project(record)
         if self.batch is not None:
             line = bytearray()

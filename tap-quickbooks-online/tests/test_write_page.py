@@ -96,3 +96,39 @@ def test_dict_records_still_projected():
     assert json.loads(written)["record"] == {"realm_id": "9", "txn_id": "1", "line_index": None,
                                              "_sdc_deleted_at": "2024-01-01T00:00:00+00:00"}
     assert written == envelopes(writer, records)
+
+
+def test_deselected_line_properties_are_left_out_of_line_rows_and_tombstones():
+    """Line Structs are written as they are only while all their fields are selected."""
+    catalog = TapQuickBooksOnline(config=CONFIG).catalog_dict
+    deselected = ("_sdc_deleted_at", "description")
+    for entry in catalog["streams"]:
+        for md in entry["metadata"]:
+            if md["breadcrumb"] == []:
+                md["metadata"]["selected"] = entry["tap_stream_id"] in ("invoices",
+                                                                        "invoice_lines")
+            elif entry["tap_stream_id"] == "invoice_lines" and md["breadcrumb"][-1] in deselected:
+                md["metadata"]["selected"] = False
+    tap = TapQuickBooksOnline(config=CONFIG, catalog=catalog)
+    stream = tap.streams["invoices"]
+    lines = stream.line_stream
+    records: list = []
+    for row in rows_of(stream, invoices_body(False)):
+        lines._messages_for(row, records)  # noqa: SLF001
+    tombstones = [r for r in records if r.get("line_index") is None]
+    assert tombstones and len(tombstones) < len(records)
+    writer = lines.fast_writer()
+    schema_properties = set(lines.schema["properties"])
+    for written in (capture(lambda: writer.write_page(records)),
+                    capture(lambda: [writer.write(r) for r in records])):
+        written_records = [json.loads(line)["record"] for line in written.splitlines()]
+        assert len(written_records) == len(records)
+        assert all(set(r) <= schema_properties - set(deselected) for r in written_records)
+        assert [r for r in written_records if r["line_index"] is None] == [
+            {"realm_id": t.realm_id, "txn_id": t.txn_id, "line_index": None}
+            for t in tombstones]
+        assert {"amount", "line_id", "account_id"} <= set(written_records[-1])
+    batch_lines: list[bytes] = []
+    writer.batch = lambda chunk, count: batch_lines.append(bytes(chunk))
+    writer.write_page(records)
+    assert [json.loads(x) for x in b"".join(batch_lines).splitlines()] == written_records
