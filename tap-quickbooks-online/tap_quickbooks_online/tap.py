@@ -334,12 +334,17 @@ class TapQuickBooksOnline(Tap):
 
     def map_streams_left_out(self) -> None:
         """Stream maps for the streams whose catalog entries were left out (`catalog_input`):
-        a run that selects every stream (the connection test) syncs them too."""
+        a run that selects every stream (the connection test, `--test=schema`) syncs them too."""
         mapper = self.mapper
         for stream in self.streams.values():
             if stream.name not in mapper.stream_maps:
                 mapper.register_raw_stream_schema(stream.name, stream.schema,
                                                   stream.primary_keys or [])
+
+    def write_schemas(self) -> None:
+        """The SDK's SCHEMA of every stream, the left-out ones' stream maps registered first."""
+        self.map_streams_left_out()
+        super().write_schemas()
 
     def run_connection_test(self) -> bool:
         """Reach every realm (read its CompanyInfo), then the SDK's one-record-per-stream run."""

@@ -4,12 +4,15 @@ the tap resolves selection, parents and schemas exactly as with the whole catalo
 from __future__ import annotations
 
 import copy
+import io
 import json
+from contextlib import redirect_stdout
 
 import pytest
 from singer_sdk.singerlib.catalog import Catalog
 
 from tap_quickbooks_online.catalog_input import root_selected, synced_entries
+from tap_quickbooks_online.fast_records import flush_stdout
 from tap_quickbooks_online.tap import LINE_PARENTS, TapQuickBooksOnline
 
 CONFIG = {"client_id": "c", "client_secret": "s", "refresh_token": "r", "realm_ids": ["9"]}
@@ -100,3 +103,16 @@ def test_streams_left_out_get_stream_maps_for_a_run_selecting_all():
     for stream in tap.streams.values():
         stream.selected = True  # as the SDK's dry run does
         assert stream.stream_maps[0].stream_alias == stream.name
+
+
+def test_schemas_of_every_stream_written_with_a_trimmed_catalog():
+    """`--test=schema` (write_schemas) marks every stream selected: the left-out ones too."""
+    tap = TapQuickBooksOnline(config=CONFIG, catalog=select(discovered(), {"invoices"}))
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    with redirect_stdout(out):
+        tap.write_schemas()
+        flush_stdout()
+    out.seek(0)
+    written = [json.loads(line) for line in out.buffer.read().splitlines()]
+    whole = TapQuickBooksOnline(config=CONFIG)
+    assert [m["stream"] for m in written if m["type"] == "SCHEMA"] == list(whole.streams)
